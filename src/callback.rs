@@ -1,0 +1,242 @@
+//! Telling pages-core how the task is going.
+//!
+//! `PUT /v0/tasks/<id>/<token>` (pages-core `api/routers/build-task.js`),
+//! JSON body, 200 with an empty body when accepted; 403 once the task has a
+//! terminal status or for a wrong token; 404 for an unknown task.
+//!
+//! [`Status`] builds each body without I/O. [`Reporter`] sends them and makes
+//! sure at most one terminal status (success or error) leaves the process,
+//! whichever thread (main, signal watcher, panic hook) gets there first.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ureq::Agent;
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use crate::http::{self, Attempt, Retry};
+use crate::json::quote;
+use crate::log::redact_url;
+use crate::secret::Secret;
+use crate::{info, warn};
+
+/// pages-core stores `message` in a string column; we keep it short.
+pub const MESSAGE_LIMIT: usize = 4096;
+
+/// One status update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Processing,
+    Success { artifact: String, message: Option<String>, count: u64 },
+    Error { message: String },
+}
+
+impl Status {
+    /// The JSON body pages-core's `BuildTaskController.update` takes.
+    pub fn body(&self) -> String {
+        match self {
+            Status::Processing => r#"{"status":"processing"}"#.to_owned(),
+            Status::Success { artifact, message, count } => format!(
+                r#"{{"artifact":{},"message":{},"count":{count},"status":"success"}}"#,
+                quote(artifact),
+                message.as_deref().map_or("null".to_owned(), |m| quote(&truncate(m)))
+            ),
+            Status::Error { message } => format!(r#"{{"status":"error","message":{}}}"#, quote(&truncate(message))),
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Status::Processing)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Processing => "processing",
+            Status::Success { .. } => "success",
+            Status::Error { .. } => "error",
+        }
+    }
+}
+
+/// Cuts a message to [`MESSAGE_LIMIT`] bytes on a character boundary.
+pub fn truncate(message: &str) -> String {
+    if message.len() <= MESSAGE_LIMIT {
+        return message.to_owned();
+    }
+    let mut end = MESSAGE_LIMIT - '…'.len_utf8();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
+/// Where statuses go.
+enum Target {
+    /// pages-core's callback URL (a secret: it holds the token).
+    Remote { url: Secret, agent: Agent },
+    /// A local run: statuses are logged.
+    Local,
+}
+
+/// Sends statuses; at most one terminal status per process.
+pub struct Reporter {
+    target: Target,
+    /// Set once a terminal status was delivered or given up on. Held while a
+    /// terminal status is being sent, so a racing one waits and then yields.
+    terminal: Mutex<Option<std::result::Result<(), Error>>>,
+}
+
+/// Retries for a status: pages-core allows 50 requests a minute per IP.
+pub const RETRY: Retry = Retry {
+    attempts: 6,
+    base: Duration::from_millis(500),
+    cap: Duration::from_secs(8),
+    budget: Duration::from_secs(60),
+};
+
+/// Retries for the status sent on cancel: CF kills us 10 s after SIGTERM.
+pub const CANCEL_RETRY: Retry = Retry {
+    attempts: 3,
+    base: Duration::from_millis(200),
+    cap: Duration::from_millis(800),
+    budget: Duration::from_secs(4),
+};
+
+impl Reporter {
+    pub fn remote(url: Secret, agent: Agent) -> Result<Reporter> {
+        http::check_url(url.expose(), "the status callback")?;
+        Ok(Reporter { target: Target::Remote { url, agent }, terminal: Mutex::new(None) })
+    }
+
+    pub fn local() -> Reporter {
+        Reporter { target: Target::Local, terminal: Mutex::new(None) }
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self.target, Target::Local)
+    }
+
+    /// Sends `processing`.
+    pub fn processing(&self, cancel: &Cancel) -> Result<()> {
+        self.send(&Status::Processing, RETRY, cancel)
+    }
+
+    /// Sends a terminal status unless one was already sent. Returns the
+    /// outcome of the terminal status that did go (ours or the earlier one).
+    pub fn finish(&self, status: &Status, retry: Retry) -> Result<()> {
+        self.finish_within(status, retry, None)
+    }
+
+    /// Like [`finish`](Self::finish), but gives up waiting for a racing
+    /// sender after `wait` (for the signal watcher and the panic hook).
+    pub fn finish_within(&self, status: &Status, retry: Retry, wait: Option<Duration>) -> Result<()> {
+        let mut slot = match wait {
+            None => self.terminal.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(wait) => {
+                let deadline = Instant::now() + wait;
+                loop {
+                    match self.terminal.try_lock() {
+                        Ok(guard) => break guard,
+                        Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                        Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        Err(std::sync::TryLockError::WouldBlock) => {
+                            return Err(Error::callback("another status is still being sent"));
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(done) = slot.as_ref() {
+            return done.clone();
+        }
+        // The terminal status must not be cut short by the cancel that caused it.
+        let outcome = self.send(status, retry, &Cancel::new());
+        *slot = Some(outcome.clone());
+        outcome
+    }
+
+    /// Whether a terminal status has been sent (or given up on).
+    pub fn finished(&self) -> bool {
+        self.terminal.lock().map(|s| s.is_some()).unwrap_or(true)
+    }
+
+    fn send(&self, status: &Status, retry: Retry, cancel: &Cancel) -> Result<()> {
+        let (url, agent) = match &self.target {
+            Target::Local => {
+                match status {
+                    Status::Error { message } => info!("status: error: {message}"),
+                    other => info!("status: {}", other.name()),
+                }
+                return Ok(());
+            }
+            Target::Remote { url, agent } => (url, agent),
+        };
+        let body = status.body();
+        let shown = redact_url(url.expose());
+        let result = retry.run(cancel, |_| put(agent, url.expose(), &body));
+        match &result {
+            Ok(()) => info!("status {} delivered to {shown}", status.name()),
+            Err(e) => warn!("status {} not delivered to {shown}: {e}", status.name()),
+        }
+        result.map_err(|e| {
+            Error::callback(format!("cannot deliver the {} status to pages-core: {}", status.name(), e.message()))
+        })
+    }
+}
+
+/// One PUT of a status body.
+fn put(agent: &Agent, url: &str, body: &str) -> Result<(), Attempt> {
+    let response = agent
+        .put(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .map_err(|e| {
+            let error = Error::callback(e.to_string());
+            if http::retryable_error(&e) { Attempt::Transient(error, None) } else { Attempt::Fatal(error) }
+        })?;
+    let code = response.status().as_u16();
+    let why = match code {
+        200..=299 => return Ok(()),
+        403 => "403: pages-core refused it (the task already has a final status, or the token is wrong)".to_owned(),
+        404 => "404: pages-core does not know this task".to_owned(),
+        _ => format!("pages-core answered {code}"),
+    };
+    if http::retryable_status(code) {
+        Err(Attempt::Transient(Error::callback(why), http::retry_after(&response)))
+    } else {
+        Err(Attempt::Fatal(Error::callback(why)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_match_what_pages_core_takes() {
+        assert_eq!(Status::Processing.body(), r#"{"status":"processing"}"#);
+        let s = Status::Success { artifact: "_tasks/artifacts/12/".into(), message: None, count: 3 };
+        assert_eq!(s.body(), r#"{"artifact":"_tasks/artifacts/12/","message":null,"count":3,"status":"success"}"#);
+        let e = Status::Error { message: "the scan failed: \"x\"\n".into() };
+        assert_eq!(e.body(), r#"{"status":"error","message":"the scan failed: \"x\"\n"}"#);
+    }
+
+    #[test]
+    fn long_messages_are_cut_to_the_limit_on_a_char_boundary() {
+        let long = "é".repeat(5000);
+        let cut = truncate(&long);
+        assert!(cut.len() <= MESSAGE_LIMIT);
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate("short"), "short");
+    }
+
+    #[test]
+    fn a_non_https_callback_is_refused() {
+        let agent = crate::http::agent(&crate::env::Env::default());
+        let err = Reporter::remote(Secret::new("http://pages.example.gov/v0/tasks/1/t"), agent).err().unwrap();
+        assert!(err.message().contains("https"), "{err}");
+    }
+}

@@ -1,0 +1,307 @@
+//! The command line, as pages-core writes it:
+//! `build-task [TASK] <task flags> -p '<params JSON>'`.
+//!
+//! Two steps, like ripgrep's low and high args: [`parse`] turns words into a
+//! [`Command`] without judging task flags, and [`Invocation::task_flags`]
+//! checks and decrypts them later, once the params are known, so a bad flag
+//! can still be reported to pages-core.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::crypto::{self, Key};
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::task::Task;
+use crate::tasks;
+
+/// What the words ask for.
+pub enum Command {
+    Help,
+    Version,
+    List,
+    Describe(&'static dyn Task),
+    Run(Invocation),
+}
+
+/// A run of one task, its flags not yet checked.
+pub struct Invocation {
+    pub task: &'static dyn Task,
+    /// Task flags as written (`-t`, `--target`) with their raw values.
+    pub flags: Vec<(String, String)>,
+    /// The `-p` text.
+    pub params: Option<String>,
+    pub output_dir: Option<PathBuf>,
+    /// The first problem with the task's flags, reported once params are known.
+    pub problem: Option<Error>,
+}
+
+pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
+    let mut parser = lexopt::Parser::from_args(words);
+    let bad = |e: lexopt::Error| Error::usage(e.to_string());
+
+    // The first word, if it is not an option, is a command or a task name.
+    let first = parser.raw_args().map_err(bad)?.next_if(|w| !w.to_string_lossy().starts_with('-'));
+    let task = match first.as_ref().map(|w| w.to_string_lossy()) {
+        Some(w) if w == "help" => return Ok(Command::Help),
+        Some(w) if w == "list" => return Ok(Command::List),
+        Some(w) if w == "describe" => {
+            let name = parser.value().map_err(|_| Error::usage("describe needs a task name"))?;
+            return Ok(Command::Describe(lookup(&name.to_string_lossy())?));
+        }
+        Some(w) => lookup(&w)?,
+        None => match env.get("BUILD_TASK") {
+            Some(name) => lookup(name).map_err(|e| e.context("BUILD_TASK"))?,
+            None if tasks::ALL.len() == 1 => tasks::ALL[0],
+            None => {
+                return Err(Error::usage(format!(
+                    "no task given: name one of {} first (or set BUILD_TASK)",
+                    tasks::names()
+                )));
+            }
+        },
+    };
+
+    let mut inv = Invocation { task, flags: Vec::new(), params: None, output_dir: None, problem: None };
+    let note = |inv: &mut Invocation, e: Error| {
+        inv.problem.get_or_insert(e);
+    };
+    while let Some(arg) = parser.next().map_err(bad)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Describe(task)),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Short('p') | Long("params") => {
+                let value = utf8(parser.value().map_err(bad)?, "-p")?;
+                if inv.params.replace(value).is_some() {
+                    return Err(Error::usage("the flag '-p' is given twice"));
+                }
+            }
+            Long("output-dir") => {
+                inv.output_dir = Some(parser.value().map_err(bad)?.into());
+            }
+            Short(_) | Long(_) => {
+                let name = match arg {
+                    Short(c) => format!("-{c}"),
+                    Long(l) => format!("--{l}"),
+                    Value(_) => unreachable!("matched above"),
+                };
+                let known = task.flags().iter().any(|f| name == format!("-{}", f.short) || name == format!("--{}", f.long));
+                if known {
+                    match parser.value() {
+                        Ok(v) => match v.into_string() {
+                            Ok(v) => inv.flags.push((name, v)),
+                            Err(_) => note(&mut inv, Error::usage(format!("the value of '{name}' is not UTF-8"))),
+                        },
+                        Err(_) => note(&mut inv, Error::usage(format!("the flag '{name}' needs a value"))),
+                    }
+                } else {
+                    note(&mut inv, Error::usage(format!("unknown flag '{name}' for task '{}'", task.name())));
+                    // Skip what is probably its value, so `-p` after it is still found.
+                    if parser.optional_value().is_none() {
+                        let mut raw = parser.raw_args().map_err(bad)?;
+                        let _ = raw.next_if(|w| !w.to_string_lossy().starts_with('-'));
+                    }
+                }
+            }
+            Value(v) => {
+                let shown: String = v.to_string_lossy().chars().take(40).collect();
+                note(&mut inv, Error::usage(format!("unexpected argument '{shown}'")));
+            }
+        }
+    }
+    Ok(Command::Run(inv))
+}
+
+fn lookup(name: &str) -> Result<&'static dyn Task> {
+    tasks::find(name).ok_or_else(|| {
+        let shown: String = name.chars().take(40).collect();
+        Error::usage(format!("unknown task '{shown}': this build-task has {}", tasks::names()))
+    })
+}
+
+fn utf8(value: OsString, flag: &str) -> Result<String> {
+    value.into_string().map_err(|_| Error::usage(format!("the value of '{flag}' is not UTF-8")))
+}
+
+impl Invocation {
+    /// Checks the task's flags (unknown, repeated, missing) and decrypts
+    /// their values when a key is given.
+    pub fn task_flags(&self, key: Option<&Key>) -> Result<BTreeMap<&'static str, String>> {
+        if let Some(problem) = &self.problem {
+            return Err(problem.clone());
+        }
+        let mut out = BTreeMap::new();
+        for (name, raw) in &self.flags {
+            let flag = self
+                .task
+                .flags()
+                .iter()
+                .find(|f| *name == format!("-{}", f.short) || *name == format!("--{}", f.long))
+                .expect("parse keeps only known flags");
+            if out.contains_key(flag.long) {
+                return Err(Error::usage(format!("the flag '--{}' is given twice", flag.long)));
+            }
+            let value = match key {
+                Some(key) => crypto::decrypt(key, raw)
+                    .map_err(|e| Error::usage(format!("the flag '--{}' does not decrypt: {e}", flag.long)))?
+                    .expose()
+                    .to_owned(),
+                None => raw.clone(),
+            };
+            out.insert(flag.long, value);
+        }
+        for flag in self.task.flags().iter().filter(|f| f.required) {
+            if !out.contains_key(flag.long) {
+                return Err(Error::usage(format!("the required flag '--{}' (-{}) is missing", flag.long, flag.short)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// pages-core's `DEFAULT_BUILD_TASK_PARAMS` (api/utils/index.js), which every
+/// build task type's command ends with.
+pub const DEFAULT_BUILD_TASK_PARAMS: &str = r#"-p '{ "STATUS_CALLBACK": "{{job.data.STATUS_CALLBACK}}", "TASK_ID": {{job.data.TASK_ID}}, "AWS_DEFAULT_REGION": "{{job.data.AWS_DEFAULT_REGION}}", "AWS_ACCESS_KEY_ID": "{{job.data.AWS_ACCESS_KEY_ID}}", "AWS_SECRET_ACCESS_KEY": "{{job.data.AWS_SECRET_ACCESS_KEY}}", "BUCKET": "{{job.data.BUCKET}}" }'"#;
+
+/// The `metadata.template.command` an operator puts in a pages-core migration.
+/// `exec` makes the task, not the shell, receive Cloud Foundry's SIGTERM.
+pub fn command_template(task: &dyn Task) -> String {
+    let mut cmd = format!("exec build-task {}", task.name());
+    for flag in task.flags() {
+        cmd.push_str(&format!(" -{} {}", flag.short, flag.template));
+    }
+    cmd.push(' ');
+    cmd.push_str(DEFAULT_BUILD_TASK_PARAMS);
+    cmd
+}
+
+pub fn help() -> String {
+    format!(
+        "\
+build-task {version}: runs a cloud.gov Pages build task and reports to pages-core.
+
+USAGE:
+    build-task [TASK] [TASK FLAGS] [-p PARAMS]
+    build-task [TASK] [TASK FLAGS] [--output-dir DIR]    (a local run: no -p)
+    build-task list
+    build-task describe TASK
+
+ARGS:
+    TASK                One of: {tasks}. Default: $BUILD_TASK, else the only task compiled in.
+    -p, --params JSON   Take pages-core's params (callback, task id, S3 credentials).
+    --output-dir DIR    Write a local run's artifact here (default ./build-task-output/TASK).
+    -h, --help          Show this help, or a task's flags after its name.
+    -V, --version       Show the version.
+
+ENVIRONMENT:
+    BUILD_TASK          The task to run when none is named (set in each image).
+    DEPLOY_ENV          Set in Cloud Foundry: every value must decrypt with the key
+                        of the user-provided service pages-$DEPLOY_ENV-encryption.
+    VCAP_SERVICES       Cloud Foundry's services (the encryption key, the user agent).
+    LOGLEVEL            debug, info, warn or error (default info).
+    SSL_CERT_FILE, CF_SYSTEM_CERT_PATH   Extra CA certificates to trust.
+
+EXIT STATUS:
+    0 success delivered; 1 task failed; 2 bad command line or params;
+    3 status not delivered to pages-core; 70 task panicked; 130/143 cancelled.
+",
+        version = env!("CARGO_PKG_VERSION"),
+        tasks = tasks::names()
+    )
+}
+
+pub fn describe(task: &dyn Task) -> String {
+    let mut out = format!("{}: {}\n\nFLAGS:\n", task.name(), task.about());
+    for f in task.flags() {
+        let left = format!("-{}, --{} {}", f.short, f.long, f.value);
+        let req = if f.required { " (required)" } else { "" };
+        out.push_str(&format!("    {left:<28}{}{req}\n", f.help));
+    }
+    out.push_str("\nPAGES-CORE COMMAND (metadata.template.command of its BuildTaskType):\n    ");
+    out.push_str(&command_template(task));
+    out.push('\n');
+    out
+}
+
+#[cfg(all(test, feature = "example"))]
+mod tests {
+    use super::*;
+
+    fn words(w: &[&str]) -> Vec<OsString> {
+        w.iter().map(OsString::from).collect()
+    }
+
+    fn run(w: &[&str]) -> Invocation {
+        match parse(words(w), &Env::default()) {
+            Ok(Command::Run(inv)) => inv,
+            Ok(_) => panic!("not a run"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_pages_core_command_line_parses() {
+        let inv = run(&["example", "-t", "https://x.gov", "-p", "{}"]);
+        assert_eq!(inv.task.name(), "example");
+        assert_eq!(inv.params.as_deref(), Some("{}"));
+        assert_eq!(inv.task_flags(None).unwrap()["target"], "https://x.gov");
+    }
+
+    #[test]
+    fn the_task_comes_from_build_task_when_not_named() {
+        let env = Env::from_pairs([("BUILD_TASK", "example")]);
+        let Ok(Command::Run(inv)) = parse(words(&["--target", "https://x.gov"]), &env) else { panic!() };
+        assert_eq!(inv.task.name(), "example");
+        let env = Env::from_pairs([("BUILD_TASK", "nope")]);
+        let err = parse(words(&["-t", "x"]), &env).err().unwrap();
+        assert!(err.message().starts_with("BUILD_TASK: unknown task 'nope'"), "{err}");
+    }
+
+    #[test]
+    fn unknown_repeated_and_missing_flags_are_named() {
+        let inv = run(&["example", "-t", "a", "--bogus", "v", "-p", "{}"]);
+        assert_eq!(inv.params.as_deref(), Some("{}"), "-p after an unknown flag is still found");
+        assert_eq!(inv.task_flags(None).unwrap_err().message(), "unknown flag '--bogus' for task 'example'");
+        let inv = run(&["example", "-t", "a", "--target", "b"]);
+        assert_eq!(inv.task_flags(None).unwrap_err().message(), "the flag '--target' is given twice");
+        let inv = run(&["example"]);
+        assert_eq!(inv.task_flags(None).unwrap_err().message(), "the required flag '--target' (-t) is missing");
+        let inv = run(&["example", "-t"]);
+        assert_eq!(inv.task_flags(None).unwrap_err().message(), "the flag '-t' needs a value");
+        let inv = run(&["example", "-t", "a", "stray"]);
+        assert_eq!(inv.task_flags(None).unwrap_err().message(), "unexpected argument 'stray'");
+    }
+
+    #[test]
+    fn flag_values_are_decrypted_with_the_key() {
+        let key = Key::from_secret(&crate::secret::Secret::new("k"));
+        let ct = crypto::encrypt(&key, [1; 16], "https://site.gov/");
+        let inv = run(&["example", "-t", &ct]);
+        assert_eq!(inv.task_flags(Some(&key)).unwrap()["target"], "https://site.gov/");
+        let inv = run(&["example", "-t", "https://site.gov/"]);
+        let err = inv.task_flags(Some(&key)).unwrap_err();
+        assert_eq!(err.message(), "the flag '--target' does not decrypt: not of the form tag:iv:ciphertext");
+    }
+
+    #[test]
+    fn list_describe_help_and_version_are_commands() {
+        assert!(matches!(parse(words(&["list"]), &Env::default()), Ok(Command::List)));
+        assert!(matches!(parse(words(&["--version"]), &Env::default()), Ok(Command::Version)));
+        assert!(matches!(parse(words(&["example", "--help"]), &Env::default()), Ok(Command::Describe(_))));
+        let Ok(Command::Describe(t)) = parse(words(&["describe", "example"]), &Env::default()) else { panic!() };
+        let text = describe(t);
+        assert!(text.contains("-t, --target URL"), "{text}");
+        assert!(text.contains("exec build-task example -t {{task.Build.url}} -p '{ \"STATUS_CALLBACK\""), "{text}");
+        let err = parse(words(&["describe", "nope"]), &Env::default()).err().unwrap();
+        assert!(err.message().starts_with("unknown task 'nope'"));
+    }
+
+    #[test]
+    fn a_repeated_params_flag_is_an_error_at_once() {
+        let err = parse(words(&["example", "-p", "{}", "--params", "{}"]), &Env::default()).err().unwrap();
+        assert_eq!(err.message(), "the flag '-p' is given twice");
+    }
+}

@@ -1,0 +1,126 @@
+//! The process environment, read once, and what Cloud Foundry puts in it.
+//!
+//! Keeping a snapshot (instead of calling `std::env::var` all over) lets tests
+//! hand each piece the environment they want.
+
+use std::collections::BTreeMap;
+
+use miniserde::json::Value;
+use miniserde::Deserialize;
+
+use crate::crypto::Key;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+#[derive(Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    /// The process environment; variables that are not UTF-8 are left out.
+    pub fn from_process() -> Env {
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Env { vars }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        Env { vars: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect() }
+    }
+
+    /// A variable's value; an empty value counts as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// `DEPLOY_ENV` (dev, staging, production): set means "deployed, fail closed".
+    pub fn deploy_env(&self) -> Option<&str> {
+        self.get("DEPLOY_ENV")
+    }
+
+    /// The key of the user-provided service `pages-<DEPLOY_ENV>-encryption`.
+    ///
+    /// `Ok(None)` only when DEPLOY_ENV is unset (a local run with plain values).
+    pub fn encryption_key(&self) -> Result<Option<Key>> {
+        let Some(deploy_env) = self.deploy_env() else {
+            return Ok(None);
+        };
+        let service = format!("pages-{deploy_env}-encryption");
+        let key = self.user_provided(&service, "key").map_err(|e| {
+            e.context(format_args!("no encryption key (DEPLOY_ENV is {deploy_env:?}, so values must decrypt)"))
+        })?;
+        Ok(Some(Key::from_secret(&key)))
+    }
+
+    /// `credentials[field]` of the user-provided service `name` in VCAP_SERVICES.
+    pub fn user_provided(&self, name: &str, field: &str) -> Result<Secret> {
+        let text = self.get("VCAP_SERVICES").ok_or_else(|| Error::usage("VCAP_SERVICES is not set"))?;
+        let services: Services = miniserde::json::from_str(text)
+            .map_err(|_| Error::usage("VCAP_SERVICES is not a JSON object of service lists"))?;
+        let service = services
+            .user_provided
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.name.as_deref() == Some(name))
+            .ok_or_else(|| Error::usage(format!("VCAP_SERVICES has no user-provided service '{name}'")))?;
+        match service.credentials.as_ref().and_then(|c| c.get(field)) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(Secret::new(s.clone())),
+            _ => Err(Error::usage(format!("the service '{name}' has no string credentials.{field}"))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Services {
+    #[serde(rename = "user-provided")]
+    user_provided: Option<Vec<Service>>,
+}
+
+#[derive(Deserialize)]
+struct Service {
+    name: Option<String>,
+    credentials: Option<BTreeMap<String, Value>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto;
+
+    const VCAP: &str = r#"{"s3":[{"name":"x","credentials":{"bucket":"b"}}],
+        "user-provided":[{"name":"user-agent","credentials":{"USER_AGENT":"UA/1"}},
+                         {"name":"pages-dev-encryption","credentials":{"key":"shhhhhhh","algorithm":"aes-256-gcm"}}]}"#;
+
+    #[test]
+    fn without_deploy_env_there_is_no_key() {
+        assert!(Env::from_pairs([("VCAP_SERVICES", VCAP)]).encryption_key().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_key_comes_from_the_deploy_envs_encryption_service() {
+        let env = Env::from_pairs([("DEPLOY_ENV", "dev"), ("VCAP_SERVICES", VCAP)]);
+        let key = env.encryption_key().unwrap().unwrap();
+        let ct = "6a7495108a7f8c9ab4d0990854240242:e05f0d25446be83fa92aa9586610496b:560d3e8ff02f852104417a";
+        assert_eq!(crypto::decrypt(&key, ct).unwrap().expose(), "hello world");
+    }
+
+    #[test]
+    fn a_deployed_run_without_its_service_fails_closed() {
+        let env = Env::from_pairs([("DEPLOY_ENV", "staging"), ("VCAP_SERVICES", VCAP)]);
+        let err = env.encryption_key().unwrap_err();
+        assert!(err.message().contains("pages-staging-encryption"), "{err}");
+        let env = Env::from_pairs([("DEPLOY_ENV", "dev")]);
+        assert!(env.encryption_key().unwrap_err().message().contains("VCAP_SERVICES is not set"));
+        let env = Env::from_pairs([("DEPLOY_ENV", "dev"), ("VCAP_SERVICES", "{nope")]);
+        assert!(env.encryption_key().unwrap_err().message().contains("not a JSON object"));
+    }
+
+    #[test]
+    fn user_provided_credentials_are_read_by_name() {
+        let env = Env::from_pairs([("VCAP_SERVICES", VCAP)]);
+        assert_eq!(env.user_provided("user-agent", "USER_AGENT").unwrap().expose(), "UA/1");
+        assert!(env.user_provided("user-agent", "nope").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! The one HTTP client everything shares, and the retry policy.
+//!
+//! ureq with rustls (ring). Trust is Mozilla's roots plus the PEM bundle in
+//! SSL_CERT_FILE plus every `*.crt` in CF_SYSTEM_CERT_PATH (where Cloud
+//! Foundry mounts the platform's CAs). ureq has no timeouts unless asked, so
+//! every phase gets one here. Redirects are off: nothing we call should
+//! redirect, and a task that wants them asks per request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::Agent;
+
+use crate::cancel::Cancel;
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::warn;
+
+pub const USER_AGENT: &str = concat!("build-task/", env!("CARGO_PKG_VERSION"));
+
+/// Builds the shared agent.
+pub fn agent(env: &Env) -> Agent {
+    let mut roots: Vec<Certificate<'static>> =
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().map(|c| Certificate::from_der(c.as_ref())).collect();
+    roots.extend(extra_roots(env));
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .build();
+    Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(USER_AGENT)
+        .timeout_resolve(Some(Duration::from_secs(10)))
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_send_request(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .timeout_recv_body(Some(Duration::from_secs(60)))
+        .max_idle_connections_per_host(16)
+        .build()
+        .new_agent()
+}
+
+/// Certificates from SSL_CERT_FILE and CF_SYSTEM_CERT_PATH/*.crt. A file that
+/// cannot be read is logged and skipped: the web PKI roots still apply.
+fn extra_roots(env: &Env) -> Vec<Certificate<'static>> {
+    let mut files = Vec::new();
+    if let Some(file) = env.get("SSL_CERT_FILE") {
+        files.push(std::path::PathBuf::from(file));
+    }
+    if let Some(dir) = env.get("CF_SYSTEM_CERT_PATH") {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut crts: Vec<_> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+                    .collect();
+                crts.sort();
+                files.extend(crts);
+            }
+            Err(e) => warn!("cannot read CF_SYSTEM_CERT_PATH {dir}: {e}"),
+        }
+    }
+    let mut certs = Vec::new();
+    for file in files {
+        match std::fs::read(&file) {
+            Ok(pem) => {
+                let before = certs.len();
+                for item in ureq::tls::parse_pem(&pem) {
+                    if let Ok(PemItem::Certificate(c)) = item {
+                        certs.push(c.to_owned());
+                    }
+                }
+                if certs.len() == before {
+                    warn!("no certificate in {}", file.display());
+                }
+            }
+            Err(e) => warn!("cannot read the certificate file {}: {e}", file.display()),
+        }
+    }
+    certs
+}
+
+/// Refuses anything but https, and http to a loopback address.
+pub fn check_url(url: &str, what: &str) -> Result<()> {
+    let uri: ureq::http::Uri = url.parse().map_err(|_| Error::usage(format!("{what} is not a URL")))?;
+    let host = uri.host().unwrap_or("");
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if is_loopback(host) => Ok(()),
+        _ => Err(Error::usage(format!("{what} must be an https URL (plain http only to a loopback address)"))),
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Bounded retries with exponential backoff and full jitter.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    /// The first delay's upper bound; doubles each try.
+    pub base: Duration,
+    /// No single delay is longer.
+    pub cap: Duration,
+    /// No retry starts after this much time since the first try.
+    pub budget: Duration,
+}
+
+impl Retry {
+    /// The delay before try `attempt + 1` (attempt counts from 1), honouring
+    /// a server's Retry-After when it is longer.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let ceiling = self.base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(self.cap);
+        let jittered = ceiling.mul_f64(fastrand::f64());
+        match retry_after {
+            Some(ra) => ra.max(jittered),
+            None => jittered,
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the budget is spent.
+    /// `op` returns `Err(Transient(..))` for failures worth another try.
+    pub fn run<T>(&self, cancel: &Cancel, mut op: impl FnMut(u32) -> Result<T, Attempt>) -> Result<T> {
+        let started = std::time::Instant::now();
+        let mut attempt = 1;
+        loop {
+            cancel.check()?;
+            match op(attempt) {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Transient(e, retry_after)) => {
+                    let delay = self.delay(attempt, retry_after);
+                    if attempt >= self.attempts || started.elapsed() + delay > self.budget {
+                        return Err(e.context(format_args!("gave up after {attempt} tries")));
+                    }
+                    warn!("{e}; retrying in {} ms (try {} of {})", delay.as_millis(), attempt + 1, self.attempts);
+                    cancel.sleep(delay)?;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The result of one failed try.
+pub enum Attempt {
+    /// Worth another try, after at least the given Retry-After.
+    Transient(Error, Option<Duration>),
+    /// Not worth another try.
+    Fatal(Error),
+}
+
+/// Statuses that mean "try again later".
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// Transport failures worth another try: time-outs, resets, refused connections.
+pub fn retryable_error(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Timeout(_) | ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound
+    )
+}
+
+/// Retry-After in seconds (the HTTP-date form is treated as absent).
+pub fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
+    let text = response.headers().get("retry-after")?.to_str().ok()?;
+    text.trim().parse::<u64>().ok().map(|s| Duration::from_secs(s.min(3600)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_is_allowed() {
+        assert!(check_url("https://pages.example.gov/v0/tasks/1/t", "x").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/v0/tasks/1/t", "x").is_ok());
+        assert!(check_url("http://[::1]:8080/", "x").is_ok());
+        assert!(check_url("http://localhost/", "x").is_ok());
+        let err = check_url("http://pages.example.gov/v0/tasks/1/t", "the status callback").unwrap_err();
+        assert_eq!(err.message(), "the status callback must be an https URL (plain http only to a loopback address)");
+        assert!(check_url("ftp://127.0.0.1/", "x").is_err());
+        assert!(check_url("not a url", "x").is_err());
+    }
+
+    #[test]
+    fn delays_grow_are_capped_and_respect_retry_after() {
+        let r = Retry {
+            attempts: 5,
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(250),
+            budget: Duration::from_secs(10),
+        };
+        for _ in 0..100 {
+            assert!(r.delay(1, None) <= Duration::from_millis(100));
+            assert!(r.delay(4, None) <= Duration::from_millis(250));
+        }
+        assert_eq!(r.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn retries_stop_at_the_attempt_limit() {
+        let r = Retry { attempts: 3, base: Duration::from_millis(1), cap: Duration::from_millis(2), budget: Duration::from_secs(5) };
+        let mut tries = 0;
+        let res: Result<()> = r.run(&Cancel::new(), |_| {
+            tries += 1;
+            Err(Attempt::Transient(Error::failed("503"), None))
+        });
+        assert_eq!(tries, 3);
+        assert_eq!(res.unwrap_err().message(), "gave up after 3 tries: 503");
+    }
+}

@@ -1,0 +1,295 @@
+//! The main loop: the only place that knows the order of a run.
+//!
+//! ```text
+//! words ─ cli ─> invocation ─ params (decrypted) ─> reporter
+//!   flags checked ─> "processing" ─> task.run ─> store.put_artifact ─> "success"
+//!   any error, panic or signal ─> one "error" ─> exit code
+//! ```
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::callback::{self, Reporter, Status};
+use crate::cancel::Cancel;
+use crate::cli::{self, Command, Invocation};
+use crate::env::Env;
+use crate::error::{exit, Error};
+use crate::log::{self, Level};
+use crate::params::Params;
+use crate::store::local::LocalStore;
+use crate::store::s3::S3Store;
+use crate::store::Store;
+use crate::task::{Context, Outcome};
+use crate::{error, info, sh, tasks};
+
+/// The reporter of this process, for the signal watcher and the panic hook.
+static REPORTER: OnceLock<Arc<Reporter>> = OnceLock::new();
+
+/// How long the signal watcher lets the main thread wind down (abort a
+/// multipart upload, report) before it reports and exits itself.
+const WIND_DOWN: Duration = Duration::from_millis(2500);
+
+/// Runs the process's arguments (program name first); returns the exit code.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    let started = Instant::now();
+    let env = Env::from_process();
+    if let Some(level) = env.get("LOGLEVEL").and_then(Level::parse) {
+        log::set_level(level);
+    }
+    let mut argv = argv.into_iter();
+    let argv0 = argv.next().unwrap_or_default();
+    let mut words: Vec<OsString> = argv.collect();
+    if sh::invoked_as_sh(&argv0) {
+        words = match sh::command_words(&words) {
+            Ok(words) => words,
+            Err(e) => return usage_error(&e),
+        };
+    }
+    let command = match cli::parse(words, &env) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    let text = match command {
+        Command::Help => cli::help(),
+        Command::Version => format!("build-task {}\n", env!("CARGO_PKG_VERSION")),
+        Command::List => tasks::ALL.iter().map(|t| format!("{:<12}{}\n", t.name(), t.about())).collect(),
+        Command::Describe(task) => cli::describe(task),
+        Command::Run(inv) => return run(inv, env, started),
+    };
+    print(&text);
+    exit::OK
+}
+
+fn usage_error(e: &Error) -> i32 {
+    eprintln!("build-task: {e}\nTry 'build-task --help'.");
+    exit::USAGE
+}
+
+/// Writes to stdout; a closed pipe is not an error worth a panic.
+fn print(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
+    log::set_task(inv.task.name());
+    let cancel = Cancel::new();
+    watch_signals(cancel.clone());
+    install_panic_hook();
+    let http = crate::http::agent(&env);
+
+    // Params first: once the callback is known, every failure is reported.
+    let key = match env.encryption_key() {
+        Ok(key) => key,
+        Err(e) => return fail_unreported(e),
+    };
+    let params = match &inv.params {
+        Some(text) => match Params::parse(text, key.as_ref()) {
+            Ok(p) => Some(p),
+            Err(pe) => {
+                return match pe.callback.map(|url| Reporter::remote(url, http.clone())) {
+                    Some(Ok(reporter)) => report_error(&reporter, pe.error),
+                    _ => fail_unreported(pe.error),
+                };
+            }
+        },
+        None if env.deploy_env().is_some() => {
+            return fail_unreported(Error::usage("no -p params given, but DEPLOY_ENV says this is a deployed run"));
+        }
+        None => None,
+    };
+    let reporter = match &params {
+        Some(p) => match Reporter::remote(p.status_callback.clone(), http.clone()) {
+            Ok(r) => r,
+            Err(e) => return fail_unreported(e.context("task params")),
+        },
+        None => Reporter::local(),
+    };
+    let reporter = REPORTER.get_or_init(|| Arc::new(reporter)).clone();
+    if let Some(p) = &params {
+        log::set_task_id(&p.task_id);
+    }
+
+    let flags = match inv.task_flags(key.as_ref()) {
+        Ok(flags) => flags,
+        Err(e) => return report_error(&reporter, e),
+    };
+    let store: Box<dyn Store> = match &params {
+        Some(p) => match S3Store::new(p, &env, http.clone()) {
+            Ok(s) => Box::new(s),
+            Err(e) => return report_error(&reporter, e),
+        },
+        None => Box::new(LocalStore {
+            dir: inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name())),
+        }),
+    };
+
+    log::set_phase("processing");
+    if let Err(e) = reporter.processing(&cancel) {
+        error!("{e}");
+        return match cancel.signal() {
+            // Cancelled while retrying "processing": the error status still goes.
+            Some(signal) => report_error(&reporter, Error::cancelled(signal)),
+            // pages-core refused it or cannot be reached: an error status
+            // would not get through either.
+            None => e.exit_code(),
+        };
+    }
+    info!("started in {} µs", started.elapsed().as_micros());
+
+    let dirs = match RunDirs::create(&env) {
+        Ok(d) => d,
+        Err(e) => return report_error(&reporter, e),
+    };
+    let ctx = Context {
+        flags,
+        http,
+        out_dir: dirs.out.clone(),
+        work_dir: dirs.work.clone(),
+        cancel: cancel.clone(),
+        env,
+    };
+
+    log::set_phase("task");
+    let outcome = match inv.task.run(&ctx).and_then(|o| cancel.check().map(|()| o)) {
+        Ok(o) => o,
+        Err(e) => return report_error(&reporter, e.context("the task failed")),
+    };
+    info!("task done: count {}", outcome.count);
+
+    log::set_phase("upload");
+    if !dirs.out.join("index.json").is_file() {
+        return report_error(&reporter, Error::failed("the task wrote no index.json, which pages-core's report page reads"));
+    }
+    let summary = match store.put_artifact(&dirs.out, &cancel).and_then(|s| cancel.check().map(|()| s)) {
+        Ok(s) => s,
+        Err(e) => return report_error(&reporter, e.context("the upload failed")),
+    };
+    info!("stored {} objects ({} bytes) in {}", summary.objects, summary.bytes, store.location());
+
+    log::set_phase("success");
+    let artifact = match &params {
+        Some(p) => p.artifact_prefix(),
+        None => store.location(),
+    };
+    let Outcome { message, count } = outcome;
+    let status = Status::Success { artifact: artifact.clone(), message: message.clone(), count };
+    if let Err(e) = reporter.finish(&status, callback::RETRY) {
+        error!("{e}");
+        return e.exit_code();
+    }
+    if reporter.is_local() {
+        print(&format!(
+            "{{\"artifact\":{},\"message\":{},\"count\":{count}}}\n",
+            crate::json::quote(&artifact),
+            message.as_deref().map_or("null".to_owned(), crate::json::quote)
+        ));
+    }
+    exit::OK
+}
+
+/// Reports `e` as the terminal error status and returns the exit code.
+fn report_error(reporter: &Reporter, e: Error) -> i32 {
+    log::set_phase("error");
+    error!("{e}");
+    match reporter.finish(&Status::Error { message: e.message().to_owned() }, callback::RETRY) {
+        Ok(()) => e.exit_code(),
+        Err(ce) => {
+            error!("{ce}");
+            // Whoever got there first decided; a cancel still exits as one.
+            if matches!(e.kind(), crate::error::Kind::Cancelled(_)) { e.exit_code() } else { ce.exit_code() }
+        }
+    }
+}
+
+/// A failure before there is anywhere to report it.
+fn fail_unreported(e: Error) -> i32 {
+    error!("{e}");
+    e.exit_code()
+}
+
+/// The task's output and scratch directories, removed when the run ends.
+struct RunDirs {
+    root: PathBuf,
+    out: PathBuf,
+    work: PathBuf,
+}
+
+impl RunDirs {
+    fn create(env: &Env) -> Result<RunDirs, Error> {
+        let base = PathBuf::from(env.get("TMPDIR").unwrap_or("/tmp"));
+        let root = base.join(format!("build-task-{}", std::process::id()));
+        let (out, work) = (root.join("out"), root.join("work"));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in [&out, &work] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::failed(format!("cannot create the directory {}: {e}", dir.display())))?;
+        }
+        Ok(RunDirs { root, out, work })
+    }
+}
+
+impl Drop for RunDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// SIGTERM or SIGINT: cancel everything, give the main thread a moment to
+/// report the cancel itself, else report it from here and exit.
+fn watch_signals(cancel: Cancel) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot watch for signals: {e}");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        let Some(signal) = signals.forever().next() else { return };
+        info!("received {}: cancelling", if signal == SIGINT { "SIGINT" } else { "SIGTERM" });
+        cancel.trigger(signal);
+        // A second signal ends the process at once.
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                std::process::exit(128 + signal);
+            }
+        });
+        std::thread::sleep(WIND_DOWN);
+        let e = Error::cancelled(signal);
+        if let Some(reporter) = REPORTER.get() {
+            let status = Status::Error { message: e.message().to_owned() };
+            match reporter.finish_within(&status, callback::CANCEL_RETRY, Some(Duration::from_secs(2))) {
+                Ok(()) => {}
+                Err(ce) => error!("{ce}"),
+            }
+        }
+        std::process::exit(e.exit_code());
+    });
+}
+
+/// A panic anywhere still ends in an error status and exit code 70.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let message = format!("build-task panicked{at}: {what}");
+        log::set_phase("panic");
+        error!("{message}");
+        if let Some(reporter) = REPORTER.get() {
+            let status = Status::Error { message };
+            if let Err(e) = reporter.finish_within(&status, callback::RETRY, Some(Duration::from_secs(5))) {
+                error!("{e}");
+            }
+        }
+        std::process::exit(exit::PANIC);
+    }));
+}

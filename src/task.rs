@@ -1,0 +1,69 @@
+//! What a task is: a name, its flags, and `run`.
+//!
+//! A task gets a [`Context`] (its flag values, already decrypted; the shared
+//! HTTP agent; a fresh output directory; a scratch directory; the cancel
+//! signal) and returns an [`Outcome`]. The runtime does everything else:
+//! statuses, the upload, signals, exit codes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ureq::Agent;
+
+use crate::cancel::Cancel;
+use crate::env::Env;
+use crate::error::Result;
+
+/// One flag a task takes. Every flag takes one value.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    pub short: char,
+    pub long: &'static str,
+    /// The value's name in help, e.g. `URL`.
+    pub value: &'static str,
+    pub required: bool,
+    /// One imperative sentence.
+    pub help: &'static str,
+    /// What pages-core puts here, e.g. `{{task.Build.url}}`.
+    pub template: &'static str,
+}
+
+/// A build task compiled into the binary.
+pub trait Task: Sync {
+    /// The name used on the command line and in BUILD_TASK.
+    fn name(&self) -> &'static str;
+    /// One line on what it does.
+    fn about(&self) -> &'static str;
+    fn flags(&self) -> &'static [Flag];
+    /// Runs the task. The artifact goes in `ctx.out_dir`.
+    fn run(&self, ctx: &Context) -> Result<Outcome>;
+}
+
+/// Everything a task run gets from the runtime.
+pub struct Context {
+    /// Flag values by long name, decrypted. They may be secrets: never log them.
+    pub flags: BTreeMap<&'static str, String>,
+    pub http: Agent,
+    /// Empty at the start; everything in it is the artifact.
+    pub out_dir: PathBuf,
+    /// Scratch space, removed after the run.
+    pub work_dir: PathBuf,
+    pub cancel: Cancel,
+    pub env: Env,
+}
+
+impl Context {
+    /// A flag's value; required flags are always present.
+    pub fn flag(&self, long: &str) -> Option<&str> {
+        self.flags.get(long).map(String::as_str)
+    }
+}
+
+/// What a successful run reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The success status's `message` (pages-core shows it to admins).
+    pub message: Option<String>,
+    /// The success status's `count`: the number of issues found.
+    pub count: u64,
+}

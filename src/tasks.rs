@@ -1,0 +1,27 @@
+//! The tasks compiled into this binary, one cargo feature each.
+//!
+//! Adding a task: a folder under tasks/ with its `mod.rs`, a feature in
+//! Cargo.toml, and one line in each list below.
+
+use crate::task::Task;
+
+#[cfg(feature = "example")]
+#[path = "../tasks/example/mod.rs"]
+pub mod example;
+
+#[cfg(not(any(feature = "example")))]
+compile_error!("build-task needs at least one task feature, e.g. --features example");
+
+/// Every compiled-in task.
+pub static ALL: &[&dyn Task] = &[
+    #[cfg(feature = "example")]
+    &example::Example,
+];
+
+pub fn find(name: &str) -> Option<&'static dyn Task> {
+    ALL.iter().copied().find(|t| t.name() == name)
+}
+
+pub fn names() -> String {
+    ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+}
