@@ -1,0 +1,199 @@
+//! A loopback stand-in for pages-core's `PUT /v0/tasks/:id/:token`
+//! (CONTRACT A3): 404 for an unknown task, 403 for a wrong token or once the
+//! task has a terminal status, 200 with an empty body otherwise. Every
+//! request is recorded. A script of faults can replace the first answers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// What the server does with one request instead of the normal answer.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer this status (with an optional Retry-After in seconds).
+    Status(u16, Option<u64>),
+    /// Read the request, then close without answering.
+    Reset,
+    /// Read the request, then say nothing for this long.
+    Hang(Duration),
+    /// Answer normally after this delay.
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Request>,
+    terminal: bool,
+    faults: Vec<Fault>,
+}
+
+pub struct CallbackServer {
+    pub port: u16,
+    pub task_id: u64,
+    pub token: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl CallbackServer {
+    pub fn start(task_id: u64) -> CallbackServer {
+        Self::with_faults(task_id, Vec::new())
+    }
+
+    /// Faults are used in order, one per request, before normal answers.
+    pub fn with_faults(task_id: u64, faults: Vec<Fault>) -> CallbackServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind callback server");
+        let port = listener.local_addr().expect("addr").port();
+        let token = "dG9rZW4tZm9yLXRlc3RzLW9ubHktMTIzNDU2Nzg5MA==".to_owned();
+        let state = Arc::new(Mutex::new(State { faults, ..State::default() }));
+        let (st, tok) = (state.clone(), token.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (st, tok) = (st.clone(), tok.clone());
+                std::thread::spawn(move || serve(stream, &st, task_id, &tok));
+            }
+        });
+        CallbackServer { port, task_id, token, state }
+    }
+
+    /// The STATUS_CALLBACK URL pages-core would send.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v0/tasks/{}/{}", self.port, self.task_id, self.token)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The bodies of the requests pages-core accepted or refused, in order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.requests().into_iter().map(|r| r.body).collect()
+    }
+
+    /// The `status` of each body, in order.
+    pub fn statuses(&self) -> Vec<String> {
+        self.bodies().iter().map(|b| field(b, "status").unwrap_or_default()).collect()
+    }
+
+    /// Waits until `n` requests arrived or the time is up.
+    pub fn wait_for(&self, n: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.requests().len() >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+/// A string field of a JSON body, without a JSON library.
+pub fn field(body: &str, name: &str) -> Option<String> {
+    let v: miniserde::json::Value = miniserde::json::from_str(body).ok()?;
+    match v {
+        miniserde::json::Value::Object(o) => match o.get(name)? {
+            miniserde::json::Value::String(s) => Some(s.clone()),
+            miniserde::json::Value::Number(n) => Some(n.to_string()),
+            miniserde::json::Value::Null => Some("null".into()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>, task_id: u64, token: &str) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut stream = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+        let (mut len, mut content_type) = (0usize, None);
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    "content-type" => content_type = Some(v.trim().to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let fault = {
+            let mut st = state.lock().unwrap();
+            st.requests.push(Request { method: method.clone(), path: path.clone(), content_type, body: body.clone() });
+            if st.faults.is_empty() { None } else { Some(st.faults.remove(0)) }
+        };
+        let (code, retry_after) = match fault {
+            Some(Fault::Reset) => return,
+            Some(Fault::Hang(d)) => {
+                std::thread::sleep(d);
+                return;
+            }
+            Some(Fault::Status(code, ra)) => (code, ra),
+            Some(Fault::Slow(d)) => {
+                std::thread::sleep(d);
+                (answer(state, &method, &path, &body, task_id, token), None)
+            }
+            None => (answer(state, &method, &path, &body, task_id, token), None),
+        };
+        let reply = match code {
+            200 => "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_owned(),
+            403 => json_reply(403, "Forbidden", r#"{"message":"You are not authorized to perform that action","status":403}"#),
+            404 => json_reply(404, "Not Found", r#"{"message":"Not found","status":404}"#),
+            code => {
+                let ra = retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default();
+                format!("HTTP/1.1 {code} Fault\r\n{ra}Content-Length: 0\r\n\r\n")
+            }
+        };
+        if stream.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn json_reply(code: u16, reason: &str, body: &str) -> String {
+    format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+}
+
+/// pages-core's BuildTaskController.update.
+fn answer(state: &Mutex<State>, method: &str, path: &str, body: &str, task_id: u64, token: &str) -> u16 {
+    let expected = format!("/v0/tasks/{task_id}/");
+    if method != "PUT" {
+        return 404;
+    }
+    let Some(given) = path.strip_prefix(&expected) else { return 404 };
+    let mut st = state.lock().unwrap();
+    if given != token || st.terminal {
+        return 403;
+    }
+    if matches!(field(body, "status").as_deref(), Some("success" | "error")) {
+        st.terminal = true;
+    }
+    200
+}

@@ -1,0 +1,145 @@
+//! Shared test helpers: temp dirs, a loopback pages-core callback server, an
+//! s3s-fs server, and pages-core-shaped params.
+#![allow(dead_code)]
+
+pub mod callback;
+pub mod s3;
+pub mod site;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use build_task::crypto::{self, Key};
+use build_task::secret::Secret;
+
+/// The build-task binary cargo built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_build-task"))
+}
+
+/// A command for the binary with a clean environment (PATH and TMPDIR kept).
+pub fn build_task() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "bt-test-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether an external tool is on PATH. Missing in CI (CI=true) is a test
+/// failure, since .ci/run installs it; elsewhere the test skips with a reason.
+pub fn have_tool(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    if !found {
+        assert!(std::env::var("CI").is_err(), "{name} is not installed, but CI must have it (see .ci/run)");
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
+/// ../shared/fixtures, when this clone has it.
+pub fn shared_fixtures() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: ../shared/fixtures is not beside this clone");
+        None
+    }
+}
+
+/// The encryption key string the tests' VCAP_SERVICES carries.
+pub const KEY: &str = "test-encryption-key";
+
+pub fn key() -> Key {
+    Key::from_secret(&Secret::new(KEY))
+}
+
+/// Encrypts like pages-core, with a random IV.
+pub fn enc(plain: &str) -> String {
+    let mut iv = [0u8; 16];
+    for b in &mut iv {
+        *b = fastrand::u8(..);
+    }
+    crypto::encrypt(&key(), iv, plain)
+}
+
+/// VCAP_SERVICES with the `pages-<env>-encryption` and `user-agent` services.
+pub fn vcap_services(deploy_env: &str) -> String {
+    format!(
+        r#"{{"user-provided":[{{"name":"pages-{deploy_env}-encryption","credentials":{{"key":"{KEY}","algorithm":"aes-256-gcm"}}}},{{"name":"user-agent","credentials":{{"USER_AGENT":"build-task-tests/1.0"}}}}]}}"#
+    )
+}
+
+/// What pages-core passes as the six default params.
+pub struct Params<'a> {
+    pub callback: &'a str,
+    pub task_id: u64,
+    pub region: &'a str,
+    pub access_key: &'a str,
+    pub secret_key: &'a str,
+    pub bucket: &'a str,
+}
+
+impl Params<'_> {
+    /// The `-p` text exactly as pages-core renders DEFAULT_BUILD_TASK_PARAMS
+    /// after encrypting every value: TASK_ID is a bare, unquoted ciphertext.
+    pub fn encrypted(&self) -> String {
+        format!(
+            r#"{{ "STATUS_CALLBACK": "{}", "TASK_ID": {}, "AWS_DEFAULT_REGION": "{}", "AWS_ACCESS_KEY_ID": "{}", "AWS_SECRET_ACCESS_KEY": "{}", "BUCKET": "{}" }}"#,
+            enc(self.callback),
+            enc(&self.task_id.to_string()),
+            enc(self.region),
+            enc(self.access_key),
+            enc(self.secret_key),
+            enc(self.bucket)
+        )
+    }
+
+    /// The same params in plain text (a local test run without DEPLOY_ENV).
+    pub fn plain(&self) -> String {
+        format!(
+            r#"{{ "STATUS_CALLBACK": "{}", "TASK_ID": {}, "AWS_DEFAULT_REGION": "{}", "AWS_ACCESS_KEY_ID": "{}", "AWS_SECRET_ACCESS_KEY": "{}", "BUCKET": "{}" }}"#,
+            self.callback, self.task_id, self.region, self.access_key, self.secret_key, self.bucket
+        )
+    }
+}

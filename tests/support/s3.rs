@@ -1,0 +1,100 @@
+//! s3s-fs on a loopback port: a real S3 server that checks SigV4 signatures
+//! (presigned URLs included) and checksums. Buckets are folders of its root.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::TempDir;
+
+pub const ACCESS_KEY: &str = "AKIDTESTBUILDTASK";
+pub const SECRET_KEY: &str = "test-secret-key-for-s3s-fs-only";
+pub const REGION: &str = "us-east-1";
+
+pub struct S3Server {
+    pub port: u16,
+    root: TempDir,
+    child: Child,
+}
+
+impl S3Server {
+    /// Starts s3s-fs with one bucket; `None` (test skipped) without s3s-fs.
+    pub fn start(bucket: &str) -> Option<S3Server> {
+        if !super::have_tool("s3s-fs") {
+            return None;
+        }
+        let root = TempDir::new("s3s");
+        std::fs::create_dir_all(root.path().join(bucket)).expect("bucket dir");
+        let port = free_port();
+        let child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(S3Server { port, root, child })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The stored object's path on disk.
+    pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.path().join(bucket).join(key)
+    }
+
+    /// The stored object's bytes, if it exists.
+    pub fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.object_path(bucket, key)).ok()
+    }
+
+    /// Every object key in a bucket, sorted (s3s-fs keeps its own
+    /// bookkeeping in dot-files, which are left out).
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let base = self.root.path().join(bucket);
+        let mut out = Vec::new();
+        collect(&base, &base, &mut out);
+        out.sort();
+        out
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+}
+
+fn collect(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            collect(base, &p, out);
+        } else {
+            out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
