@@ -56,8 +56,11 @@ impl Error {
     }
 
     /// Puts what we were doing in front of the cause: `"{context}: {cause}"`.
+    /// A cancel is its own explanation and stays as it is.
     pub fn context(mut self, context: impl fmt::Display) -> Error {
-        self.message = format!("{context}: {}", self.message);
+        if !matches!(self.kind, Kind::Cancelled(_)) {
+            self.message = format!("{context}: {}", self.message);
+        }
         self
     }
 

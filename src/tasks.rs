@@ -9,6 +9,10 @@ use crate::task::Task;
 #[path = "../tasks/example/mod.rs"]
 pub mod example;
 
+#[cfg(feature = "fault")]
+#[path = "fault.rs"]
+pub mod fault;
+
 #[cfg(not(any(feature = "example")))]
 compile_error!("build-task needs at least one task feature, e.g. --features example");
 
@@ -16,6 +20,8 @@ compile_error!("build-task needs at least one task feature, e.g. --features exam
 pub static ALL: &[&dyn Task] = &[
     #[cfg(feature = "example")]
     &example::Example,
+    #[cfg(feature = "fault")]
+    &fault::Fault,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Task> {

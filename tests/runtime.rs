@@ -64,3 +64,241 @@ fn a_local_run_writes_the_artifact_and_prints_the_result() {
     assert!(index.contains(r#""status":200"#), "{index}");
     assert!(stderr(&out).contains("status: success"), "{}", stderr(&out));
 }
+
+/// A deployed run of the fault task against a loopback callback, plain
+/// params (no DEPLOY_ENV), the local store never used: S3 is s3s-fs.
+struct Deployed {
+    cb: CallbackServer,
+    s3: S3Server,
+    tmp: TempDir,
+}
+
+impl Deployed {
+    fn start(task_id: u64) -> Option<Deployed> {
+        let s3 = S3Server::start("fault-bucket")?;
+        Some(Deployed { cb: CallbackServer::start(task_id), s3, tmp: TempDir::new("fault") })
+    }
+
+    fn params(&self) -> String {
+        Params {
+            callback: &self.cb.url(),
+            task_id: self.cb.task_id,
+            region: REGION,
+            access_key: ACCESS_KEY,
+            secret_key: SECRET_KEY,
+            bucket: "fault-bucket",
+        }
+        .plain()
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = build_task();
+        cmd.args(args)
+            .args(["-p", &self.params()])
+            .env("AWS_ENDPOINT_URL_S3", self.s3.endpoint())
+            .env("TMPDIR", self.tmp.path());
+        cmd
+    }
+
+    fn error_message(&self) -> String {
+        let bodies = self.cb.bodies();
+        field(bodies.last().expect("a status"), "message").unwrap_or_default()
+    }
+}
+
+#[test]
+fn a_failing_task_delivers_one_error_status_and_exits_1() {
+    let Some(d) = Deployed::start(11) else { return };
+    let out = d.command(&["fault", "--mode", "fail"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert_eq!(d.error_message(), "the task failed: the fault task failed as asked");
+    assert!(d.s3.keys("fault-bucket").is_empty(), "nothing is uploaded");
+}
+
+#[test]
+fn a_panicking_task_still_delivers_an_error_status_and_exits_70() {
+    let Some(d) = Deployed::start(12) else { return };
+    let out = d.command(&["fault", "--mode", "panic"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(70), "{}", stderr(&out));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert!(d.error_message().contains("panicked"), "{}", d.error_message());
+    assert!(d.error_message().contains("the fault task panicked as asked"));
+}
+
+#[test]
+fn a_task_without_index_json_is_an_error_not_a_success() {
+    let Some(d) = Deployed::start(13) else { return };
+    let out = d.command(&["fault", "--mode", "no-index"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert!(d.error_message().contains("no index.json"), "{}", d.error_message());
+}
+
+#[test]
+fn an_unknown_flag_is_reported_to_pages_core_and_exits_2() {
+    let Some(d) = Deployed::start(14) else { return };
+    let out = d.command(&["fault", "--mode", "ok", "--bogus", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(d.cb.statuses(), ["error"]);
+    assert_eq!(d.error_message(), "unknown flag '--bogus' for task 'fault'");
+}
+
+#[test]
+fn sigterm_during_the_task_delivers_a_cancelled_error_within_5_s_and_exits_143() {
+    let Some(d) = Deployed::start(15) else { return };
+    let mut child = d.command(&["fault", "--mode", "sleep", "--seconds", "60"]).spawn().unwrap();
+    assert!(d.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
+    let sent = std::time::Instant::now();
+    unsafe_free_kill(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert_eq!(d.error_message(), "the task was cancelled (SIGTERM)");
+}
+
+#[test]
+fn sigterm_while_the_task_is_blocked_in_io_is_reported_by_the_watcher() {
+    // The example task blocks in a fetch that answers only after 30 s; the
+    // runtime cannot interrupt it, so the signal watcher reports and exits.
+    let Some(d) = Deployed::start(16) else { return };
+    let slow = Site::start(&["Content-Type: text/html"], "slow", Duration::from_secs(30));
+    let mut child = d.command(&["example", "-t", &slow.url()]).spawn().unwrap();
+    assert!(d.cb.wait_for(1, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = std::time::Instant::now();
+    unsafe_free_kill(child.id(), "INT");
+    let status = child.wait().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert_eq!(d.error_message(), "the task was cancelled (SIGINT)");
+}
+
+#[test]
+fn a_child_that_ignores_sigterm_is_killed_and_the_cancel_reported() {
+    let Some(d) = Deployed::start(17) else { return };
+    let mut child = d.command(&["fault", "--mode", "child-ignore-term", "--seconds", "60"]).spawn().unwrap();
+    assert!(d.cb.wait_for(1, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    unsafe_free_kill(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+}
+
+#[test]
+fn a_403_on_processing_ends_the_run_with_exit_3_and_nothing_else_sent() {
+    let Some(d) = Deployed::start(18) else { return };
+    let mut params = d.params();
+    params = params.replace(&d.cb.token, "wrong-token");
+    let out = build_task()
+        .args(["fault", "--mode", "ok", "-p", &params])
+        .env("AWS_ENDPOINT_URL_S3", d.s3.endpoint())
+        .env("TMPDIR", d.tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(d.cb.statuses(), ["processing"]);
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("wrong-token"), "the token is never logged");
+}
+
+#[test]
+fn an_unreachable_callback_exits_3() {
+    let port = crate::support::s3::free_port();
+    let params = format!(
+        r#"{{"STATUS_CALLBACK":"http://127.0.0.1:{port}/v0/tasks/1/t","TASK_ID":1,"AWS_DEFAULT_REGION":"us-east-1","AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b","BUCKET":"bkt"}}"#
+    );
+    let started = std::time::Instant::now();
+    let out = build_task().args(["fault", "--mode", "ok", "-p", &params]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot deliver the processing status"), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(70));
+}
+
+#[test]
+fn a_tampered_ciphertext_delivers_an_error_status_and_exits_2() {
+    let Some(d) = Deployed::start(19) else { return };
+    let bucket = crate::support::enc("fault-bucket");
+    let tampered = format!("{}{}", &bucket[..bucket.len() - 2], if bucket.ends_with("00") { "11" } else { "00" });
+    let params = Params {
+        callback: &d.cb.url(),
+        task_id: 19,
+        region: REGION,
+        access_key: ACCESS_KEY,
+        secret_key: SECRET_KEY,
+        bucket: "fault-bucket",
+    }
+    .encrypted();
+    // Swap the BUCKET value for a tampered ciphertext of it.
+    let start = params.find(r#""BUCKET": ""#).unwrap() + r#""BUCKET": ""#.len();
+    let end = start + params[start..].find('"').unwrap();
+    let params = format!("{}{}{}", &params[..start], tampered, &params[end..]);
+    let out = build_task()
+        .args(["fault", "--mode", "ok", "-p", &params])
+        .env("DEPLOY_ENV", "staging")
+        .env("VCAP_SERVICES", vcap_services("staging"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(d.cb.statuses(), ["error"]);
+    assert_eq!(d.error_message(), "task params: BUCKET does not decrypt: the tag does not verify (wrong key or altered value)");
+}
+
+#[test]
+fn a_deployed_run_refuses_plain_text_flags() {
+    let Some(d) = Deployed::start(20) else { return };
+    let params = Params {
+        callback: &d.cb.url(),
+        task_id: 20,
+        region: REGION,
+        access_key: ACCESS_KEY,
+        secret_key: SECRET_KEY,
+        bucket: "fault-bucket",
+    }
+    .encrypted();
+    let out = build_task()
+        .args(["fault", "--mode", "ok", "-p", &params])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(d.error_message(), "the flag '--mode' does not decrypt: not of the form tag:iv:ciphertext");
+}
+
+#[test]
+fn the_sh_entry_runs_a_pages_core_command_line() {
+    let Some(d) = Deployed::start(21) else { return };
+    let dir = TempDir::new("sh");
+    let sh = dir.path().join("sh");
+    std::os::unix::fs::symlink(crate::support::bin(), &sh).unwrap();
+    let command = format!("exec build-task fault --mode ok -p '{}'", d.params());
+    let out = std::process::Command::new(&sh)
+        .args(["-c", &command])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL_S3", d.s3.endpoint())
+        .env("TMPDIR", d.tmp.path())
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(d.cb.statuses(), ["processing", "success"]);
+    assert_eq!(field(&d.cb.bodies()[1], "count").unwrap(), "7");
+    assert_eq!(field(&d.cb.bodies()[1], "message").unwrap(), "fault done");
+    assert!(d.s3.object("fault-bucket", "_tasks/artifacts/21/index.json").is_some());
+
+    let out = std::process::Command::new(&sh).args(["-c", "ls /"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a general shell"), "{}", stderr(&out));
+}
+
+/// Sends a signal with the system's kill(1), keeping the tests free of unsafe.
+fn unsafe_free_kill(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
