@@ -164,12 +164,27 @@ pub fn retryable_status(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
-/// Transport failures worth another try: time-outs, resets, refused connections.
+/// Transport failures worth another try: time-outs, resets, refused
+/// connections. A TLS failure (an untrusted certificate, say) arrives as an
+/// I/O error of kind InvalidData and is not retried: it will not heal.
 pub fn retryable_error(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Timeout(_) | ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound
-    )
+    use std::io::ErrorKind::*;
+    match e {
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset
+                | ConnectionAborted
+                | ConnectionRefused
+                | BrokenPipe
+                | TimedOut
+                | UnexpectedEof
+                | Interrupted
+                | WouldBlock
+                | NotConnected
+        ),
+        _ => false,
+    }
 }
 
 /// Retry-After in seconds (the HTTP-date form is treated as absent).

@@ -302,3 +302,47 @@ fn unsafe_free_kill(pid: u32, signal: &str) {
     let ok = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
     assert!(ok.success());
 }
+
+#[test]
+fn an_https_callback_is_trusted_through_ssl_cert_file_or_cf_system_cert_path() {
+    let Some(s3) = S3Server::start("tls-bucket") else { return };
+    let ca = crate::support::tls::TestCa::new();
+    for (var, value) in [("SSL_CERT_FILE", ca.ca_file()), ("CF_SYSTEM_CERT_PATH", ca.ca_dir())] {
+        let cb = CallbackServer::start_tls(31, &ca);
+        let params = Params {
+            callback: &cb.url(),
+            task_id: 31,
+            region: REGION,
+            access_key: ACCESS_KEY,
+            secret_key: SECRET_KEY,
+            bucket: "tls-bucket",
+        };
+        let out = build_task()
+            .args(["fault", "--mode", "ok", "-p", &params.plain()])
+            .env(var, &value)
+            .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{var}: {}", stderr(&out));
+        assert_eq!(cb.statuses(), ["processing", "success"], "{var}");
+    }
+}
+
+#[test]
+fn an_https_callback_with_an_unknown_ca_is_refused_and_exits_3() {
+    let ca = crate::support::tls::TestCa::new();
+    let cb = CallbackServer::start_tls(32, &ca);
+    let params = Params {
+        callback: &cb.url(),
+        task_id: 32,
+        region: REGION,
+        access_key: ACCESS_KEY,
+        secret_key: SECRET_KEY,
+        bucket: "tls-bucket",
+    };
+    let out = build_task().args(["fault", "--mode", "ok", "-p", &params.plain()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(cb.requests().is_empty(), "no request got through the handshake");
+    assert!(!stderr(&out).contains("retrying"), "a certificate error is not retried: {}", stderr(&out));
+    assert!(stderr(&out).contains("cannot deliver the processing status"), "{}", stderr(&out));
+}

@@ -4,7 +4,7 @@
 //! request is recorded. A script of faults can replace the first answers.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,7 @@ pub struct CallbackServer {
     pub task_id: u64,
     pub token: String,
     state: Arc<Mutex<State>>,
+    scheme: &'static str,
 }
 
 impl CallbackServer {
@@ -51,23 +52,40 @@ impl CallbackServer {
 
     /// Faults are used in order, one per request, before normal answers.
     pub fn with_faults(task_id: u64, faults: Vec<Fault>) -> CallbackServer {
+        Self::listen(task_id, faults, None)
+    }
+
+    /// The same server behind TLS with a certificate for 127.0.0.1 issued
+    /// by `tls`'s test CA.
+    pub fn start_tls(task_id: u64, tls: &super::tls::TestCa) -> CallbackServer {
+        Self::listen(task_id, Vec::new(), Some(tls.server_config()))
+    }
+
+    fn listen(task_id: u64, faults: Vec<Fault>, tls: Option<Arc<rustls::ServerConfig>>) -> CallbackServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind callback server");
         let port = listener.local_addr().expect("addr").port();
         let token = "dG9rZW4tZm9yLXRlc3RzLW9ubHktMTIzNDU2Nzg5MA==".to_owned();
         let state = Arc::new(Mutex::new(State { faults, ..State::default() }));
         let (st, tok) = (state.clone(), token.clone());
+        let scheme = if tls.is_some() { "https" } else { "http" };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (st, tok) = (st.clone(), tok.clone());
-                std::thread::spawn(move || serve(stream, &st, task_id, &tok));
+                let (st, tok, tls) = (st.clone(), tok.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, &st, task_id, &tok),
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                        serve(rustls::StreamOwned::new(conn, stream), &st, task_id, &tok)
+                    }
+                });
             }
         });
-        CallbackServer { port, task_id, token, state }
+        CallbackServer { port, task_id, token, state, scheme }
     }
 
     /// The STATUS_CALLBACK URL pages-core would send.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/v0/tasks/{}/{}", self.port, self.task_id, self.token)
+        format!("{}://127.0.0.1:{}/v0/tasks/{}/{}", self.scheme, self.port, self.task_id, self.token)
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -111,9 +129,8 @@ pub fn field(body: &str, name: &str) -> Option<String> {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>, task_id: u64, token: &str) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-    let mut stream = stream;
+fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: &str) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -171,7 +188,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>, task_id: u64, token: &str) {
                 format!("HTTP/1.1 {code} Fault\r\n{ra}Content-Length: 0\r\n\r\n")
             }
         };
-        if stream.write_all(reply.as_bytes()).is_err() {
+        if reader.get_mut().write_all(reply.as_bytes()).and_then(|()| reader.get_mut().flush()).is_err() {
             return;
         }
     }

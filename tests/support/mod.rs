@@ -5,6 +5,7 @@
 pub mod callback;
 pub mod s3;
 pub mod site;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
