@@ -87,20 +87,25 @@ pub struct Reporter {
     terminal: Mutex<Option<std::result::Result<(), Error>>>,
 }
 
-/// Retries for a status: pages-core allows 50 requests a minute per IP.
-pub const RETRY: Retry = Retry {
-    attempts: 6,
-    base: Duration::from_millis(500),
-    cap: Duration::from_secs(8),
-    budget: Duration::from_secs(60),
+/// How hard to try to deliver a status.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub retry: Retry,
+    /// Each try's time limit: pages-core answers at once, so a quiet server
+    /// is a failed try.
+    pub per_try: Duration,
+}
+
+/// The usual policy: pages-core allows 50 requests a minute per IP.
+pub const RETRY: Policy = Policy {
+    retry: Retry { attempts: 6, base: Duration::from_millis(500), cap: Duration::from_secs(8), budget: Duration::from_secs(60) },
+    per_try: Duration::from_secs(15),
 };
 
-/// Retries for the status sent on cancel: CF kills us 10 s after SIGTERM.
-pub const CANCEL_RETRY: Retry = Retry {
-    attempts: 3,
-    base: Duration::from_millis(200),
-    cap: Duration::from_millis(800),
-    budget: Duration::from_secs(4),
+/// The policy for the status sent on cancel: CF kills us 10 s after SIGTERM.
+pub const CANCEL_RETRY: Policy = Policy {
+    retry: Retry { attempts: 3, base: Duration::from_millis(200), cap: Duration::from_millis(800), budget: Duration::from_secs(4) },
+    per_try: Duration::from_secs(2),
 };
 
 impl Reporter {
@@ -124,13 +129,15 @@ impl Reporter {
 
     /// Sends a terminal status unless one was already sent. Returns the
     /// outcome of the terminal status that did go (ours or the earlier one).
-    pub fn finish(&self, status: &Status, retry: Retry) -> Result<()> {
-        self.finish_within(status, retry, None)
+    pub fn finish(&self, status: &Status, policy: Policy) -> Result<()> {
+        self.finish_within(status, policy, None).map(|_| ())
     }
 
     /// Like [`finish`](Self::finish), but gives up waiting for a racing
     /// sender after `wait` (for the signal watcher and the panic hook).
-    pub fn finish_within(&self, status: &Status, retry: Retry, wait: Option<Duration>) -> Result<()> {
+    /// `Ok(true)` when this call delivered `status`, `Ok(false)` when an
+    /// earlier terminal status had been delivered.
+    pub fn finish_within(&self, status: &Status, policy: Policy, wait: Option<Duration>) -> Result<bool> {
         let mut slot = match wait {
             None => self.terminal.lock().unwrap_or_else(|p| p.into_inner()),
             Some(wait) => {
@@ -150,12 +157,12 @@ impl Reporter {
             }
         };
         if let Some(done) = slot.as_ref() {
-            return done.clone();
+            return done.clone().map(|()| false);
         }
         // The terminal status must not be cut short by the cancel that caused it.
-        let outcome = self.send(status, retry, &Cancel::new());
+        let outcome = self.send(status, policy, &Cancel::new());
         *slot = Some(outcome.clone());
-        outcome
+        outcome.map(|()| true)
     }
 
     /// Whether a terminal status has been sent (or given up on).
@@ -163,7 +170,7 @@ impl Reporter {
         self.terminal.lock().map(|s| s.is_some()).unwrap_or(true)
     }
 
-    fn send(&self, status: &Status, retry: Retry, cancel: &Cancel) -> Result<()> {
+    fn send(&self, status: &Status, policy: Policy, cancel: &Cancel) -> Result<()> {
         let (url, agent) = match &self.target {
             Target::Local => {
                 match status {
@@ -176,7 +183,7 @@ impl Reporter {
         };
         let body = status.body();
         let shown = redact_url(url.expose());
-        let result = retry.run(cancel, |_| put(agent, url.expose(), &body));
+        let result = policy.retry.run(cancel, |_| put(agent, url.expose(), &body, policy.per_try));
         match &result {
             Ok(()) => info!("status {} delivered to {shown}", status.name()),
             Err(e) => warn!("status {} not delivered to {shown}: {e}", status.name()),
@@ -188,10 +195,13 @@ impl Reporter {
 }
 
 /// One PUT of a status body.
-fn put(agent: &Agent, url: &str, body: &str) -> Result<(), Attempt> {
+fn put(agent: &Agent, url: &str, body: &str, per_try: Duration) -> Result<(), Attempt> {
     let response = agent
         .put(url)
         .header("Content-Type", "application/json")
+        .config()
+        .timeout_global(Some(per_try))
+        .build()
         .send(body)
         .map_err(|e| {
             let error = Error::callback(e.to_string());

@@ -263,7 +263,10 @@ fn watch_signals(cancel: Cancel) {
         if let Some(reporter) = REPORTER.get() {
             let status = Status::Error { message: e.message().to_owned() };
             match reporter.finish_within(&status, callback::CANCEL_RETRY, Some(Duration::from_secs(2))) {
-                Ok(()) => {}
+                Ok(true) => {}
+                // The main thread delivered its terminal status first (a
+                // success, say): it exits with that status's code.
+                Ok(false) => return,
                 Err(ce) => error!("{ce}"),
             }
         }

@@ -5,3 +5,6 @@ mod support;
 
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
+
+// Every fault, one terminal status: the fault matrix.
+mod faults;

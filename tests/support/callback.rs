@@ -15,6 +15,8 @@ pub struct Request {
     pub path: String,
     pub content_type: Option<String>,
     pub body: String,
+    /// The status code answered; 0 when the server hung up or stayed silent.
+    pub answered: u16,
 }
 
 /// What the server does with one request instead of the normal answer.
@@ -97,6 +99,15 @@ impl CallbackServer {
         self.requests().into_iter().map(|r| r.body).collect()
     }
 
+    /// The statuses pages-core accepted (answered 200), in order.
+    pub fn accepted(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter(|r| r.answered == 200)
+            .map(|r| field(&r.body, "status").unwrap_or_default())
+            .collect()
+    }
+
     /// The `status` of each body, in order.
     pub fn statuses(&self) -> Vec<String> {
         self.bodies().iter().map(|b| field(b, "status").unwrap_or_default()).collect()
@@ -161,9 +172,13 @@ fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: 
             return;
         }
         let body = String::from_utf8_lossy(&body).into_owned();
+        let index = {
+            let mut st = state.lock().unwrap();
+            st.requests.push(Request { method: method.clone(), path: path.clone(), content_type, body: body.clone(), answered: 0 });
+            st.requests.len() - 1
+        };
         let fault = {
             let mut st = state.lock().unwrap();
-            st.requests.push(Request { method: method.clone(), path: path.clone(), content_type, body: body.clone() });
             if st.faults.is_empty() { None } else { Some(st.faults.remove(0)) }
         };
         let (code, retry_after) = match fault {
@@ -179,6 +194,7 @@ fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: 
             }
             None => (answer(state, &method, &path, &body, task_id, token), None),
         };
+        state.lock().unwrap().requests[index].answered = code;
         let reply = match code {
             200 => "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_owned(),
             403 => json_reply(403, "Forbidden", r#"{"message":"You are not authorized to perform that action","status":403}"#),
