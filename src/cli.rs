@@ -44,7 +44,13 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
     let bad = |e: lexopt::Error| Error::usage(e.to_string());
 
     // The first word, if it is not an option, is a command or a task name.
-    let first = parser.raw_args().map_err(bad)?.next_if(|w| !w.to_string_lossy().starts_with('-'));
+    let mut raw = parser.raw_args().map_err(bad)?;
+    match raw.peek().and_then(|w| w.to_str()) {
+        Some("-h" | "--help") => return Ok(Command::Help),
+        Some("-V" | "--version") => return Ok(Command::Version),
+        _ => {}
+    }
+    let first = raw.next_if(|w| !w.to_string_lossy().starts_with('-'));
     let task = match first.as_ref().map(|w| w.to_string_lossy()) {
         Some(w) if w == "help" => return Ok(Command::Help),
         Some(w) if w == "list" => return Ok(Command::List),

@@ -49,12 +49,16 @@ impl Params {
         // Each of the six keys exactly once; other keys are ignored, as the
         // Python runtime ignored them.
         let mut values: [Option<&Value>; 6] = Default::default();
+        let mut twice = None;
         for (name, value) in &entries.0 {
             if let Some(i) = KEYS.iter().position(|k| k == name) {
                 if values[i].replace(value).is_some() {
-                    return Err(fail(Error::usage(format!("{name} is given twice"))));
+                    twice.get_or_insert(i);
                 }
             }
+        }
+        if twice == Some(0) {
+            return Err(fail(Error::usage("STATUS_CALLBACK is given twice")));
         }
 
         let read = |i: usize| -> Result<Secret, Error> {
@@ -85,6 +89,9 @@ impl Params {
             error: error.context("task params"),
             callback: Some(status_callback.clone()),
         };
+        if let Some(i) = twice {
+            return Err(with_callback(Error::usage(format!("{} is given twice", KEYS[i]))));
+        }
         let task_id = read(1).map_err(with_callback)?.expose().trim().to_owned();
         if !(1..=20).contains(&task_id.len()) || !task_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(with_callback(Error::usage("TASK_ID is not a decimal integer")));

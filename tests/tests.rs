@@ -8,3 +8,6 @@ mod runtime;
 
 // Every fault, one terminal status: the fault matrix.
 mod faults;
+
+// Malformed command lines and params: the bad-input corpus.
+mod corpus;

@@ -113,6 +113,11 @@ impl CallbackServer {
         self.bodies().iter().map(|b| field(b, "status").unwrap_or_default()).collect()
     }
 
+    /// Lets the task take statuses again, as a new task would.
+    pub fn reopen(&self) {
+        self.state.lock().unwrap().terminal = false;
+    }
+
     /// Waits until `n` requests arrived or the time is up.
     pub fn wait_for(&self, n: usize, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
