@@ -11,3 +11,6 @@ mod faults;
 
 // Malformed command lines and params: the bad-input corpus.
 mod corpus;
+
+// No secret in any output.
+mod secrets;

@@ -37,6 +37,8 @@ struct State {
     requests: Vec<Request>,
     terminal: bool,
     faults: Vec<Fault>,
+    /// Replaces the default token.
+    token: Option<String>,
 }
 
 pub struct CallbackServer {
@@ -55,6 +57,15 @@ impl CallbackServer {
     /// Faults are used in order, one per request, before normal answers.
     pub fn with_faults(task_id: u64, faults: Vec<Fault>) -> CallbackServer {
         Self::listen(task_id, faults, None)
+    }
+
+    /// A server whose task has the given token.
+    pub fn with_token(task_id: u64, token: &str) -> CallbackServer {
+        let mut server = Self::listen(task_id, Vec::new(), None);
+        server.token = token.to_owned();
+        *server.state.lock().unwrap() = State::default();
+        server.state.lock().unwrap().token = Some(token.to_owned());
+        server
     }
 
     /// The same server behind TLS with a certificate for 127.0.0.1 issued
@@ -227,6 +238,7 @@ fn answer(state: &Mutex<State>, method: &str, path: &str, body: &str, task_id: u
     }
     let Some(given) = path.strip_prefix(&expected) else { return 404 };
     let mut st = state.lock().unwrap();
+    let token = st.token.clone().unwrap_or_else(|| token.to_owned());
     if given != token || st.terminal {
         return 403;
     }

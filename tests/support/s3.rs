@@ -21,6 +21,11 @@ pub struct S3Server {
 impl S3Server {
     /// Starts s3s-fs with one bucket; `None` (test skipped) without s3s-fs.
     pub fn start(bucket: &str) -> Option<S3Server> {
+        Self::start_with(bucket, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// The same with the given credentials.
+    pub fn start_with(bucket: &str, access_key: &str, secret_key: &str) -> Option<S3Server> {
         if !super::have_tool("s3s-fs") {
             return None;
         }
@@ -29,7 +34,7 @@ impl S3Server {
         let port = free_port();
         let child = Command::new("s3s-fs")
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .args(["--access-key", access_key, "--secret-key", secret_key])
             .arg(root.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

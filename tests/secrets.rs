@@ -1,0 +1,81 @@
+//! Secret hygiene: with marker values for every secret, runs that succeed,
+//! fail, panic, are cancelled or are refused by S3 must show no marker in
+//! stdout, stderr (at debug level), any callback body or any stored object.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::callback::CallbackServer;
+use crate::support::s3::{S3Server, REGION};
+use crate::support::{build_task, enc, vcap_services, Params, TempDir, KEY};
+
+const ACCESS: &str = "AKIAMARKERACCESS0001";
+const SECRET: &str = "MARKERsecretKEYvalue0123456789abcdefMARK";
+const TOKEN: &str = "MARKERtokenMARKERtokenMARKERtoken0123456789=";
+const WRONG_SECRET: &str = "MARKERwrongSECRETvalue0123456789abcdefMARK";
+const FLAG: &str = "MARKERflagVALUE";
+
+fn markers() -> [&'static str; 5] {
+    [ACCESS, SECRET, TOKEN, WRONG_SECRET, KEY]
+}
+
+#[test]
+fn no_secret_marker_appears_in_any_output_callback_body_or_object() {
+    let Some(s3) = S3Server::start_with("hygiene", ACCESS, SECRET) else { return };
+    let tmp = TempDir::new("hygiene");
+    // (name, args after the task's encrypted flags, secret for S3, signal)
+    let scenarios: [(&str, &str, &str, Option<&str>); 6] = [
+        ("success", "ok", SECRET, None),
+        ("task error", "fail", SECRET, None),
+        ("task panic", "panic", SECRET, None),
+        ("cancelled", "sleep", SECRET, Some("TERM")),
+        ("S3 refuses the signature", "ok", WRONG_SECRET, None),
+        ("unknown mode carrying a marker", FLAG, SECRET, None),
+    ];
+    let mut seen = Vec::new();
+    for (i, (name, mode, secret, signal)) in scenarios.into_iter().enumerate() {
+        let task_id = 900 + i as u64;
+        let cb = CallbackServer::with_token(task_id, TOKEN);
+        let params = Params { callback: &cb.url(), task_id, region: REGION, access_key: ACCESS, secret_key: secret, bucket: "hygiene" };
+        let child = build_task()
+            .args(["fault", "--mode", &enc(mode), "-p", &params.encrypted()])
+            .env("DEPLOY_ENV", "dev")
+            .env("VCAP_SERVICES", vcap_services("dev"))
+            .env("LOGLEVEL", "debug")
+            .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
+            .env("TMPDIR", tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(signal) = signal {
+            assert!(cb.wait_for(1, Duration::from_secs(10)));
+            Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!cb.requests().is_empty(), "{name}: the callback heard from the run");
+        seen.push((format!("{name}: stdout"), String::from_utf8_lossy(&out.stdout).into_owned()));
+        seen.push((format!("{name}: stderr"), String::from_utf8_lossy(&out.stderr).into_owned()));
+        for (j, r) in cb.requests().into_iter().enumerate() {
+            seen.push((format!("{name}: callback body {j}"), r.body));
+        }
+    }
+    for key in s3.keys("hygiene") {
+        let bytes = s3.object("hygiene", &key).unwrap();
+        seen.push((format!("object {key}"), String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    let mut leaks = Vec::new();
+    for (place, text) in &seen {
+        for marker in markers() {
+            if text.contains(marker) {
+                leaks.push(format!("{place} shows {marker}"));
+            }
+        }
+        if text.contains(FLAG) && !place.contains("unknown mode") {
+            leaks.push(format!("{place} shows the decrypted flag value"));
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+    // The logs did run at debug level, so the check had something to read.
+    assert!(seen.iter().any(|(p, t)| p.ends_with("stderr") && t.contains("DEBUG")));
+}
