@@ -144,34 +144,39 @@ fn an_unknown_flag_is_reported_to_pages_core_and_exits_2() {
     assert_eq!(d.error_message(), "unknown flag '--bogus' for task 'fault'");
 }
 
+impl Deployed {
+    /// Runs `args`, sends `signal` once "processing" arrived and `after`
+    /// passed, and returns the exit code and how long the exit took.
+    fn signalled(&self, args: &[&str], signal: &str, after: Duration) -> (Option<i32>, Duration) {
+        let mut child = self.command(args).spawn().unwrap();
+        assert!(self.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
+        std::thread::sleep(after);
+        let sent = std::time::Instant::now();
+        unsafe_free_kill(child.id(), signal);
+        let status = child.wait().unwrap();
+        (status.code(), sent.elapsed())
+    }
+}
+
 #[test]
 fn sigterm_during_the_task_delivers_a_cancelled_error_within_5_s_and_exits_143() {
     let Some(d) = Deployed::start(15) else { return };
-    let mut child = d.command(&["fault", "--mode", "sleep", "--seconds", "60"]).spawn().unwrap();
-    assert!(d.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
-    let sent = std::time::Instant::now();
-    unsafe_free_kill(child.id(), "TERM");
-    let status = child.wait().unwrap();
-    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
-    assert_eq!(status.code(), Some(143));
+    let (code, took) = d.signalled(&["fault", "--mode", "sleep", "--seconds", "60"], "TERM", Duration::ZERO);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(code, Some(143));
     assert_eq!(d.cb.statuses(), ["processing", "error"]);
     assert_eq!(d.error_message(), "the task was cancelled (SIGTERM)");
 }
 
 #[test]
-fn sigterm_while_the_task_is_blocked_in_io_is_reported_by_the_watcher() {
+fn sigint_while_the_task_is_blocked_in_io_is_reported_by_the_watcher() {
     // The example task blocks in a fetch that answers only after 30 s; the
     // runtime cannot interrupt it, so the signal watcher reports and exits.
     let Some(d) = Deployed::start(16) else { return };
     let slow = Site::start(&["Content-Type: text/html"], "slow", Duration::from_secs(30));
-    let mut child = d.command(&["example", "-t", &slow.url()]).spawn().unwrap();
-    assert!(d.cb.wait_for(1, Duration::from_secs(10)));
-    std::thread::sleep(Duration::from_millis(200));
-    let sent = std::time::Instant::now();
-    unsafe_free_kill(child.id(), "INT");
-    let status = child.wait().unwrap();
-    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
-    assert_eq!(status.code(), Some(130));
+    let (code, took) = d.signalled(&["example", "-t", &slow.url()], "INT", Duration::from_millis(200));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(code, Some(130));
     assert_eq!(d.cb.statuses(), ["processing", "error"]);
     assert_eq!(d.error_message(), "the task was cancelled (SIGINT)");
 }
@@ -179,14 +184,10 @@ fn sigterm_while_the_task_is_blocked_in_io_is_reported_by_the_watcher() {
 #[test]
 fn a_child_that_ignores_sigterm_is_killed_and_the_cancel_reported() {
     let Some(d) = Deployed::start(17) else { return };
-    let mut child = d.command(&["fault", "--mode", "child-ignore-term", "--seconds", "60"]).spawn().unwrap();
-    assert!(d.cb.wait_for(1, Duration::from_secs(10)));
-    std::thread::sleep(Duration::from_millis(300));
-    let sent = std::time::Instant::now();
-    unsafe_free_kill(child.id(), "TERM");
-    let status = child.wait().unwrap();
-    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
-    assert_eq!(status.code(), Some(143));
+    let args = ["fault", "--mode", "child-ignore-term", "--seconds", "60"];
+    let (code, took) = d.signalled(&args, "TERM", Duration::from_millis(300));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(code, Some(143));
     assert_eq!(d.cb.statuses(), ["processing", "error"]);
 }
 
