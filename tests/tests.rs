@@ -5,3 +5,6 @@ mod support;
 
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
+
+// The Concourse pipeline (ci/) and Cloud Foundry manifest (.cloudgov/), checked offline.
+mod ci_pipeline;
