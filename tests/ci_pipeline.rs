@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -304,7 +305,7 @@ impl Checker<'_> {
             inner.vars.insert(name.to_string(), values);
         }
         self.core(job, step, &mut inner);
-        self.hooks(job, step, &mut inner);
+        self.hooks(job, step, &inner);
     }
 
     /// The values an `across` var takes. A list is taken as written; a loaded
@@ -929,6 +930,14 @@ fn a_get_named_apart_from_its_resource_makes_an_artifact_of_the_step_name() {
 }
 
 #[test]
+fn a_put_makes_an_artifact_of_its_step_name_unless_it_skips_its_get() {
+    let plan = item("put: pushed\nresource: alpine\n")
+        + &item("put: quiet\nresource: alpine\nno_get: true\n")
+        + &item(&task("use", "[{name: pushed}, {name: quiet}, {name: alpine}]", "[]"));
+    assert_eq!(check_plan(&plan), problems(&["job j, step use: missing inputs: quiet"]));
+}
+
+#[test]
 fn outputs_made_inside_across_are_not_visible_after_it() {
     let across = format!("across:\n- {{var: x, values: [a, b]}}\ndo:\n{}", item(&task("make", "[]", "[{name: out}]")));
     let plan = item(&across) + &item(&task("after", "[{name: out}]", "[]"));
@@ -1174,8 +1183,7 @@ fn deploy(tag: &str) -> (Output, String) {
         &dir.path().join("bin/cf"),
         &format!("#!/bin/sh\necho \"$* [docker password: ${{CF_DOCKER_PASSWORD:+set}}]\" >> '{}'\n", log.display()),
     );
-    let chmod = Command::new("chmod").arg("+x").arg(dir.path().join("bin/cf")).status().expect("chmod");
-    assert!(chmod.success());
+    fs::set_permissions(dir.path().join("bin/cf"), fs::Permissions::from_mode(0o755)).expect("chmod cf");
     let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
     let out = run_sh(
         dir.path(),
