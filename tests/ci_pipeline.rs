@@ -39,11 +39,17 @@ const CREDENTIALS: [&str; 4] = ["ecr-aws-key", "ecr-aws-secret", "<env>-cf-usern
 struct Repo {
     root: PathBuf,
     changes: BTreeMap<String, Option<String>>,
+    /// Files whose execute bits are taken away in memory.
+    not_executable: BTreeSet<String>,
 }
 
 impl Repo {
     fn real() -> Repo {
-        Repo { root: PathBuf::from(env!("CARGO_MANIFEST_DIR")), changes: BTreeMap::new() }
+        Repo {
+            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            changes: BTreeMap::new(),
+            not_executable: BTreeSet::new(),
+        }
     }
 
     /// The real repository plus a stand-in Dockerfile when the tree has none
@@ -55,6 +61,12 @@ impl Repo {
 
     fn with(mut self, path: &str, text: &str) -> Repo {
         self.changes.insert(path.to_string(), Some(text.to_string()));
+        self
+    }
+
+    fn without_execute_bits(mut self, path: &str) -> Repo {
+        assert!(self.is_file(path), "{path} is in the repository");
+        self.not_executable.insert(path.to_string());
         self
     }
 
@@ -91,8 +103,21 @@ impl Repo {
             return true;
         }
         let prefix = format!("{path}/");
-        self.root.join(path).is_dir()
-            || self.changes.iter().any(|(p, c)| c.is_some() && p.starts_with(&prefix))
+        self.root.join(path).is_dir() || self.changes.iter().any(|(p, c)| c.is_some() && p.starts_with(&prefix))
+    }
+
+    /// A file added in memory counts as executable; one on disk must have an
+    /// execute bit (git keeps it, and Concourse runs the script directly).
+    fn is_executable(&self, path: &str) -> bool {
+        if self.not_executable.contains(path) {
+            return false;
+        }
+        match self.changes.get(path) {
+            Some(change) => change.is_some(),
+            None => {
+                fs::metadata(self.root.join(path)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            }
+        }
     }
 
     fn exists(&self, path: &str) -> bool {
@@ -343,7 +368,11 @@ impl Checker<'_> {
     fn core(&mut self, job: &str, step: &Yaml, scope: &mut Scope) {
         let Some(kind) = STEP_KINDS.into_iter().find(|kind| !step[*kind].is_badvalue()) else {
             let keys: Vec<String> = step.as_hash().into_iter().flat_map(|h| h.keys()).filter_map(scalar).collect();
-            self.problem(job, "(plan)", format!("a step with none of {} (its keys: {})", STEP_KINDS.join(", "), keys.join(", ")));
+            self.problem(
+                job,
+                "(plan)",
+                format!("a step with none of {} (its keys: {})", STEP_KINDS.join(", "), keys.join(", ")),
+            );
             return;
         };
         let name = scalar(&step[kind]).unwrap_or_default();
@@ -375,7 +404,8 @@ impl Checker<'_> {
                 scope.vars.insert(name.clone(), Vec::new());
             }
             "in_parallel" => {
-                let steps = if step["in_parallel"].is_array() { &step["in_parallel"] } else { &step["in_parallel"]["steps"] };
+                let steps =
+                    if step["in_parallel"].is_array() { &step["in_parallel"] } else { &step["in_parallel"]["steps"] };
                 // Parallel steps do not see each other's artifacts; later steps see them all.
                 let mut after = scope.clone();
                 for child in items(steps) {
@@ -477,6 +507,20 @@ impl Checker<'_> {
         }
 
         let Some(config) = config else { return };
+        // TaskConfig.Validate, before anything runs.
+        let mut invalid = Vec::new();
+        if config["platform"].as_str().is_none() {
+            invalid.push("missing 'platform'");
+        }
+        match config["run"]["path"].as_str() {
+            None => invalid.push("missing path to executable to run"),
+            // A bare name (`build`, `sh`) is looked up on the image's PATH.
+            Some(path) if path.contains('/') => self.path_param(job, name, "run.path", path, "", &config, step, scope),
+            Some(_) => {}
+        }
+        if !invalid.is_empty() {
+            self.problem(job, name, format!("invalid task configuration: {}", invalid.join(", ")));
+        }
         let mapped = |input: &str| step["input_mapping"][input].as_str().unwrap_or(input).to_string();
 
         let mut missing = Vec::new();
@@ -503,7 +547,7 @@ impl Checker<'_> {
             if is_path_param(key) {
                 for (path, binding) in expand(value, scope) {
                     let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
-                    self.path_param(job, name, key, &path, &binding, &config, step, scope);
+                    self.path_param(job, name, &format!("params.{key}"), &path, &binding, &config, step, scope);
                 }
             }
         }
@@ -514,14 +558,15 @@ impl Checker<'_> {
         }
     }
 
-    /// A param that names a path in the task's working directory must exist
-    /// in the input mounted there, when that input is this repository.
+    /// A path in the task's working directory (a param's value, the script
+    /// `run.path` names) must exist in the input mounted there, when that
+    /// input is this repository.
     #[allow(clippy::too_many_arguments)]
     fn path_param(
         &mut self,
         job: &str,
         name: &str,
-        key: &str,
+        what: &str,
         path: &str,
         binding: &str,
         config: &Yaml,
@@ -530,7 +575,7 @@ impl Checker<'_> {
     ) {
         let dir = config["run"]["dir"].as_str().unwrap_or("");
         let Some(full) = normalize(&format!("{dir}/{path}")) else {
-            self.problem(job, name, format!("params.{key} '{path}' leaves the working directory{binding}"));
+            self.problem(job, name, format!("{what} '{path}' leaves the working directory{binding}"));
             return;
         };
         let mut best: Option<(String, String)> = None;
@@ -544,16 +589,19 @@ impl Checker<'_> {
             }
         }
         let Some((mount, artifact)) = best else {
-            self.problem(job, name, format!("params.{key} '{path}' is in no input of the task{binding}"));
+            self.problem(job, name, format!("{what} '{path}' is in no input of the task{binding}"));
             return;
         };
         if scope.artifacts.get(&artifact) != Some(&Origin::Repo) {
             return;
         }
-        let inside = if mount.is_empty() { full.clone() } else { full[mount.len()..].trim_start_matches('/').to_string() };
+        let inside =
+            if mount.is_empty() { full.clone() } else { full[mount.len()..].trim_start_matches('/').to_string() };
         if !self.repo.exists(&inside) {
             let shown = if inside.is_empty() { "." } else { &inside };
-            self.problem(job, name, format!("params.{key}: '{shown}' not found within artifact '{artifact}'{binding}"));
+            self.problem(job, name, format!("{what}: '{shown}' not found within artifact '{artifact}'{binding}"));
+        } else if what == "run.path" && !self.repo.is_executable(&inside) {
+            self.problem(job, name, format!("{what}: '{inside}' within artifact '{artifact}' is not executable"));
         }
     }
 
@@ -564,7 +612,10 @@ impl Checker<'_> {
             let Some(text) = self.repo.read(&file) else { continue };
             for (n, line) in text.lines().enumerate() {
                 if let Some(kind) = secret_in_line(line) {
-                    self.problems.push(format!("{file}:{}: {kind}; secrets belong in the credential manager, as ((vars))", n + 1));
+                    self.problems.push(format!(
+                        "{file}:{}: {kind}; secrets belong in the credential manager, as ((vars))",
+                        n + 1
+                    ));
                 }
             }
             if file.ends_with(".yml") || file.ends_with(".yaml") {
@@ -654,7 +705,8 @@ fn literal_secrets(doc: &Yaml, found: &mut Vec<String>) {
             for (key, value) in hash {
                 let key = scalar(key).unwrap_or_default();
                 let lower = key.to_ascii_lowercase().replace('-', "_");
-                let secret = ["password", "secret", "token", "private_key", "access_key"].iter().any(|s| lower.contains(s));
+                let secret =
+                    ["password", "secret", "token", "private_key", "access_key"].iter().any(|s| lower.contains(s));
                 if let (true, Some(value)) = (secret, scalar(value))
                     && !value.is_empty()
                     && !is_var(&value)
@@ -700,8 +752,12 @@ fn the_baseline_the_mistakes_are_planted_in_passes_every_check() {
 
 #[test]
 fn a_task_config_file_that_does_not_exist_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/audit.yml", "file: src/ci/tasks/audits.yml");
-    assert_caught(&repo, "job build-and-deploy, step audit: file 'ci/tasks/audits.yml' not found within artifact 'src'");
+    let repo =
+        Repo::baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/audit.yml", "file: src/ci/tasks/audits.yml");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step audit: file 'ci/tasks/audits.yml' not found within artifact 'src'",
+    );
 }
 
 #[test]
@@ -736,7 +792,11 @@ fn an_input_mapped_to_a_missing_artifact_is_caught() {
 
 #[test]
 fn an_input_added_to_a_task_config_without_a_producer_is_caught() {
-    let repo = Repo::baseline().edit("ci/tasks/deploy.yml", "- name: image-repository\n", "- name: image-repository\n- name: cf-config\n");
+    let repo = Repo::baseline().edit(
+        "ci/tasks/deploy.yml",
+        "- name: image-repository\n",
+        "- name: image-repository\n- name: cf-config\n",
+    );
     assert_caught(&repo, "job build-and-deploy, step deploy: missing inputs: cf-config");
 }
 
@@ -787,6 +847,30 @@ fn a_misspelt_step_is_caught() {
 }
 
 #[test]
+fn a_task_script_that_does_not_exist_is_caught() {
+    let repo = Repo::baseline().edit("ci/tasks/tag.yml", "path: src/ci/tasks/tag.sh", "path: src/ci/tasks/tags.sh");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step tag: run.path: 'ci/tasks/tags.sh' not found within artifact 'src'",
+    );
+}
+
+#[test]
+fn a_task_script_without_execute_bits_is_caught() {
+    let repo = Repo::baseline().without_execute_bits("ci/tasks/deploy.sh");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step deploy: run.path: 'ci/tasks/deploy.sh' within artifact 'src' is not executable",
+    );
+}
+
+#[test]
+fn a_task_config_concourse_would_refuse_is_caught() {
+    let repo = Repo::baseline().edit("ci/tasks/tag.yml", "platform: linux\n", "");
+    assert_caught(&repo, "job build-and-deploy, step tag: invalid task configuration: missing 'platform'");
+}
+
+#[test]
 fn a_task_folder_without_an_env_file_is_caught() {
     let repo = Repo::baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
     assert_caught(&repo, "tasks/new-scan: no .env, which oci-build-task reads as BUILD_ARGS_FILE");
@@ -814,7 +898,10 @@ fn a_task_folder_name_that_cannot_be_an_app_name_is_caught() {
 #[test]
 fn a_build_param_path_missing_from_the_repository_is_caught() {
     let repo = Repo::baseline().edit("ci/pipeline.yml", "DOCKERFILE: Dockerfile", "DOCKERFILE: build/Dockerfile");
-    assert_caught(&repo, "job build-and-deploy, step build: params.DOCKERFILE: 'build/Dockerfile' not found within artifact 'src'");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step build: params.DOCKERFILE: 'build/Dockerfile' not found within artifact 'src'",
+    );
 }
 
 #[test]
@@ -840,16 +927,27 @@ fn a_deploy_vars_file_missing_for_one_environment_is_caught() {
 
 #[test]
 fn a_literal_aws_key_in_the_pipeline_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "aws_access_key_id: ((ecr-aws-key))", "aws_access_key_id: AKIAIOSFODNN7EXAMPLE");
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "aws_access_key_id: ((ecr-aws-key))",
+        "aws_access_key_id: AKIAIOSFODNN7EXAMPLE",
+    );
     let problems = check(&repo);
-    assert!(problems.iter().any(|p| p.starts_with("ci/pipeline.yml:") && p.contains("an AWS access key id")), "{problems:?}");
-    assert!(problems.iter().any(|p| p == "ci/pipeline.yml: aws_access_key_id: a literal where a ((var)) belongs"), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.starts_with("ci/pipeline.yml:") && p.contains("an AWS access key id")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p == "ci/pipeline.yml: aws_access_key_id: a literal where a ((var)) belongs"),
+        "{problems:?}"
+    );
     assert!(!problems.iter().any(|p| p.contains("AKIAIOSFODNN7EXAMPLE")), "a message repeats the secret: {problems:?}");
 }
 
 #[test]
 fn a_literal_password_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "CF_PASSWORD: ((((deploy-env))-cf-password))", "CF_PASSWORD: hunter2");
+    let repo =
+        Repo::baseline().edit("ci/pipeline.yml", "CF_PASSWORD: ((((deploy-env))-cf-password))", "CF_PASSWORD: hunter2");
     assert_caught(&repo, "ci/pipeline.yml: CF_PASSWORD: a literal where a ((var)) belongs");
     let repo = Repo::baseline().with("ci/vars/dev.yml", "cf-password: hunter2\n");
     assert_caught(&repo, "ci/vars/dev.yml: cf-password: a literal where a ((var)) belongs");
@@ -888,7 +986,9 @@ fn check_plan(plan: &str) -> Vec<String> {
 
 /// A task step with an inline config; `inputs` and `outputs` are YAML flow lists.
 fn task(name: &str, inputs: &str, outputs: &str) -> String {
-    format!("task: {name}\nimage: alpine\nconfig: {{platform: linux, inputs: {inputs}, outputs: {outputs}, run: {{path: sh}}}}\n")
+    format!(
+        "task: {name}\nimage: alpine\nconfig: {{platform: linux, inputs: {inputs}, outputs: {outputs}, run: {{path: sh}}}}\n"
+    )
 }
 
 /// `text` as one item of a YAML list.
@@ -1176,7 +1276,10 @@ fn tag_writes_the_one_tag_registry_image_pushes() {
 /// arguments and whether CF_DOCKER_PASSWORD reached it, one line per call.
 fn deploy(tag: &str) -> (Output, String) {
     let dir = TempDir::new("deploy");
-    write(&dir.path().join("image-repository/repository"), "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/pages-cf-build-tasks");
+    write(
+        &dir.path().join("image-repository/repository"),
+        "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/pages-cf-build-tasks",
+    );
     write(&dir.path().join("image-repository/tag"), tag);
     let log = dir.path().join("cf.log");
     write(
@@ -1230,6 +1333,8 @@ fn deploy_pushes_the_task_app_from_the_pushed_image_with_secrets_only_in_the_env
 fn deploy_refuses_an_image_pushed_under_another_tag() {
     let (out, calls) = deploy("owasp-zap-staging");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the pushed tag is 'owasp-zap-staging', not 'owasp-zap-dev'"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the pushed tag is 'owasp-zap-staging', not 'owasp-zap-dev'")
+    );
     assert_eq!(calls, "", "cf is not called");
 }
