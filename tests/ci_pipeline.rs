@@ -514,8 +514,11 @@ impl Checker<'_> {
         }
         match config["run"]["path"].as_str() {
             None => invalid.push("missing path to executable to run"),
-            // A bare name (`build`, `sh`) is looked up on the image's PATH.
-            Some(path) if path.contains('/') => self.path_param(job, name, "run.path", path, "", &config, step, scope),
+            // A bare name (`build`, `sh`) is looked up on the image's PATH;
+            // an absolute path is in the image.
+            Some(path) if path.contains('/') && !path.starts_with('/') => {
+                self.path_param(job, name, "run.path", path, "", &config, step, scope)
+            }
             Some(_) => {}
         }
         if !invalid.is_empty() {
@@ -544,7 +547,8 @@ impl Checker<'_> {
             }
         }
         for (key, value) in &params {
-            if is_path_param(key) {
+            // An absolute path is in the image, not in an input.
+            if is_path_param(key) && !value.starts_with('/') {
                 for (path, binding) in expand(value, scope) {
                     let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
                     self.path_param(job, name, &format!("params.{key}"), &path, &binding, &config, step, scope);
