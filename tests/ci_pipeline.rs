@@ -219,6 +219,8 @@ struct Checker<'r> {
     repo: &'r Repo,
     /// Resource name to resource type.
     resources: BTreeMap<String, String>,
+    /// Job names, for `passed:`.
+    jobs: BTreeSet<String>,
     /// The folders of tasks/: the values of an `across` over the loaded task list.
     tasks: Vec<String>,
     problems: Vec<String>,
@@ -227,7 +229,8 @@ struct Checker<'r> {
 /// Every problem the check finds in `repo`, each a line that names the file,
 /// or the job and step, and what is wrong.
 fn check(repo: &Repo) -> Vec<String> {
-    let mut checker = Checker { repo, resources: BTreeMap::new(), tasks: Vec::new(), problems: Vec::new() };
+    let mut checker =
+        Checker { repo, resources: BTreeMap::new(), jobs: BTreeSet::new(), tasks: Vec::new(), problems: Vec::new() };
     checker.task_folders();
     checker.pipeline();
     checker.secrets();
@@ -302,6 +305,7 @@ impl Checker<'_> {
                 self.resources.insert(name.to_string(), kind.to_string());
             }
         }
+        self.jobs = items(&pipeline["jobs"]).iter().filter_map(|job| scalar(&job["name"])).collect();
         for job in items(&pipeline["jobs"]) {
             let name = job["name"].as_str().unwrap_or("(unnamed)").to_string();
             let mut scope = Scope::default();
@@ -385,6 +389,11 @@ impl Checker<'_> {
                         scope.artifacts.insert(name.clone(), origin);
                     }
                     None => self.problem(job, &name, format!("unknown resource '{resource}'")),
+                }
+                for passed in items(&step["passed"]).iter().filter_map(scalar) {
+                    if !self.jobs.contains(&passed) {
+                        self.problem(job, &name, format!("passed references an unknown job ('{passed}')"));
+                    }
                 }
             }
             "put" => self.put(job, &name, step, scope),
@@ -842,6 +851,12 @@ fn across_over_a_var_never_loaded_is_caught() {
 fn a_get_of_an_undeclared_resource_is_caught() {
     let repo = Repo::baseline().edit("ci/pipeline.yml", "      - get: general-task\n", "      - get: cf-cli\n");
     assert_caught(&repo, "job build-and-deploy, step cf-cli: unknown resource 'cf-cli'");
+}
+
+#[test]
+fn a_get_passed_through_an_unknown_job_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "passed: [test]", "passed: [tests]");
+    assert_caught(&repo, "job build-and-deploy, step src: passed references an unknown job ('tests')");
 }
 
 #[test]
