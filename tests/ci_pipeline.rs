@@ -207,6 +207,18 @@ enum Origin {
     Other,
 }
 
+/// Where a path in a task's working directory lands.
+enum Where {
+    /// `..` takes it out of the working directory.
+    Outside,
+    /// No input is mounted there.
+    NoInput,
+    /// In an input that is not this repository: not known here.
+    Elsewhere,
+    /// In this repository, at `inside`.
+    Repo { artifact: String, inside: String },
+}
+
 /// What a step can see: the artifacts produced before it, and the local vars
 /// (`load_var`, `across`) with the values each takes.
 #[derive(Clone, Default)]
@@ -565,10 +577,37 @@ impl Checker<'_> {
             }
         }
 
+        if config["run"]["path"].as_str() == Some("build") {
+            self.build_args(job, name, &params, &config, step, scope);
+        }
+
         let output_mapped = |output: &str| step["output_mapping"][output].as_str().unwrap_or(output).to_string();
         for output in items(&config["outputs"]) {
             scope.artifacts.insert(output_mapped(output["name"].as_str().unwrap_or("")), Origin::Other);
         }
+    }
+
+    /// Where a path in the task's working directory lands: in which input,
+    /// and for this repository, at which path inside it.
+    fn resolve(&self, path: &str, config: &Yaml, step: &Yaml, scope: &Scope) -> Where {
+        let dir = config["run"]["dir"].as_str().unwrap_or("");
+        let Some(full) = normalize(&format!("{dir}/{path}")) else { return Where::Outside };
+        let mut best: Option<(String, String)> = None;
+        for input in items(&config["inputs"]) {
+            let input_name = input["name"].as_str().unwrap_or("");
+            let mount = normalize(input["path"].as_str().unwrap_or(input_name)).unwrap_or_default();
+            let covers = mount.is_empty() || full == mount || full.starts_with(&format!("{mount}/"));
+            if covers && best.as_ref().is_none_or(|(m, _)| mount.len() > m.len()) {
+                let artifact = step["input_mapping"][input_name].as_str().unwrap_or(input_name).to_string();
+                best = Some((mount, artifact));
+            }
+        }
+        let Some((mount, artifact)) = best else { return Where::NoInput };
+        if scope.artifacts.get(&artifact) != Some(&Origin::Repo) {
+            return Where::Elsewhere;
+        }
+        let inside = if mount.is_empty() { full } else { full[mount.len()..].trim_start_matches('/').to_string() };
+        Where::Repo { artifact, inside }
     }
 
     /// A path in the task's working directory (a param's value, the script
@@ -586,35 +625,74 @@ impl Checker<'_> {
         step: &Yaml,
         scope: &Scope,
     ) {
-        let dir = config["run"]["dir"].as_str().unwrap_or("");
-        let Some(full) = normalize(&format!("{dir}/{path}")) else {
-            self.problem(job, name, format!("{what} '{path}' leaves the working directory{binding}"));
-            return;
-        };
-        let mut best: Option<(String, String)> = None;
-        for input in items(&config["inputs"]) {
-            let input_name = input["name"].as_str().unwrap_or("");
-            let mount = normalize(input["path"].as_str().unwrap_or(input_name)).unwrap_or_default();
-            let covers = mount.is_empty() || full == mount || full.starts_with(&format!("{mount}/"));
-            if covers && best.as_ref().is_none_or(|(m, _)| mount.len() > m.len()) {
-                let artifact = step["input_mapping"][input_name].as_str().unwrap_or(input_name).to_string();
-                best = Some((mount, artifact));
+        match self.resolve(path, config, step, scope) {
+            Where::Outside => {
+                self.problem(job, name, format!("{what} '{path}' leaves the working directory{binding}"));
+            }
+            Where::NoInput => self.problem(job, name, format!("{what} '{path}' is in no input of the task{binding}")),
+            Where::Elsewhere => {}
+            Where::Repo { artifact, inside } => {
+                if !self.repo.exists(&inside) {
+                    let shown = if inside.is_empty() { "." } else { &inside };
+                    self.problem(
+                        job,
+                        name,
+                        format!("{what}: '{shown}' not found within artifact '{artifact}'{binding}"),
+                    );
+                } else if what == "run.path" && !self.repo.is_executable(&inside) {
+                    self.problem(
+                        job,
+                        name,
+                        format!("{what}: '{inside}' within artifact '{artifact}' is not executable"),
+                    );
+                }
             }
         }
-        let Some((mount, artifact)) = best else {
-            self.problem(job, name, format!("{what} '{path}' is in no input of the task{binding}"));
-            return;
+    }
+
+    /// oci-build-task against the Dockerfile it builds: every ARG the
+    /// Dockerfile declares before its first FROM without a default must come
+    /// from a BUILD_ARG_* param or from the BUILD_ARGS_FILE, for every task.
+    fn build_args(
+        &mut self,
+        job: &str,
+        name: &str,
+        params: &BTreeMap<String, String>,
+        config: &Yaml,
+        step: &Yaml,
+        scope: &Scope,
+    ) {
+        let context = params.get("CONTEXT").map(String::as_str).unwrap_or(".");
+        let dockerfile = params.get("DOCKERFILE").cloned().unwrap_or_else(|| format!("{context}/Dockerfile"));
+        // A missing Dockerfile is reported by the path check.
+        let Where::Repo { inside, .. } = self.resolve(&dockerfile, config, step, scope) else { return };
+        let Some(text) = self.repo.read(&inside) else { return };
+        let required = required_build_args(&text);
+        let passed: BTreeSet<String> =
+            params.keys().filter_map(|k| k.strip_prefix("BUILD_ARG_")).map(str::to_string).collect();
+        let files = match params.get("BUILD_ARGS_FILE") {
+            Some(file) => expand(file, scope),
+            None => vec![(String::new(), String::new())],
         };
-        if scope.artifacts.get(&artifact) != Some(&Origin::Repo) {
-            return;
-        }
-        let inside =
-            if mount.is_empty() { full.clone() } else { full[mount.len()..].trim_start_matches('/').to_string() };
-        if !self.repo.exists(&inside) {
-            let shown = if inside.is_empty() { "." } else { &inside };
-            self.problem(job, name, format!("{what}: '{shown}' not found within artifact '{artifact}'{binding}"));
-        } else if what == "run.path" && !self.repo.is_executable(&inside) {
-            self.problem(job, name, format!("{what}: '{inside}' within artifact '{artifact}' is not executable"));
+        for (file, binding) in files {
+            let mut set = passed.clone();
+            if !file.is_empty() {
+                let Where::Repo { inside, .. } = self.resolve(&file, config, step, scope) else { continue };
+                // A missing args file is reported by the path check.
+                let Some(text) = self.repo.read(&inside) else { continue };
+                set.extend(args_in_file(&inside, &text));
+            }
+            let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
+            let from = if file.is_empty() { "no BUILD_ARGS_FILE".to_string() } else { file.clone() };
+            for arg in required.iter().filter(|arg| !set.contains(*arg)) {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "the Dockerfile's ARG {arg} has no default, and neither params.BUILD_ARG_{arg} nor {from} sets it{binding}"
+                    ),
+                );
+            }
         }
     }
 
@@ -652,6 +730,31 @@ impl Checker<'_> {
 /// any other `*_FILE` or `*_FOLDER`.
 fn is_path_param(key: &str) -> bool {
     key == "CONTEXT" || key == "DOCKERFILE" || key.ends_with("_FILE") || key.ends_with("_FOLDER")
+}
+
+/// The ARGs a Dockerfile declares before its first FROM without a default:
+/// the build fails, or builds from an empty value, unless something sets them.
+fn required_build_args(dockerfile: &str) -> Vec<String> {
+    let mut required = Vec::new();
+    for line in dockerfile.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match words.next().map(str::to_ascii_uppercase).as_deref() {
+            Some("FROM") => break,
+            Some("ARG") => required.extend(words.filter(|w| !w.contains('=')).map(str::to_string)),
+            _ => {}
+        }
+    }
+    required
+}
+
+/// The build arg names a BUILD_ARGS_FILE sets: a YAML map for .yml/.yaml,
+/// otherwise `name=value` lines (what oci-build-task reads).
+fn args_in_file(path: &str, text: &str) -> Vec<String> {
+    if path.ends_with(".yml") || path.ends_with(".yaml") {
+        let doc = parse_yaml(text).unwrap_or(Yaml::Null);
+        return doc.as_hash().into_iter().flat_map(|h| h.keys()).filter_map(scalar).collect();
+    }
+    text.lines().filter_map(|line| line.split_once('=')).map(|(name, _)| name.to_string()).collect()
 }
 
 /// Every value a param takes: each `((.:var))` over its values, and
@@ -933,6 +1036,24 @@ fn a_build_param_path_is_checked_for_every_task() {
         "job build-and-deploy, step build: params.BUILD_ARGS_FILE: 'tasks/new-scan/.env' not found within artifact 'src' (for build-task=new-scan)",
     );
     assert!(!check(&repo).iter().any(|p| p.contains("'tasks/example/.env' not found")));
+}
+
+#[test]
+fn a_build_arg_the_dockerfile_needs_and_nothing_sets_is_caught() {
+    let dockerfile = "# syntax\nARG BASE_IMAGE\nARG TASK_FOLDER\nARG BUILD_TASK\nARG IMAGE_KIND=base\n\
+                      FROM ${BASE_IMAGE}\nARG SET_LATER\n";
+    let unset = "job build-and-deploy, step build: the Dockerfile's ARG BUILD_TASK has no default, \
+                 and neither params.BUILD_ARG_BUILD_TASK nor tasks/example/.env sets it (for build-task=example)";
+    let repo = Repo::baseline().with("Dockerfile", dockerfile).with("tasks/example/.env", "BASE_IMAGE=scratch\n");
+    let problems = check(&repo);
+    assert!(problems.iter().any(|p| p == unset), "{problems:#?}");
+    // BASE_IMAGE comes from the .env, TASK_FOLDER from BUILD_ARG_TASK_FOLDER;
+    // IMAGE_KIND has a default and SET_LATER is declared after FROM.
+    assert!(!problems.iter().any(|p| p.contains("ARG BASE_IMAGE") || p.contains("ARG TASK_FOLDER")), "{problems:#?}");
+    assert!(!problems.iter().any(|p| p.contains("ARG IMAGE_KIND") || p.contains("ARG SET_LATER")), "{problems:#?}");
+
+    let repo = repo.with("tasks/example/.env", "BASE_IMAGE=scratch\nBUILD_TASK=example\n");
+    assert!(!check(&repo).iter().any(|p| p.contains("tasks/example/.env sets it")));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs the hardening audit on image/rootfs of the task named by BUILD_TASK.
+# Runs the hardening audit on image/ (rootfs/ and metadata.json, unpacked by
+# oci-build-task) of the task named by BUILD_TASK; exit 1 on any finding.
 set -eu
 : "${BUILD_TASK:?BUILD_TASK names the task whose image is audited}"
 echo "auditing the $BUILD_TASK image"
-audit-bin/hardening-audit --rootfs image/rootfs --metadata image/metadata.json --policy src/hardening/policy.toml
+audit-bin/build-task-audit --policy src/hardening/policy.toml image

@@ -3,5 +3,5 @@
 set -eu
 out="$PWD/audit-bin"
 cd src
-cargo build --release --locked -p hardening-audit
-cp target/release/hardening-audit "$out/"
+cargo build --release --locked -p build-task-audit
+cp target/release/build-task-audit "$out/"
