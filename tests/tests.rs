@@ -14,3 +14,6 @@ mod corpus;
 
 // No secret in any output.
 mod secrets;
+
+// The Concourse pipeline (ci/) and Cloud Foundry manifest (.cloudgov/), checked offline.
+mod ci_pipeline;

@@ -1,0 +1,1480 @@
+//! The Concourse pipeline in ci/, checked offline with the rules Concourse
+//! applies only once a build runs: a task's config file must exist in the
+//! artifact its path names, its inputs must have been produced earlier in the
+//! plan ("missing inputs: …"), and its `image:` must be an artifact by then
+//! ("missing image artifact source: …"). Beyond Concourse: every folder in
+//! tasks/ carries the `.env` that oci-build-task reads as build args, every
+//! path a task's params name exists for every task and environment, and no
+//! file under ci/ or .cloudgov/ holds a literal that looks like a secret.
+//!
+//! The check reads the repository through `Repo`, which can replace, add or
+//! remove files in memory, so each test plants one mistake in a copy of the
+//! real pipeline and sees it caught. The scripts beside the task configs are
+//! run for real by `sh` in a temporary directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::support::TempDir;
+
+/// The environments the pipeline deploys to: one pipeline instance each
+/// (`-i deploy-env=<env>`), one .cloudgov vars file each.
+const ENVS: [&str; 3] = ["dev", "staging", "production"];
+
+/// The credentials the pipeline reads from the credential manager; ci/README.md
+/// must describe each. `<env>` stands for every environment.
+const CREDENTIALS: [&str; 4] = ["ecr-aws-key", "ecr-aws-secret", "<env>-cf-username", "<env>-cf-password"];
+
+// ---------------------------------------------------------------------------
+// The repository, with changes held in memory
+
+/// The files of the repository as the check sees them: the working tree, with
+/// some files replaced, added or removed in memory.
+#[derive(Clone)]
+struct Repo {
+    root: PathBuf,
+    changes: BTreeMap<String, Option<String>>,
+    /// Files whose execute bits are taken away in memory.
+    not_executable: BTreeSet<String>,
+}
+
+impl Repo {
+    fn real() -> Repo {
+        Repo {
+            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            changes: BTreeMap::new(),
+            not_executable: BTreeSet::new(),
+        }
+    }
+
+    /// The real repository plus a stand-in Dockerfile when the tree has none
+    /// yet, so each planted-mistake test sees only its own mistake.
+    fn baseline() -> Repo {
+        let repo = Repo::real();
+        if repo.is_file("Dockerfile") { repo } else { repo.with("Dockerfile", "FROM scratch\n") }
+    }
+
+    fn with(mut self, path: &str, text: &str) -> Repo {
+        self.changes.insert(path.to_string(), Some(text.to_string()));
+        self
+    }
+
+    fn without_execute_bits(mut self, path: &str) -> Repo {
+        assert!(self.is_file(path), "{path} is in the repository");
+        self.not_executable.insert(path.to_string());
+        self
+    }
+
+    fn without(mut self, path: &str) -> Repo {
+        self.changes.insert(path.to_string(), None);
+        self
+    }
+
+    /// Replaces the first `from` in a file with `to`. The file must contain
+    /// `from`, so a planted mistake can never silently miss its target.
+    fn edit(self, path: &str, from: &str, to: &str) -> Repo {
+        let text = self.read(path).unwrap_or_else(|| panic!("{path} is in the repository"));
+        assert!(text.contains(from), "{path} contains {from:?}");
+        let edited = text.replacen(from, to, 1);
+        self.with(path, &edited)
+    }
+
+    fn read(&self, path: &str) -> Option<String> {
+        match self.changes.get(path) {
+            Some(change) => change.clone(),
+            None => fs::read_to_string(self.root.join(path)).ok(),
+        }
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        match self.changes.get(path) {
+            Some(change) => change.is_some(),
+            None => self.root.join(path).is_file(),
+        }
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return true;
+        }
+        let prefix = format!("{path}/");
+        self.root.join(path).is_dir() || self.changes.iter().any(|(p, c)| c.is_some() && p.starts_with(&prefix))
+    }
+
+    /// A file added in memory counts as executable; one on disk must have an
+    /// execute bit (git keeps it, and Concourse runs the script directly).
+    fn is_executable(&self, path: &str) -> bool {
+        if self.not_executable.contains(path) {
+            return false;
+        }
+        match self.changes.get(path) {
+            Some(change) => change.is_some(),
+            None => {
+                fs::metadata(self.root.join(path)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            }
+        }
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.is_file(path) || self.is_dir(path)
+    }
+
+    /// The names directly inside a directory, on disk or added in memory.
+    fn list(&self, dir: &str) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        if let Ok(entries) = fs::read_dir(self.root.join(dir)) {
+            for entry in entries.flatten() {
+                names.insert(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        let prefix = format!("{dir}/");
+        for (path, change) in &self.changes {
+            if let (Some(rest), Some(_)) = (path.strip_prefix(&prefix), change) {
+                names.insert(rest.split('/').next().unwrap_or(rest).to_string());
+            }
+        }
+        names.retain(|name| self.exists(&format!("{dir}/{name}")));
+        names
+    }
+
+    /// Every file under a directory, recursively.
+    fn files_under(&self, dir: &str) -> Vec<String> {
+        let mut files = Vec::new();
+        for name in self.list(dir) {
+            let path = format!("{dir}/{name}");
+            if self.is_file(&path) {
+                files.push(path);
+            } else {
+                files.extend(self.files_under(&path));
+            }
+        }
+        files
+    }
+}
+
+/// A relative path with `.` and empty segments removed and `..` applied;
+/// None when it would leave its root.
+fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            _ => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn parse_yaml(text: &str) -> Result<Yaml, String> {
+    let mut docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+    Ok(if docs.is_empty() { Yaml::Null } else { docs.swap_remove(0) })
+}
+
+/// A scalar as the string Concourse would pass on (params become env vars).
+fn scalar(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn items(value: &Yaml) -> &[Yaml] {
+    value.as_vec().map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn is_var(value: &str) -> bool {
+    value.starts_with("((") && value.ends_with("))")
+}
+
+// ---------------------------------------------------------------------------
+// The check
+
+/// Where an artifact came from: a `get` of a git resource is this repository,
+/// so files in it can be checked; anything else is only known to exist.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Origin {
+    Repo,
+    Other,
+}
+
+/// Where a path in a task's working directory lands.
+enum Where {
+    /// `..` takes it out of the working directory.
+    Outside,
+    /// No input is mounted there.
+    NoInput,
+    /// In an input that is not this repository: not known here.
+    Elsewhere,
+    /// In this repository, at `inside`.
+    Repo { artifact: String, inside: String },
+}
+
+/// What a step can see: the artifacts produced before it, and the local vars
+/// (`load_var`, `across`) with the values each takes.
+#[derive(Clone, Default)]
+struct Scope {
+    artifacts: BTreeMap<String, Origin>,
+    vars: BTreeMap<String, Vec<String>>,
+}
+
+struct Checker<'r> {
+    repo: &'r Repo,
+    /// Resource name to resource type.
+    resources: BTreeMap<String, String>,
+    /// Job names, for `passed:`.
+    jobs: BTreeSet<String>,
+    /// The folders of tasks/: the values of an `across` over the loaded task list.
+    tasks: Vec<String>,
+    problems: Vec<String>,
+}
+
+/// Every problem the check finds in `repo`, each a line that names the file,
+/// or the job and step, and what is wrong.
+fn check(repo: &Repo) -> Vec<String> {
+    let mut checker =
+        Checker { repo, resources: BTreeMap::new(), jobs: BTreeSet::new(), tasks: Vec::new(), problems: Vec::new() };
+    checker.task_folders();
+    checker.pipeline();
+    checker.secrets();
+    checker.problems
+}
+
+/// The keys that make a mapping a step, in the order Concourse's schema lists them.
+const STEP_KINDS: [&str; 8] = ["get", "put", "task", "set_pipeline", "load_var", "in_parallel", "do", "try"];
+const HOOKS: [&str; 5] = ["on_success", "on_failure", "on_error", "on_abort", "ensure"];
+
+impl Checker<'_> {
+    fn problem(&mut self, job: &str, step: &str, message: String) {
+        self.problems.push(format!("job {job}, step {step}: {message}"));
+    }
+
+    fn task_folders(&mut self) {
+        for name in self.repo.list("tasks") {
+            let folder = format!("tasks/{name}");
+            if !self.repo.is_dir(&folder) {
+                continue;
+            }
+            if name.is_empty()
+                || name.starts_with('-')
+                || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                self.problems.push(format!(
+                    "{folder}: a task folder name must be lowercase letters, digits and dashes (it becomes an image tag and an app name)"
+                ));
+            }
+            self.tasks.push(name.clone());
+            let Some(env) = self.repo.read(&format!("{folder}/.env")) else {
+                self.problems.push(format!("{folder}: no .env, which oci-build-task reads as BUILD_ARGS_FILE"));
+                continue;
+            };
+            if !env.lines().any(|line| line.strip_prefix("BASE_IMAGE=").is_some_and(|image| !image.trim().is_empty())) {
+                self.problems.push(format!("{folder}/.env: no BASE_IMAGE=<image> line"));
+            }
+            for (n, line) in env.split('\n').enumerate() {
+                if line.ends_with('\r') {
+                    self.problems.push(format!(
+                        "{folder}/.env: line {} ends with a carriage return, which oci-build-task passes on as part of the value",
+                        n + 1
+                    ));
+                }
+                if line.trim_start().starts_with('#') {
+                    self.problems.push(format!(
+                        "{folder}/.env: line {} is a comment, which oci-build-task passes on as a build arg",
+                        n + 1
+                    ));
+                }
+            }
+        }
+        if self.tasks.is_empty() {
+            self.problems.push("tasks/: no task folders, so the pipeline would build nothing".to_string());
+        }
+    }
+
+    fn pipeline(&mut self) {
+        let Some(text) = self.repo.read("ci/pipeline.yml") else {
+            self.problems.push("ci/pipeline.yml: missing".to_string());
+            return;
+        };
+        let pipeline = match parse_yaml(&text) {
+            Ok(pipeline) => pipeline,
+            Err(e) => {
+                self.problems.push(format!("ci/pipeline.yml: not YAML: {e}"));
+                return;
+            }
+        };
+        for resource in items(&pipeline["resources"]) {
+            if let (Some(name), Some(kind)) = (resource["name"].as_str(), resource["type"].as_str()) {
+                self.resources.insert(name.to_string(), kind.to_string());
+            }
+        }
+        self.jobs = items(&pipeline["jobs"]).iter().filter_map(|job| scalar(&job["name"])).collect();
+        for job in items(&pipeline["jobs"]) {
+            let name = job["name"].as_str().unwrap_or("(unnamed)").to_string();
+            let mut scope = Scope::default();
+            for step in items(&job["plan"]) {
+                self.step(&name, step, &mut scope);
+            }
+        }
+    }
+
+    /// One step with its modifiers: `across` runs it in a scope of its own,
+    /// whose artifacts are not visible after it; hooks see what the step made.
+    fn step(&mut self, job: &str, step: &Yaml, scope: &mut Scope) {
+        if !step.is_hash() {
+            self.problem(job, "(plan)", "a step is not a mapping".to_string());
+            return;
+        }
+        if step["across"].is_badvalue() {
+            self.core(job, step, scope);
+            self.hooks(job, step, scope);
+            return;
+        }
+        let mut inner = scope.clone();
+        for var in items(&step["across"]) {
+            let name = var["var"].as_str().unwrap_or("(unnamed)");
+            let values = self.across_values(job, name, &var["values"], scope);
+            inner.vars.insert(name.to_string(), values);
+        }
+        self.core(job, step, &mut inner);
+        self.hooks(job, step, &inner);
+    }
+
+    /// The values an `across` var takes. A list is taken as written; a loaded
+    /// var is the task list, the only list this pipeline loads (list-tasks
+    /// writes every folder of tasks/).
+    fn across_values(&mut self, job: &str, var: &str, values: &Yaml, scope: &Scope) -> Vec<String> {
+        if let Some(list) = values.as_vec() {
+            return list.iter().filter_map(scalar).collect();
+        }
+        let text = values.as_str().unwrap_or("");
+        match text.strip_prefix("((.:").and_then(|t| t.strip_suffix("))")) {
+            Some(loaded) if scope.vars.contains_key(loaded) => self.tasks.clone(),
+            Some(loaded) => {
+                self.problem(job, &format!("across {var}"), format!("undefined local var: {loaded}"));
+                Vec::new()
+            }
+            None => {
+                self.problem(job, &format!("across {var}"), "values is neither a list nor a ((.:var))".to_string());
+                Vec::new()
+            }
+        }
+    }
+
+    fn hooks(&mut self, job: &str, step: &Yaml, scope: &Scope) {
+        for hook in HOOKS {
+            if !step[hook].is_badvalue() {
+                // A hook runs after the step; what it produces is not counted
+                // on by later steps (Concourse does not promise it either way).
+                let mut after = scope.clone();
+                self.step(job, &step[hook], &mut after);
+            }
+        }
+    }
+
+    fn core(&mut self, job: &str, step: &Yaml, scope: &mut Scope) {
+        let Some(kind) = STEP_KINDS.into_iter().find(|kind| !step[*kind].is_badvalue()) else {
+            let keys: Vec<String> = step.as_hash().into_iter().flat_map(|h| h.keys()).filter_map(scalar).collect();
+            self.problem(
+                job,
+                "(plan)",
+                format!("a step with none of {} (its keys: {})", STEP_KINDS.join(", "), keys.join(", ")),
+            );
+            return;
+        };
+        let name = scalar(&step[kind]).unwrap_or_default();
+        match kind {
+            "get" => {
+                let resource = step["resource"].as_str().unwrap_or(&name);
+                match self.resources.get(resource) {
+                    Some(kind) => {
+                        let origin = if kind == "git" { Origin::Repo } else { Origin::Other };
+                        scope.artifacts.insert(name.clone(), origin);
+                    }
+                    None => self.problem(job, &name, format!("unknown resource '{resource}'")),
+                }
+                for passed in items(&step["passed"]).iter().filter_map(scalar) {
+                    if !self.jobs.contains(&passed) {
+                        self.problem(job, &name, format!("passed references an unknown job ('{passed}')"));
+                    }
+                }
+            }
+            "put" => self.put(job, &name, step, scope),
+            "task" => self.task(job, &name, step, scope),
+            "set_pipeline" => {
+                if let Some(file) = step["file"].as_str() {
+                    self.artifact_file(job, &name, file, "config file path", scope);
+                }
+            }
+            "load_var" => {
+                match step["file"].as_str() {
+                    Some(file) => {
+                        self.artifact_file(job, &name, file, "file path", scope);
+                    }
+                    None => self.problem(job, &name, "no file to load".to_string()),
+                }
+                scope.vars.insert(name.clone(), Vec::new());
+            }
+            "in_parallel" => {
+                let steps =
+                    if step["in_parallel"].is_array() { &step["in_parallel"] } else { &step["in_parallel"]["steps"] };
+                // Parallel steps do not see each other's artifacts; later steps see them all.
+                let mut after = scope.clone();
+                for child in items(steps) {
+                    let mut own = scope.clone();
+                    self.step(job, child, &mut own);
+                    after.artifacts.extend(own.artifacts);
+                    after.vars.extend(own.vars);
+                }
+                *scope = after;
+            }
+            "do" => {
+                for child in items(&step["do"]) {
+                    self.step(job, child, scope);
+                }
+            }
+            "try" => self.step(job, &step["try"], scope),
+            _ => unreachable!("STEP_KINDS lists only the kinds matched above"),
+        }
+    }
+
+    fn put(&mut self, job: &str, name: &str, step: &Yaml, scope: &mut Scope) {
+        let resource = step["resource"].as_str().unwrap_or(name);
+        let Some(kind) = self.resources.get(resource).cloned() else {
+            self.problem(job, name, format!("unknown resource '{resource}'"));
+            return;
+        };
+        // The put streams in the artifacts its params name (inputs: detect).
+        let mut named: Vec<String> = items(&step["inputs"]).iter().filter_map(scalar).collect();
+        if kind == "registry-image" {
+            for param in ["image", "additional_tags"] {
+                if let Some(path) = step["params"][param].as_str().filter(|p| !p.contains("((")) {
+                    named.push(path.split('/').next().unwrap_or(path).to_string());
+                }
+            }
+        }
+        let missing: Vec<String> = named.into_iter().filter(|a| !scope.artifacts.contains_key(a)).collect();
+        if !missing.is_empty() {
+            self.problem(job, name, format!("missing inputs: {}", missing.join(", ")));
+        }
+        // The put's own get makes an artifact of the step's name.
+        if step["no_get"].as_bool() != Some(true) {
+            scope.artifacts.insert(name.to_string(), Origin::Other);
+        }
+    }
+
+    /// Reads `<artifact>/<path>` the way Concourse does for a task's `file:`
+    /// or a `load_var`: the first segment must be an artifact by now; when it
+    /// is this repository the file must exist in it.
+    fn artifact_file(&mut self, job: &str, step: &str, path: &str, what: &str, scope: &Scope) -> Option<String> {
+        let Some((artifact, rest)) = path.split_once('/') else {
+            self.problem(job, step, format!("{what} '{path}' does not specify where the file lives"));
+            return None;
+        };
+        match scope.artifacts.get(artifact) {
+            None => {
+                self.problem(job, step, format!("unknown artifact source: '{artifact}' in {what} '{path}'"));
+                None
+            }
+            Some(Origin::Other) => None,
+            // The git resource writes .git/ref and friends beside the checkout.
+            Some(Origin::Repo) if rest.starts_with(".git/") => None,
+            Some(Origin::Repo) => {
+                let text = self.repo.read(rest);
+                if text.is_none() {
+                    self.problem(job, step, format!("file '{rest}' not found within artifact '{artifact}'"));
+                }
+                text
+            }
+        }
+    }
+
+    fn task(&mut self, job: &str, name: &str, step: &Yaml, scope: &mut Scope) {
+        let config = if let Some(file) = step["file"].as_str() {
+            let text = self.artifact_file(job, name, file, "task config file path", scope);
+            match text.map(|t| parse_yaml(&t)) {
+                Some(Ok(config)) => Some(config),
+                Some(Err(e)) => {
+                    self.problem(job, name, format!("task config {file} is not YAML: {e}"));
+                    None
+                }
+                None => None,
+            }
+        } else if step["config"].is_hash() {
+            Some(step["config"].clone())
+        } else {
+            self.problem(job, name, "the task has neither file nor config".to_string());
+            None
+        };
+
+        if let Some(image) = step["image"].as_str() {
+            if !scope.artifacts.contains_key(image) {
+                self.problem(job, name, format!("missing image artifact source: {image}"));
+            }
+        } else if let Some(config) = &config
+            && config["image_resource"].is_badvalue()
+            && config["rootfs_uri"].is_badvalue()
+        {
+            self.problem(job, name, "the step names no image and its config no image_resource".to_string());
+        }
+
+        let Some(config) = config else { return };
+        // TaskConfig.Validate, before anything runs.
+        let mut invalid = Vec::new();
+        if config["platform"].as_str().is_none() {
+            invalid.push("missing 'platform'");
+        }
+        match config["run"]["path"].as_str() {
+            None => invalid.push("missing path to executable to run"),
+            // A bare name (`build`, `sh`) is looked up on the image's PATH;
+            // an absolute path is in the image.
+            Some(path) if path.contains('/') && !path.starts_with('/') => {
+                self.path_param(job, name, "run.path", path, "", &config, step, scope)
+            }
+            Some(_) => {}
+        }
+        if !invalid.is_empty() {
+            self.problem(job, name, format!("invalid task configuration: {}", invalid.join(", ")));
+        }
+        let mapped = |input: &str| step["input_mapping"][input].as_str().unwrap_or(input).to_string();
+
+        let mut missing = Vec::new();
+        for input in items(&config["inputs"]) {
+            let artifact = mapped(input["name"].as_str().unwrap_or(""));
+            if !scope.artifacts.contains_key(&artifact) && input["optional"].as_bool() != Some(true) {
+                missing.push(artifact);
+            }
+        }
+        if !missing.is_empty() {
+            self.problem(job, name, format!("missing inputs: {}", missing.join(", ")));
+        }
+
+        // Params: the config's defaults, overridden by the step's.
+        let mut params = BTreeMap::new();
+        for source in [&config["params"], &step["params"]] {
+            for (key, value) in source.as_hash().into_iter().flatten() {
+                if let (Some(key), Some(value)) = (scalar(key), scalar(value)) {
+                    params.insert(key, value);
+                }
+            }
+        }
+        for (key, value) in &params {
+            // An absolute path is in the image, not in an input.
+            if is_path_param(key) && !value.starts_with('/') {
+                for (path, binding) in expand(value, scope) {
+                    let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
+                    self.path_param(job, name, &format!("params.{key}"), &path, &binding, &config, step, scope);
+                }
+            }
+        }
+
+        if config["run"]["path"].as_str() == Some("build") {
+            self.build_args(job, name, &params, &config, step, scope);
+        }
+
+        let output_mapped = |output: &str| step["output_mapping"][output].as_str().unwrap_or(output).to_string();
+        for output in items(&config["outputs"]) {
+            scope.artifacts.insert(output_mapped(output["name"].as_str().unwrap_or("")), Origin::Other);
+        }
+    }
+
+    /// Where a path in the task's working directory lands: in which input,
+    /// and for this repository, at which path inside it.
+    fn resolve(&self, path: &str, config: &Yaml, step: &Yaml, scope: &Scope) -> Where {
+        let dir = config["run"]["dir"].as_str().unwrap_or("");
+        let Some(full) = normalize(&format!("{dir}/{path}")) else { return Where::Outside };
+        let mut best: Option<(String, String)> = None;
+        for input in items(&config["inputs"]) {
+            let input_name = input["name"].as_str().unwrap_or("");
+            let mount = normalize(input["path"].as_str().unwrap_or(input_name)).unwrap_or_default();
+            let covers = mount.is_empty() || full == mount || full.starts_with(&format!("{mount}/"));
+            if covers && best.as_ref().is_none_or(|(m, _)| mount.len() > m.len()) {
+                let artifact = step["input_mapping"][input_name].as_str().unwrap_or(input_name).to_string();
+                best = Some((mount, artifact));
+            }
+        }
+        let Some((mount, artifact)) = best else { return Where::NoInput };
+        if scope.artifacts.get(&artifact) != Some(&Origin::Repo) {
+            return Where::Elsewhere;
+        }
+        let inside = if mount.is_empty() { full } else { full[mount.len()..].trim_start_matches('/').to_string() };
+        Where::Repo { artifact, inside }
+    }
+
+    /// A path in the task's working directory (a param's value, the script
+    /// `run.path` names) must exist in the input mounted there, when that
+    /// input is this repository.
+    #[allow(clippy::too_many_arguments)]
+    fn path_param(
+        &mut self,
+        job: &str,
+        name: &str,
+        what: &str,
+        path: &str,
+        binding: &str,
+        config: &Yaml,
+        step: &Yaml,
+        scope: &Scope,
+    ) {
+        match self.resolve(path, config, step, scope) {
+            Where::Outside => {
+                self.problem(job, name, format!("{what} '{path}' leaves the working directory{binding}"));
+            }
+            Where::NoInput => self.problem(job, name, format!("{what} '{path}' is in no input of the task{binding}")),
+            Where::Elsewhere => {}
+            Where::Repo { artifact, inside } => {
+                if !self.repo.exists(&inside) {
+                    let shown = if inside.is_empty() { "." } else { &inside };
+                    self.problem(
+                        job,
+                        name,
+                        format!("{what}: '{shown}' not found within artifact '{artifact}'{binding}"),
+                    );
+                } else if what == "run.path" && !self.repo.is_executable(&inside) {
+                    self.problem(
+                        job,
+                        name,
+                        format!("{what}: '{inside}' within artifact '{artifact}' is not executable"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// oci-build-task against the Dockerfile it builds: every ARG the
+    /// Dockerfile declares before its first FROM without a default must come
+    /// from a BUILD_ARG_* param or from the BUILD_ARGS_FILE, for every task.
+    fn build_args(
+        &mut self,
+        job: &str,
+        name: &str,
+        params: &BTreeMap<String, String>,
+        config: &Yaml,
+        step: &Yaml,
+        scope: &Scope,
+    ) {
+        let context = params.get("CONTEXT").map(String::as_str).unwrap_or(".");
+        let dockerfile = params.get("DOCKERFILE").cloned().unwrap_or_else(|| format!("{context}/Dockerfile"));
+        // A missing Dockerfile is reported by the path check.
+        let Where::Repo { inside, .. } = self.resolve(&dockerfile, config, step, scope) else { return };
+        let Some(text) = self.repo.read(&inside) else { return };
+        let required = required_build_args(&text);
+        let passed: BTreeSet<String> =
+            params.keys().filter_map(|k| k.strip_prefix("BUILD_ARG_")).map(str::to_string).collect();
+        let files = match params.get("BUILD_ARGS_FILE") {
+            Some(file) => expand(file, scope),
+            None => vec![(String::new(), String::new())],
+        };
+        for (file, binding) in files {
+            let mut set = passed.clone();
+            if !file.is_empty() {
+                let Where::Repo { inside, .. } = self.resolve(&file, config, step, scope) else { continue };
+                // A missing args file is reported by the path check.
+                let Some(text) = self.repo.read(&inside) else { continue };
+                set.extend(args_in_file(&inside, &text));
+            }
+            let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
+            let from = if file.is_empty() { "no BUILD_ARGS_FILE".to_string() } else { file.clone() };
+            for arg in required.iter().filter(|arg| !set.contains(*arg)) {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "the Dockerfile's ARG {arg} has no default, and neither params.BUILD_ARG_{arg} nor {from} sets it{binding}"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn secrets(&mut self) {
+        let mut files = self.repo.files_under("ci");
+        files.extend(self.repo.files_under(".cloudgov"));
+        for file in files {
+            let Some(text) = self.repo.read(&file) else { continue };
+            for (n, line) in text.lines().enumerate() {
+                if let Some(kind) = secret_in_line(line) {
+                    self.problems.push(format!(
+                        "{file}:{}: {kind}; secrets belong in the credential manager, as ((vars))",
+                        n + 1
+                    ));
+                }
+            }
+            if file.ends_with(".yml") || file.ends_with(".yaml") {
+                match parse_yaml(&text) {
+                    Ok(doc) => {
+                        let mut found = Vec::new();
+                        literal_secrets(&doc, &mut found);
+                        for key in found {
+                            self.problems.push(format!("{file}: {key}: a literal where a ((var)) belongs"));
+                        }
+                    }
+                    Err(e) => self.problems.push(format!("{file}: not YAML: {e}")),
+                }
+            }
+        }
+    }
+}
+
+/// Params whose value is a path: oci-build-task's CONTEXT, DOCKERFILE,
+/// BUILD_ARGS_FILE, TARGET_FILE, LABELS_FILE, our BUILD_ARG_TASK_FOLDER, and
+/// any other `*_FILE` or `*_FOLDER`.
+fn is_path_param(key: &str) -> bool {
+    key == "CONTEXT" || key == "DOCKERFILE" || key.ends_with("_FILE") || key.ends_with("_FOLDER")
+}
+
+/// The ARGs a Dockerfile declares before its first FROM without a default:
+/// the build fails, or builds from an empty value, unless something sets them.
+fn required_build_args(dockerfile: &str) -> Vec<String> {
+    let mut required = Vec::new();
+    for line in dockerfile.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match words.next().map(str::to_ascii_uppercase).as_deref() {
+            Some("FROM") => break,
+            Some("ARG") => required.extend(words.filter(|w| !w.contains('=')).map(str::to_string)),
+            _ => {}
+        }
+    }
+    required
+}
+
+/// The build arg names a BUILD_ARGS_FILE sets: a YAML map for .yml/.yaml,
+/// otherwise `name=value` lines (what oci-build-task reads).
+fn args_in_file(path: &str, text: &str) -> Vec<String> {
+    if path.ends_with(".yml") || path.ends_with(".yaml") {
+        let doc = parse_yaml(text).unwrap_or(Yaml::Null);
+        return doc.as_hash().into_iter().flat_map(|h| h.keys()).filter_map(scalar).collect();
+    }
+    text.lines().filter_map(|line| line.split_once('=')).map(|(name, _)| name.to_string()).collect()
+}
+
+/// Every value a param takes: each `((.:var))` over its values, and
+/// `((deploy-env))` over the environments. Empty when another var is left,
+/// since its value is not known here. Each comes with its bindings
+/// (`build-task=example, deploy-env=dev`).
+fn expand(value: &str, scope: &Scope) -> Vec<(String, String)> {
+    let Some(start) = value.find("((") else { return vec![(value.to_string(), String::new())] };
+    let Some(len) = value[start..].find("))") else { return Vec::new() };
+    let var = &value[start + 2..start + len];
+    let values: Vec<String> = if var == "deploy-env" {
+        ENVS.iter().map(|e| e.to_string()).collect()
+    } else {
+        match var.strip_prefix(".:").and_then(|local| scope.vars.get(local)) {
+            Some(values) => values.clone(),
+            None => return Vec::new(),
+        }
+    };
+    let rest = &value[start + len + 2..];
+    let mut out = Vec::new();
+    for v in values {
+        for (tail, binding) in expand(rest, scope) {
+            let name = var.trim_start_matches(".:");
+            let binding = if binding.is_empty() { format!("{name}={v}") } else { format!("{name}={v}, {binding}") };
+            out.push((format!("{}{v}{tail}", &value[..start]), binding));
+        }
+    }
+    out
+}
+
+/// What in a line looks like a secret: an AWS access key id, or a long token
+/// of hex or base64. The secret itself is never repeated in the message.
+fn secret_in_line(line: &str) -> Option<&'static str> {
+    let bytes = line.as_bytes();
+    for i in 0..bytes.len() {
+        let rest = &bytes[i..];
+        if (rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA"))
+            && rest.len() >= 20
+            && rest[4..20].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Some("an AWS access key id");
+        }
+    }
+    for token in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/')) {
+        if token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some("a long hex string, like a token");
+        }
+        if token.len() >= 40
+            && token.bytes().any(|b| b.is_ascii_uppercase())
+            && token.bytes().any(|b| b.is_ascii_lowercase())
+            && token.bytes().any(|b| b.is_ascii_digit())
+        {
+            return Some("a long base64 string, like a token");
+        }
+    }
+    None
+}
+
+/// Keys that name a secret (password, secret, token, private or access key)
+/// holding a literal rather than a ((var)).
+fn literal_secrets(doc: &Yaml, found: &mut Vec<String>) {
+    match doc {
+        Yaml::Hash(hash) => {
+            for (key, value) in hash {
+                let key = scalar(key).unwrap_or_default();
+                let lower = key.to_ascii_lowercase().replace('-', "_");
+                let secret =
+                    ["password", "secret", "token", "private_key", "access_key"].iter().any(|s| lower.contains(s));
+                if let (true, Some(value)) = (secret, scalar(value))
+                    && !value.is_empty()
+                    && !is_var(&value)
+                {
+                    found.push(key.clone());
+                }
+                literal_secrets(value, found);
+            }
+        }
+        Yaml::Array(list) => list.iter().for_each(|item| literal_secrets(item, found)),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tests: the real pipeline, then one planted mistake each
+
+fn assert_clean(repo: &Repo) {
+    let problems = check(repo);
+    assert!(problems.is_empty(), "the pipeline check found:\n{}", problems.join("\n"));
+}
+
+/// Checks a repo with one planted mistake: the check must report a problem
+/// containing `expected`.
+fn assert_caught(repo: &Repo, expected: &str) {
+    let problems = check(repo);
+    assert!(
+        problems.iter().any(|p| p.contains(expected)),
+        "expected a problem containing {expected:?}, found:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_real_pipeline_passes_every_check() {
+    assert_clean(&Repo::real());
+}
+
+#[test]
+fn the_baseline_the_mistakes_are_planted_in_passes_every_check() {
+    assert_clean(&Repo::baseline());
+}
+
+#[test]
+fn a_task_config_file_that_does_not_exist_is_caught() {
+    let repo =
+        Repo::baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/audit.yml", "file: src/ci/tasks/audits.yml");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step audit: file 'ci/tasks/audits.yml' not found within artifact 'src'",
+    );
+}
+
+#[test]
+fn a_task_config_file_in_an_artifact_never_produced_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/tag.yml", "file: source/ci/tasks/tag.yml");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step tag: unknown artifact source: 'source' in task config file path 'source/ci/tasks/tag.yml'",
+    );
+}
+
+#[test]
+fn an_input_no_earlier_step_produces_is_caught() {
+    // The audit needs the binary build-audit makes; drop that step.
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "  - task: build-audit\n    file: src/ci/tasks/build-audit.yml\n    image: rust\n",
+        "",
+    );
+    assert_caught(&repo, "job build-and-deploy, step audit: missing inputs: audit-bin");
+}
+
+#[test]
+fn an_input_mapped_to_a_missing_artifact_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "      file: src/ci/tasks/audit.yml\n",
+        "      file: src/ci/tasks/audit.yml\n      input_mapping: {image: built-image}\n",
+    );
+    assert_caught(&repo, "job build-and-deploy, step audit: missing inputs: built-image");
+}
+
+#[test]
+fn an_input_added_to_a_task_config_without_a_producer_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/tasks/deploy.yml",
+        "- name: image-repository\n",
+        "- name: image-repository\n- name: cf-config\n",
+    );
+    assert_caught(&repo, "job build-and-deploy, step deploy: missing inputs: cf-config");
+}
+
+#[test]
+fn an_output_renamed_by_output_mapping_is_no_longer_there_under_its_own_name() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "      file: src/ci/tasks/build.yml\n",
+        "      file: src/ci/tasks/build.yml\n      output_mapping: {image: built-image}\n",
+    );
+    assert_caught(&repo, "job build-and-deploy, step audit: missing inputs: image");
+    // The registry push names image/image.tar too.
+    assert_caught(&repo, "job build-and-deploy, step image-repository: missing inputs: image");
+}
+
+#[test]
+fn an_image_artifact_never_fetched_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "      - get: rust\n", "");
+    assert_caught(&repo, "job build-and-deploy, step build-audit: missing image artifact source: rust");
+    assert_caught(&repo, "job build-and-deploy, step audit: missing image artifact source: rust");
+}
+
+#[test]
+fn a_load_var_from_an_artifact_never_produced_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "file: task-list/tasks.json", "file: tasks-list/tasks.json");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step build-tasks: unknown artifact source: 'tasks-list' in file path 'tasks-list/tasks.json'",
+    );
+}
+
+#[test]
+fn across_over_a_var_never_loaded_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "values: ((.:build-tasks))", "values: ((.:build-task-list))");
+    assert_caught(&repo, "job build-and-deploy, step across build-task: undefined local var: build-task-list");
+}
+
+#[test]
+fn a_get_of_an_undeclared_resource_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "      - get: general-task\n", "      - get: cf-cli\n");
+    assert_caught(&repo, "job build-and-deploy, step cf-cli: unknown resource 'cf-cli'");
+}
+
+#[test]
+fn a_get_passed_through_an_unknown_job_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "passed: [test]", "passed: [tests]");
+    assert_caught(&repo, "job build-and-deploy, step src: passed references an unknown job ('tests')");
+}
+
+#[test]
+fn a_misspelt_step_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "  - task: list-tasks\n", "  - taks: list-tasks\n");
+    assert_caught(&repo, "job build-and-deploy, step (plan): a step with none of get, put, task");
+}
+
+#[test]
+fn a_task_script_that_does_not_exist_is_caught() {
+    let repo = Repo::baseline().edit("ci/tasks/tag.yml", "path: src/ci/tasks/tag.sh", "path: src/ci/tasks/tags.sh");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step tag: run.path: 'ci/tasks/tags.sh' not found within artifact 'src'",
+    );
+}
+
+#[test]
+fn a_task_script_without_execute_bits_is_caught() {
+    let repo = Repo::baseline().without_execute_bits("ci/tasks/deploy.sh");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step deploy: run.path: 'ci/tasks/deploy.sh' within artifact 'src' is not executable",
+    );
+}
+
+#[test]
+fn a_task_config_concourse_would_refuse_is_caught() {
+    let repo = Repo::baseline().edit("ci/tasks/tag.yml", "platform: linux\n", "");
+    assert_caught(&repo, "job build-and-deploy, step tag: invalid task configuration: missing 'platform'");
+}
+
+#[test]
+fn a_task_folder_without_an_env_file_is_caught() {
+    let repo = Repo::baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
+    assert_caught(&repo, "tasks/new-scan: no .env, which oci-build-task reads as BUILD_ARGS_FILE");
+}
+
+#[test]
+fn an_env_file_without_base_image_is_caught() {
+    let repo = Repo::baseline().with("tasks/new-scan/.env", "BASE=scratch\n");
+    assert_caught(&repo, "tasks/new-scan/.env: no BASE_IMAGE=<image> line");
+}
+
+#[test]
+fn env_file_lines_oci_build_task_would_pass_on_verbatim_are_caught() {
+    let repo = Repo::baseline().with("tasks/new-scan/.env", "# the base\r\nBASE_IMAGE=scratch\r\n");
+    assert_caught(&repo, "tasks/new-scan/.env: line 1 is a comment, which oci-build-task passes on as a build arg");
+    assert_caught(&repo, "tasks/new-scan/.env: line 2 ends with a carriage return");
+}
+
+#[test]
+fn a_task_folder_name_that_cannot_be_an_app_name_is_caught() {
+    let repo = Repo::baseline().with("tasks/New_Scan/.env", "BASE_IMAGE=scratch\n");
+    assert_caught(&repo, "tasks/New_Scan: a task folder name must be lowercase letters, digits and dashes");
+}
+
+#[test]
+fn a_build_param_path_missing_from_the_repository_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "DOCKERFILE: Dockerfile", "DOCKERFILE: build/Dockerfile");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step build: params.DOCKERFILE: 'build/Dockerfile' not found within artifact 'src'",
+    );
+}
+
+#[test]
+fn a_build_param_path_is_checked_for_every_task() {
+    // A second task whose folder has no .env: the build args file is missing
+    // for that task alone.
+    let repo = Repo::baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step build: params.BUILD_ARGS_FILE: 'tasks/new-scan/.env' not found within artifact 'src' (for build-task=new-scan)",
+    );
+    assert!(!check(&repo).iter().any(|p| p.contains("'tasks/example/.env' not found")));
+}
+
+#[test]
+fn a_build_arg_the_dockerfile_needs_and_nothing_sets_is_caught() {
+    let dockerfile = "# syntax\nARG BASE_IMAGE\nARG TASK_FOLDER\nARG BUILD_TASK\nARG IMAGE_KIND=base\n\
+                      FROM ${BASE_IMAGE}\nARG SET_LATER\n";
+    let unset = "job build-and-deploy, step build: the Dockerfile's ARG BUILD_TASK has no default, \
+                 and neither params.BUILD_ARG_BUILD_TASK nor tasks/example/.env sets it (for build-task=example)";
+    let repo = Repo::baseline().with("Dockerfile", dockerfile).with("tasks/example/.env", "BASE_IMAGE=scratch\n");
+    let problems = check(&repo);
+    assert!(problems.iter().any(|p| p == unset), "{problems:#?}");
+    // BASE_IMAGE comes from the .env, TASK_FOLDER from BUILD_ARG_TASK_FOLDER;
+    // IMAGE_KIND has a default and SET_LATER is declared after FROM.
+    assert!(!problems.iter().any(|p| p.contains("ARG BASE_IMAGE") || p.contains("ARG TASK_FOLDER")), "{problems:#?}");
+    assert!(!problems.iter().any(|p| p.contains("ARG IMAGE_KIND") || p.contains("ARG SET_LATER")), "{problems:#?}");
+
+    let repo = repo.with("tasks/example/.env", "BASE_IMAGE=scratch\nBUILD_TASK=example\n");
+    assert!(!check(&repo).iter().any(|p| p.contains("tasks/example/.env sets it")));
+}
+
+#[test]
+fn a_deploy_vars_file_missing_for_one_environment_is_caught() {
+    let repo = Repo::baseline().without(".cloudgov/vars/pages-staging.yml");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step deploy: params.CF_VARS_FILE: '.cloudgov/vars/pages-staging.yml' not found within artifact 'src' (for deploy-env=staging)",
+    );
+}
+
+#[test]
+fn a_literal_aws_key_in_the_pipeline_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "aws_access_key_id: ((ecr-aws-key))",
+        "aws_access_key_id: AKIAIOSFODNN7EXAMPLE",
+    );
+    let problems = check(&repo);
+    assert!(
+        problems.iter().any(|p| p.starts_with("ci/pipeline.yml:") && p.contains("an AWS access key id")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p == "ci/pipeline.yml: aws_access_key_id: a literal where a ((var)) belongs"),
+        "{problems:?}"
+    );
+    assert!(!problems.iter().any(|p| p.contains("AKIAIOSFODNN7EXAMPLE")), "a message repeats the secret: {problems:?}");
+}
+
+#[test]
+fn a_literal_password_is_caught() {
+    let repo =
+        Repo::baseline().edit("ci/pipeline.yml", "CF_PASSWORD: ((((deploy-env))-cf-password))", "CF_PASSWORD: hunter2");
+    assert_caught(&repo, "ci/pipeline.yml: CF_PASSWORD: a literal where a ((var)) belongs");
+    let repo = Repo::baseline().with("ci/vars/dev.yml", "cf-password: hunter2\n");
+    assert_caught(&repo, "ci/vars/dev.yml: cf-password: a literal where a ((var)) belongs");
+}
+
+#[test]
+fn a_long_token_in_a_script_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/tasks/deploy.sh",
+        "set -eu\n",
+        "set -eu\nexport GH_TOKEN=3f1c9e0a7b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e\n",
+    );
+    assert_caught(&repo, "ci/tasks/deploy.sh:10: a long hex string, like a token");
+    let repo = Repo::baseline().with(
+        "ci/tasks/notify.sh",
+        "#!/bin/sh\ncurl -H 'Authorization: Bearer wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' https://example.test\n",
+    );
+    assert_caught(&repo, "ci/tasks/notify.sh:2: a long base64 string, like a token");
+}
+
+// The walk through the plan: mappings, optional inputs, and scopes, on small
+// pipelines of their own (written as `jobs:` with one job `j`).
+
+/// The problems in the baseline repository with ci/pipeline.yml replaced by a
+/// one-job pipeline whose plan is `plan` (steps at column 0) and whose tasks
+/// use the `alpine` image fetched first.
+fn check_plan(plan: &str) -> Vec<String> {
+    let pipeline = format!(
+        "jobs:\n- name: j\n  plan:\n  - get: alpine\n{}\
+         resources:\n- {{name: src, type: git, source: {{uri: ((git-uri))}}}}\n\
+         - {{name: alpine, type: registry-image, source: {{repository: alpine}}}}\n",
+        indent(plan, "  ")
+    );
+    check(&Repo::baseline().with("ci/pipeline.yml", &pipeline))
+}
+
+/// A task step with an inline config; `inputs` and `outputs` are YAML flow lists.
+fn task(name: &str, inputs: &str, outputs: &str) -> String {
+    format!(
+        "task: {name}\nimage: alpine\nconfig: {{platform: linux, inputs: {inputs}, outputs: {outputs}, run: {{path: sh}}}}\n"
+    )
+}
+
+/// `text` as one item of a YAML list.
+fn item(text: &str) -> String {
+    let mut out = String::new();
+    for (n, line) in text.lines().enumerate() {
+        out.push_str(if n == 0 { "- " } else { "  " });
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|line| format!("{by}{line}\n")).collect()
+}
+
+fn problems(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|l| l.to_string()).collect()
+}
+
+#[test]
+fn an_output_mapped_to_a_new_name_satisfies_an_input_mapped_to_it() {
+    let plan = item(&format!("{}output_mapping: {{out: renamed}}\n", task("make", "[]", "[{name: out}]")))
+        + &item(&format!("{}input_mapping: {{in: renamed}}\n", task("use", "[{name: in}]", "[]")));
+    assert_eq!(check_plan(&plan), problems(&[]));
+}
+
+#[test]
+fn an_optional_input_may_be_absent() {
+    let plan = item(&task("use", "[{name: cache, optional: true}, {name: needed}]", "[]"));
+    assert_eq!(check_plan(&plan), problems(&["job j, step use: missing inputs: needed"]));
+}
+
+#[test]
+fn a_get_named_apart_from_its_resource_makes_an_artifact_of_the_step_name() {
+    let plan = item("get: code\nresource: src\n") + &item(&task("use", "[{name: code}, {name: src}]", "[]"));
+    assert_eq!(check_plan(&plan), problems(&["job j, step use: missing inputs: src"]));
+}
+
+#[test]
+fn a_put_makes_an_artifact_of_its_step_name_unless_it_skips_its_get() {
+    let plan = item("put: pushed\nresource: alpine\n")
+        + &item("put: quiet\nresource: alpine\nno_get: true\n")
+        + &item(&task("use", "[{name: pushed}, {name: quiet}, {name: alpine}]", "[]"));
+    assert_eq!(check_plan(&plan), problems(&["job j, step use: missing inputs: quiet"]));
+}
+
+#[test]
+fn outputs_made_inside_across_are_not_visible_after_it() {
+    let across = format!("across:\n- {{var: x, values: [a, b]}}\ndo:\n{}", item(&task("make", "[]", "[{name: out}]")));
+    let plan = item(&across) + &item(&task("after", "[{name: out}]", "[]"));
+    assert_eq!(check_plan(&plan), problems(&["job j, step after: missing inputs: out"]));
+}
+
+#[test]
+fn steps_in_parallel_do_not_see_each_other_but_later_steps_see_them_all() {
+    let parallel = format!(
+        "in_parallel:\n{}{}",
+        item(&task("one", "[]", "[{name: a}]")),
+        item(&task("two", "[{name: a}]", "[{name: b}]"))
+    );
+    let plan = item(&parallel) + &item(&task("after", "[{name: a}, {name: b}]", "[]"));
+    assert_eq!(check_plan(&plan), problems(&["job j, step two: missing inputs: a"]));
+}
+
+#[test]
+fn try_and_hooks_are_walked() {
+    let tried = format!("try:\n{}", indent(&task("tried", "[{name: nowhere}]", "[]"), "  "));
+    let hooked = format!(
+        "do:\n{}on_failure:\n{}ensure:\n{}",
+        item(&task("done", "[]", "[{name: made}]")),
+        indent(&task("failed", "[{name: made}, {name: lost}]", "[]"), "  "),
+        indent(&task("cleanup", "[{name: gone}]", "[]"), "  "),
+    );
+    let plan = item(&tried) + &item(&hooked);
+    assert_eq!(
+        check_plan(&plan),
+        problems(&[
+            "job j, step tried: missing inputs: nowhere",
+            "job j, step failed: missing inputs: lost",
+            "job j, step cleanup: missing inputs: gone",
+        ])
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The pipeline's shape, as the issue asks for it
+
+#[test]
+fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly() {
+    let pipeline = parse_yaml(&Repo::real().read("ci/pipeline.yml").expect("ci/pipeline.yml")).expect("YAML");
+    let job = |name: &str| items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some(name)).cloned();
+    assert!(job("test").is_some(), "a test job");
+    let deploy = job("build-and-deploy").expect("a build-and-deploy job");
+    let plan = items(&deploy["plan"]);
+
+    let across = plan.iter().find(|s| !s["across"].is_badvalue()).expect("an across step");
+    assert_eq!(across["across"][0]["var"].as_str(), Some("build-task"));
+    assert_eq!(across["across"][0]["values"].as_str(), Some("((.:build-tasks))"));
+    assert!(across["across"][0]["max_in_flight"].as_i64().is_some(), "max_in_flight bounds the builds");
+    let steps = items(&across["do"]);
+    let names: Vec<String> = steps.iter().filter_map(|s| scalar(&s["task"]).or_else(|| scalar(&s["put"]))).collect();
+    assert_eq!(names, ["build", "audit", "tag", "image-repository", "deploy"]);
+
+    let build = &steps[0];
+    assert_eq!(build["privileged"].as_bool(), Some(true));
+    assert_eq!(build["params"]["BUILD_ARGS_FILE"].as_str(), Some("tasks/((.:build-task))/.env"));
+    assert_eq!(build["params"]["BUILD_ARG_TASK_FOLDER"].as_str(), Some("tasks/((.:build-task))"));
+    assert_eq!(build["params"]["UNPACK_ROOTFS"].as_str(), Some("true"));
+    assert_eq!(steps[2]["params"]["TAG"].as_str(), Some("((.:build-task))-((deploy-env))"));
+    assert_eq!(steps[3]["params"]["image"].as_str(), Some("image/image.tar"));
+
+    let resources = items(&pipeline["resources"]);
+    let resource = |name: &str| resources.iter().find(|r| r["name"].as_str() == Some(name)).expect(name);
+    let registry = resource("image-repository");
+    assert_eq!(registry["type"].as_str(), Some("registry-image"));
+    assert!(registry["source"]["aws_region"].as_str().is_some(), "ECR mode needs aws_region");
+    assert!(registry["source"]["tag"].is_badvalue(), "a source tag would be pushed besides <task>-<env>");
+    let weekly = resource("weekly");
+    assert_eq!(weekly["type"].as_str(), Some("time"));
+    let gets = items(&plan[0]["in_parallel"]["steps"]);
+    assert!(gets.iter().any(|g| g["get"].as_str() == Some("weekly") && g["trigger"].as_bool() == Some(true)));
+}
+
+#[test]
+fn every_pipeline_var_is_set_per_environment_or_is_a_documented_credential() {
+    let repo = Repo::real();
+    let pipeline = repo.read("ci/pipeline.yml").expect("ci/pipeline.yml");
+    let readme = repo.read("ci/README.md").expect("ci/README.md");
+    for credential in CREDENTIALS {
+        assert!(readme.contains(credential), "ci/README.md does not describe the credential {credential}");
+    }
+    let pipeline = parse_yaml(&pipeline).expect("ci/pipeline.yml is YAML");
+    let mut values = Vec::new();
+    scalars(&pipeline, &mut values);
+    for env in ENVS {
+        let file = format!("ci/vars/{env}.yml");
+        let static_vars = parse_yaml(&repo.read(&file).unwrap_or_else(|| panic!("{file}"))).expect("YAML");
+        // The instance var goes in first, as fly does: ((((deploy-env))-cf-password))
+        // becomes ((dev-cf-password)).
+        for value in &values {
+            let value = value.replace("((deploy-env))", env);
+            let mut rest = value.as_str();
+            while let Some(start) = rest.find("((") {
+                let inner = &rest[start + 2..];
+                let end = inner.find("))").expect("every (( is closed");
+                let var = &inner[..end];
+                let credential = CREDENTIALS.iter().any(|c| c.replace("<env>", env) == var);
+                let set = !static_vars[var].is_badvalue();
+                assert!(
+                    var.starts_with(".:") || credential || set,
+                    "the pipeline uses (({var})), which {file} does not set and ci/README.md lists as no credential"
+                );
+                rest = &inner[end + 2..];
+            }
+        }
+    }
+}
+
+/// Every scalar in a document, keys and values.
+fn scalars(doc: &Yaml, out: &mut Vec<String>) {
+    match doc {
+        Yaml::Hash(hash) => hash.iter().for_each(|(k, v)| {
+            scalars(k, out);
+            scalars(v, out);
+        }),
+        Yaml::Array(list) => list.iter().for_each(|item| scalars(item, out)),
+        other => out.extend(scalar(other)),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// .cloudgov: the manifest as `cf push` renders it for each environment
+
+/// Replaces `((name))` the way `cf push --vars-file --var` does; every var must be known.
+fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("((") {
+        let end = rest[start..].find("))").expect("every (( is closed") + start;
+        let name = &rest[start + 2..end];
+        let value = vars.get(name).unwrap_or_else(|| panic!("the manifest uses (({name})), which nothing sets"));
+        out.push_str(&rest[..start]);
+        out.push_str(value);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn each_environment_gets_a_routeless_idle_app_per_task_with_its_services() {
+    let repo = Repo::real();
+    let template = repo.read(".cloudgov/manifest.yml").expect(".cloudgov/manifest.yml");
+    for env in ENVS {
+        let file = format!(".cloudgov/vars/pages-{env}.yml");
+        let vars_doc = parse_yaml(&repo.read(&file).unwrap_or_else(|| panic!("{file}"))).expect("YAML");
+        let mut vars: BTreeMap<String, String> = vars_doc
+            .as_hash()
+            .expect("a vars file is a mapping")
+            .iter()
+            .filter_map(|(k, v)| Some((scalar(k)?, scalar(v)?)))
+            .collect();
+        vars.insert("task".to_string(), "owasp-zap".to_string());
+        let manifest = parse_yaml(&render(&template, &vars)).expect("the rendered manifest is YAML");
+        let apps = items(&manifest["applications"]);
+        assert_eq!(apps.len(), 1, "one app per push");
+        let app = &apps[0];
+        assert_eq!(app["name"].as_str(), Some(format!("pages-owasp-zap-task-{env}").as_str()));
+        assert_eq!(app["no-route"].as_bool(), Some(true));
+        assert_eq!(app["instances"].as_i64(), Some(0));
+        assert_eq!(app["health-check-type"].as_str(), Some("process"));
+        let services: Vec<&str> = items(&app["services"]).iter().filter_map(Yaml::as_str).collect();
+        assert_eq!(services, [format!("pages-{env}-encryption").as_str(), "user-agent"]);
+        assert_eq!(app["env"]["DEPLOY_ENV"].as_str(), Some(env));
+        let loglevel = if env == "production" { "info" } else { "debug" };
+        assert_eq!(app["env"]["LOGLEVEL"].as_str(), Some(loglevel));
+        assert_eq!(app["metadata"]["labels"]["type"].as_str(), Some("build-task"));
+        assert!(app["command"].is_badvalue(), "pages-core gives each CF task its command");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The task scripts, run by sh in a directory laid out like a Concourse task's
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/tasks").join(name)
+}
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create dir");
+    fs::write(path, text).expect("write file");
+}
+
+fn run_sh(dir: &Path, script_name: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg(script(script_name)).current_dir(dir).env_clear();
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("sh runs")
+}
+
+#[test]
+fn list_tasks_writes_every_task_folder_as_a_json_array() {
+    let dir = TempDir::new("list-tasks");
+    write(&dir.path().join("src/tasks/owasp-zap/.env"), "BASE_IMAGE=zaproxy/zap-stable\n");
+    write(&dir.path().join("src/tasks/a11y/.env"), "BASE_IMAGE=scratch\n");
+    fs::create_dir_all(dir.path().join("task-list")).expect("output dir");
+    let out = run_sh(dir.path(), "list-tasks.sh", &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = fs::read_to_string(dir.path().join("task-list/tasks.json")).expect("tasks.json");
+    assert_eq!(list, "[\"a11y\", \"owasp-zap\"]\n");
+}
+
+#[test]
+fn list_tasks_refuses_a_folder_without_base_image_or_with_an_unusable_name() {
+    for (folder, env, expected) in [
+        ("new-scan", "", "tasks/new-scan/.env must set BASE_IMAGE"),
+        ("New_Scan", "BASE_IMAGE=scratch\n", "tasks/New_Scan: a task folder name must be lowercase"),
+    ] {
+        let dir = TempDir::new("list-tasks-bad");
+        write(&dir.path().join(format!("src/tasks/{folder}/.env")), env);
+        fs::create_dir_all(dir.path().join("task-list")).expect("output dir");
+        let out = run_sh(dir.path(), "list-tasks.sh", &[]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn tag_writes_the_one_tag_registry_image_pushes() {
+    let dir = TempDir::new("tag");
+    fs::create_dir_all(dir.path().join("tag")).expect("output dir");
+    let out = run_sh(dir.path(), "tag.sh", &[("TAG", "owasp-zap-production")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read_to_string(dir.path().join("tag/tags")).expect("tags"), "owasp-zap-production\n");
+    let out = run_sh(dir.path(), "tag.sh", &[("TAG", "owasp zap")]);
+    assert!(!out.status.success(), "a tag with a space is refused");
+}
+
+/// The deploy step in a task directory whose PATH has a `cf` that records its
+/// arguments and whether CF_DOCKER_PASSWORD reached it, one line per call.
+fn deploy(tag: &str) -> (Output, String) {
+    let dir = TempDir::new("deploy");
+    write(
+        &dir.path().join("image-repository/repository"),
+        "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/pages-cf-build-tasks",
+    );
+    write(&dir.path().join("image-repository/tag"), tag);
+    let log = dir.path().join("cf.log");
+    write(
+        &dir.path().join("bin/cf"),
+        &format!("#!/bin/sh\necho \"$* [docker password: ${{CF_DOCKER_PASSWORD:+set}}]\" >> '{}'\n", log.display()),
+    );
+    fs::set_permissions(dir.path().join("bin/cf"), fs::Permissions::from_mode(0o755)).expect("chmod cf");
+    let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = run_sh(
+        dir.path(),
+        "deploy.sh",
+        &[
+            ("PATH", &path),
+            ("BUILD_TASK", "owasp-zap"),
+            ("DEPLOY_ENV", "dev"),
+            ("CF_MANIFEST_FILE", "src/.cloudgov/manifest.yml"),
+            ("CF_VARS_FILE", "src/.cloudgov/vars/pages-dev.yml"),
+            ("CF_API", "https://api.example.test"),
+            ("CF_ORG", "pages"),
+            ("CF_SPACE", "dev"),
+            ("CF_USERNAME", "deployer"),
+            ("CF_PASSWORD", "not-a-real-password"),
+            ("CF_DOCKER_USERNAME", "ecr-key-id"),
+            ("CF_DOCKER_PASSWORD", "not-a-real-secret"),
+        ],
+    );
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    (out, calls)
+}
+
+#[test]
+fn deploy_pushes_the_task_app_from_the_pushed_image_with_secrets_only_in_the_environment() {
+    let (out, calls) = deploy("owasp-zap-dev");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(
+        calls,
+        [
+            "api https://api.example.test [docker password: set]",
+            "auth [docker password: set]",
+            "target -o pages -s dev [docker password: set]",
+            "push -f src/.cloudgov/manifest.yml --vars-file src/.cloudgov/vars/pages-dev.yml --var task=owasp-zap \
+             --docker-image 123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/pages-cf-build-tasks:owasp-zap-dev \
+             --docker-username ecr-key-id [docker password: set]",
+        ]
+    );
+    assert!(!calls.iter().any(|c| c.contains("not-a-real")), "a secret is on a command line");
+}
+
+#[test]
+fn deploy_refuses_an_image_pushed_under_another_tag() {
+    let (out, calls) = deploy("owasp-zap-staging");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the pushed tag is 'owasp-zap-staging', not 'owasp-zap-dev'")
+    );
+    assert_eq!(calls, "", "cf is not called");
+}
