@@ -25,12 +25,22 @@ walk() {
 }
 
 # --- fetch-only tools ------------------------------------------------------
+# The tool's file on PATH. Not `command -v`: a busybox shell answers with the
+# bare applet name.
+on_path() {
+  old_ifs=$IFS; IFS=:
+  for d in $PATH; do
+    if [ -f "$d/$1" ] || [ -L "$d/$1" ]; then IFS=$old_ifs; echo "$d/$1"; return 0; fi
+  done
+  IFS=$old_ifs
+  return 1
+}
+
 for tool in "$@"; do
-  path=$(command -v "$tool" 2>/dev/null || true)
-  [ -n "$path" ] || { say "$tool: not installed"; continue; }
+  path=$(on_path "$tool") || { say "$tool: not installed"; continue; }
   pkg=""
-  if command -v dpkg >/dev/null 2>&1; then
-    real=$(readlink -f "$path")
+  if [ -f /var/lib/dpkg/status ]; then
+    real=$(readlink -f "$path" || echo "$path")
     pkg=$(dpkg -S "$real" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
     [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
   fi
@@ -38,11 +48,11 @@ for tool in "$@"; do
   # keeps us from taking the task's own dependencies with it.
   if [ -n "$pkg" ] && dpkg --purge "$pkg" >/dev/null 2>&1; then
     say "$tool: purged package $pkg"
-  elif command -v apk >/dev/null 2>&1 && apk del "$tool" >/dev/null 2>&1; then
+  elif [ -d /lib/apk/db ] && apk del "$tool" >/dev/null 2>&1; then
     say "$tool: removed package $tool"
   else
     rm -f "$path"
-    say "$tool: deleted $path (its package is needed by others)"
+    say "$tool: deleted $path"
   fi
 done
 
@@ -55,7 +65,8 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old \
 say "removed package caches and lists, docs and man pages"
 
 # --- setuid and setgid (CIS Docker 4.8) ------------------------------------
-walk -type f -perm /6000 -print -exec chmod ug-s {} + | sed 's/^/harden: cleared setuid\/setgid: /'
+# `-perm -4000 -o -perm -2000`, not `-perm /6000`: busybox find lacks `/MODE`.
+walk -type f \( -perm -4000 -o -perm -2000 \) -print -exec chmod ug-s {} + | sed 's/^/harden: cleared setuid\/setgid: /'
 
 # --- world-writable, outside sticky directories ----------------------------
 walk ! -type l -perm -0002 ! \( -type d -perm -1000 \) -print -exec chmod o-w {} + \

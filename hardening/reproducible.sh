@@ -11,11 +11,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/build-task-repro.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
+# The sources cargo sees, without target/ or anything built, copied twice
+# before either build starts.
 for n in a b; do
-  # The sources cargo sees, without target/ or anything built.
   mkdir -p "$work/$n/src-$n"
   (cd "$root" && tar -cf - --exclude=./target --exclude=./.git --exclude=./build-task-output --exclude=./bench/.venv --exclude=./bench/out .) \
     | tar -xf - -C "$work/$n/src-$n"
+done
+for n in a b; do
   CARGO_TARGET_DIR="$work/$n/target" "$work/$n/src-$n/hardening/static-binary.sh" "$task" "$work/$n/build-task" >"$work/$n.log" 2>&1 \
     || { cat "$work/$n.log" >&2; exit 1; }
 done

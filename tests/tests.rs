@@ -5,3 +5,6 @@ mod support;
 
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
+
+// The images: Dockerfile, scratch layout, hardening, auditable binary (needs buildah, root).
+mod image;
