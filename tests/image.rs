@@ -256,7 +256,7 @@ fn build_and_unpack(context: &Path, args: &[String], tag: &str, dir: &Path) -> B
     let env = image.config.env.unwrap_or_default();
     let user = image.config.user.unwrap_or_default();
     // oci-build-task's ImageMetadata.
-    let quoted: Vec<String> = env.iter().map(|e| json::to_string(e)).collect();
+    let quoted: Vec<String> = env.iter().map(json::to_string).collect();
     let metadata = format!(r#"{{"env":[{}],"user":{}}}"#, quoted.join(","), json::to_string(&user));
     std::fs::write(unpacked.join("metadata.json"), metadata).unwrap();
     Built {
@@ -345,9 +345,16 @@ fn the_scratch_example_image_holds_only_the_binary_and_what_cloud_foundry_needs(
         assert!(image.labels.contains_key(&format!("org.opencontainers.image.{label}")), "{:?}", image.labels);
     }
 
-    // Files: what is not a directory (mode 04xxxx).
+    // Files: entries that are not directories (file type bits 04 in the
+    // mode's leading octal digits: "40755", "41777").
     let entries = listing(&rootfs);
-    let files = entries.iter().filter(|l| !l.split(' ').nth(1).unwrap().starts_with("40")).count();
+    let files = entries
+        .iter()
+        .filter(|l| {
+            let mode = u32::from_str_radix(l.rsplit(' ').next().unwrap(), 8).unwrap();
+            mode & 0o170000 != 0o040000
+        })
+        .count();
     let entries = entries.len();
     eprintln!(
         "scratch example image: {} bytes compressed ({} layers: {:?}), {files} files, {entries} entries with directories",
@@ -357,6 +364,7 @@ fn the_scratch_example_image_holds_only_the_binary_and_what_cloud_foundry_needs(
     );
     assert!(image.layer_types.iter().all(|t| t.ends_with("tar+gzip")), "{:?}", image.layer_types);
     assert!(image.compressed <= MAX_COMPRESSED_BYTES, "{} bytes compressed", image.compressed);
+    assert_eq!(files, 4, "build-task, /bin/sh, passwd, group");
     assert!(files <= MAX_FILES);
 }
 
