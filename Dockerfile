@@ -3,10 +3,11 @@
 #   BUILD_ARG_TASK_FOLDER=tasks/<task>
 # so everything that differs between tasks lives in the task's .env:
 #   BASE_IMAGE=<image>      the final stage's base (`scratch` for `example`)
-#   BUILD_TASK=<task>       the task's name: the cargo feature, and the image's
-#                           BUILD_TASK. Dockerfile syntax cannot cut it out of
-#                           TASK_FOLDER portably (buildah has no ${VAR#…}), so
-#                           the builder checks the two agree.
+#   BUILD_TASK=<task>       the task's name, for the image's ENV BUILD_TASK.
+#                           Dockerfile syntax cannot cut it out of TASK_FOLDER
+#                           portably (buildah has no ${VAR#…}); the builder
+#                           derives the cargo feature from TASK_FOLDER in
+#                           shell, and the RUN steps check the two agree.
 #   IMAGE_KIND=scratch      only for a scratch base (default: base).
 #
 # The trick for scratch: a scratch stage has no shell, so it cannot RUN
@@ -45,9 +46,10 @@ RUN apt-get update \
 WORKDIR /build-task
 COPY . .
 RUN set -eu; \
-    [ "$TASK_FOLDER" = "tasks/$BUILD_TASK" ] \
-      || { echo "TASK_FOLDER=$TASK_FOLDER but BUILD_TASK=$BUILD_TASK: set BUILD_TASK in $TASK_FOLDER/.env" >&2; exit 1; }; \
-    hardening/static-binary.sh "$BUILD_TASK" /out/build-task; \
+    task=${TASK_FOLDER#tasks/}; \
+    [ "$task" = "$BUILD_TASK" ] \
+      || { echo "TASK_FOLDER=$TASK_FOLDER but BUILD_TASK=$BUILD_TASK: set BUILD_TASK=$task in $TASK_FOLDER/.env" >&2; exit 1; }; \
+    hardening/static-binary.sh "$task" /out/build-task; \
     hardening/scratch-rootfs.sh /out/build-task /layout
 
 FROM scratch AS layout-builder
@@ -67,6 +69,7 @@ ENV PATH=/usr/local/bin:/bin
 # --- the image on a real base: binary, the task's build.sh, hardening ------
 FROM ${BASE_IMAGE} AS image-base
 ARG TASK_FOLDER
+ARG BUILD_TASK
 COPY --from=layout /usr/local/bin/build-task /usr/local/bin/build-task
 # `build.s[h]`: the task's build.sh when it has one. The glob may match
 # nothing; harden.sh always matches, so COPY does not fail.
@@ -75,6 +78,8 @@ COPY hardening/harden.sh ${TASK_FOLDER}/build.s[h] /tmp/build-task-setup/
 # used to $FETCH_TOOLS; harden.sh removes them with the caches, docs, setuid
 # bits and world-writable permissions. One RUN, so none of it stays in a layer.
 RUN set -eu; \
+    [ "$TASK_FOLDER" = "tasks/$BUILD_TASK" ] \
+      || { echo "TASK_FOLDER=$TASK_FOLDER but BUILD_TASK=$BUILD_TASK: set BUILD_TASK in $TASK_FOLDER/.env" >&2; exit 1; }; \
     setup=/tmp/build-task-setup; \
     export FETCH_TOOLS="$setup/fetch-tools"; \
     : > "$FETCH_TOOLS"; \

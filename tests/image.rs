@@ -236,7 +236,13 @@ fn build_and_unpack(context: &Path, args: &[String], tag: &str, dir: &Path) -> B
         .args(args)
         .args(["--build-arg", "BINARY_SOURCE=context", "-t", tag])
         .arg(context));
+    unpack(tag, dir)
+}
 
+/// Exports `tag` as an OCI layout and unpacks its rootfs (through
+/// `buildah mount`) and metadata.json into `dir/unpacked`.
+fn unpack(tag: &str, dir: &Path) -> Built {
+    std::fs::create_dir_all(dir).unwrap();
     let oci = dir.join("oci");
     run(buildah().arg("push").arg(tag).arg(format!("oci:{}:test", oci.display())));
     let index: OciIndex = json::from_str(&std::fs::read_to_string(oci.join("index.json")).unwrap()).unwrap();
@@ -538,6 +544,16 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     let base_context = busybox_base(&dir);
     let base_tag = "localhost/build-task-busybox-base:test";
     run(buildah().args(["bud", "--isolation", "chroot", "-t", base_tag]).arg(&base_context));
+    // The base as built fails the audit on what was planted, so the
+    // hardening below has something to clear.
+    let policy = build_task_audit::Policy::parse(build_task_audit::DEFAULT_POLICY).unwrap();
+    let base = unpack(base_tag, &dir.join("base-image"));
+    let report = build_task_audit::audit_image(&base.unpacked, &policy).unwrap();
+    let planted: Vec<String> = report.findings.iter().map(|f| format!("{} {}", f.rule, f.path)).collect();
+    assert_eq!(
+        planted,
+        ["world-writable /etc/open.conf", "world-writable /srv/open", "cis-4.8-setuid /usr/bin/su-like", "cis-4.8-setuid /usr/bin/wall-like"]
+    );
 
     // The context: a task folder with .env and build.sh, the hardening step,
     // and the host-built binary.
@@ -574,9 +590,37 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     }
     assert_eq!(mode("bin/sh"), Some(0o777), "the base's shell stays");
 
-    let policy = build_task_audit::Policy::parse(build_task_audit::DEFAULT_POLICY).unwrap();
     let report = build_task_audit::audit_image(&image.unpacked, &policy).unwrap();
     let findings: Vec<String> = report.findings.iter().map(|f| f.to_string()).collect();
     assert!(findings.is_empty(), "{findings:#?}");
     assert!(!report.scratch);
+
+    // A task without build.sh: the same Dockerfile, only the hardening step.
+    let plain = context.join("tasks/plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join(".env"), format!("BASE_IMAGE={base_tag}\nBUILD_TASK=plain\nIMAGE_KIND=base\n")).unwrap();
+    let args = build_args(&plain.join(".env"), "tasks/plain");
+    let image = build_and_unpack(&context, &args, "localhost/build-task-plain:test", &dir.join("plain"));
+    let rootfs = image.unpacked.join("rootfs");
+    let mode = |p: &str| std::fs::symlink_metadata(rootfs.join(p)).map(|m| m.mode() & 0o7777).ok();
+    assert!(image.env.iter().any(|e| e == "BUILD_TASK=plain"), "{:?}", image.env);
+    assert_eq!(mode("usr/local/bin/build-task"), Some(0o755));
+    assert_eq!(mode("usr/bin/su-like"), Some(0o755), "setuid stripped");
+    assert_eq!(mode("bin/wget"), Some(0o777), "no tool listed, none removed");
+    assert_eq!(mode("tmp/build-task-setup"), None);
+    assert!(build_task_audit::audit_image(&image.unpacked, &policy).unwrap().findings.is_empty());
+
+    // A .env whose BUILD_TASK is not the folder's name fails the build.
+    std::fs::write(plain.join(".env"), format!("BASE_IMAGE={base_tag}\nBUILD_TASK=other\nIMAGE_KIND=base\n")).unwrap();
+    let out = run_allowing_failure(
+        buildah()
+            .args(["bud", "--isolation", "chroot", "-f"])
+            .arg(Path::new(REPO).join("Dockerfile"))
+            .args(build_args(&plain.join(".env"), "tasks/plain"))
+            .args(["--build-arg", "BINARY_SOURCE=context", "-t", "localhost/build-task-mismatch:test"])
+            .arg(&context),
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("TASK_FOLDER=tasks/plain but BUILD_TASK=other"), "{said}");
 }
