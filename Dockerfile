@@ -24,6 +24,10 @@
 #                      ./layout of the build context. This builds offline
 #                      (buildah bud, FROM scratch), which is how the tests
 #                      prove the image here: tests/image.rs.
+#
+# BuildKit (oci-build-task) resolves `FROM <stage>-${ARG}` with the ARG's
+# default; buildah only when the build-arg is passed explicitly, so with
+# buildah pass BINARY_SOURCE and IMAGE_KIND even at their defaults.
 
 ARG BASE_IMAGE
 ARG TASK_FOLDER
@@ -34,8 +38,8 @@ ARG BINARY_SOURCE=builder
 # --- the static binary ------------------------------------------------------
 # rust:1.95.0-slim-bookworm (the multi-arch index), the digest as pinned in
 # public Dockerfiles of 2026 (e.g. ones commented "Digest pinned 2026-08-05").
-# Bump tag and digest together.
-FROM rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS builder
+# Bump tag and digest together. Fully qualified, so buildah resolves it too.
+FROM docker.io/library/rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS builder
 ARG TASK_FOLDER
 ARG BUILD_TASK
 RUN apt-get update \
