@@ -17,3 +17,6 @@ mod secrets;
 
 // The Concourse pipeline (ci/) and Cloud Foundry manifest (.cloudgov/), checked offline.
 mod ci_pipeline;
+
+// The images: Dockerfile, scratch layout, hardening, auditable binary (needs buildah, root).
+mod image;

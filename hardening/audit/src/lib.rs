@@ -1,0 +1,401 @@
+//! The image audit: reads an unpacked image (the `rootfs/` and
+//! `metadata.json` that oci-build-task writes with `UNPACK_ROOTFS=true`) and
+//! checks it against a policy (hardening/policy.toml). Every rule that fails
+//! yields findings of rule, path and why; the caller exits non-zero on any.
+//!
+//! Nothing here follows a symlink out of the rootfs: links are resolved
+//! against the rootfs, as they would be inside the container.
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The policy compiled in: hardening/policy.toml.
+pub const DEFAULT_POLICY: &str = include_str!("../../policy.toml");
+
+/// Every rule the audit knows; the policy's `rules` picks among them.
+pub const RULES: &[&str] = &[
+    "cis-4.1-user",
+    "cis-4.8-setuid",
+    "cis-4.10-secret-file",
+    "cis-4.10-secret-env",
+    "world-writable",
+    "scratch-package-manager",
+    "scratch-compiler",
+    "cf-passwd-root",
+    "cf-root-home",
+    "cf-shell",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub rules: Vec<String>,
+    pub user: UserPolicy,
+    pub secrets: SecretsPolicy,
+    pub scratch: ScratchPolicy,
+    pub cf: CfPolicy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPolicy {
+    pub allow_root: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsPolicy {
+    pub max_file_bytes: u64,
+    pub env_name_markers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScratchPolicy {
+    pub package_managers: Vec<String>,
+    pub compilers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CfPolicy {
+    pub passwd: String,
+    pub shell: String,
+}
+
+impl Policy {
+    /// Parses a policy and checks that it names only known rules.
+    pub fn parse(text: &str) -> Result<Policy, String> {
+        let policy: Policy = toml::from_str(text).map_err(|e| format!("invalid policy: {}", e.message()))?;
+        if let Some(unknown) = policy.rules.iter().find(|r| !RULES.contains(&r.as_str())) {
+            return Err(format!("invalid policy: unknown rule '{unknown}' (known: {})", RULES.join(", ")));
+        }
+        Ok(policy)
+    }
+
+    fn on(&self, rule: &str) -> bool {
+        self.rules.iter().any(|r| r == rule)
+    }
+}
+
+/// oci-build-task's `ImageMetadata`: `{"env":[…],"user":"…"}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub user: String,
+}
+
+/// One failed check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    /// The path inside the image (or `metadata.json`).
+    pub path: String,
+    pub why: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FAIL {} {}: {}", self.rule, self.path, self.why)
+    }
+}
+
+/// What an audit found, and what it noted without failing.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+    /// Entries in the rootfs (files, directories, links), the root excluded.
+    pub entries: usize,
+    /// Of which not directories.
+    pub files: usize,
+    pub scratch: bool,
+}
+
+impl Report {
+    pub fn failed(&self, rule: &str) -> Vec<&Finding> {
+        self.findings.iter().filter(|f| f.rule == rule).collect()
+    }
+}
+
+/// Audits `image/rootfs` and `image/metadata.json`.
+pub fn audit_image(image: &Path, policy: &Policy) -> Result<Report, String> {
+    let meta_path = image.join("metadata.json");
+    let text = fs::read_to_string(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?;
+    let metadata: Metadata =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not oci-build-task metadata: {e}", meta_path.display()))?;
+    audit(&image.join("rootfs"), &metadata, policy)
+}
+
+/// Audits a rootfs with its metadata.
+pub fn audit(rootfs: &Path, metadata: &Metadata, policy: &Policy) -> Result<Report, String> {
+    if !rootfs.is_dir() {
+        return Err(format!("{} is not a directory", rootfs.display()));
+    }
+    let mut report = Report {
+        scratch: !rootfs.join("etc/os-release").exists() && !rootfs.join("usr/lib/os-release").exists(),
+        ..Report::default()
+    };
+    check_user(metadata, policy, &mut report);
+    if policy.on("cis-4.10-secret-env") {
+        check_env(metadata, policy, &mut report);
+    }
+    report.notes.push(
+        "cis-4.6-healthcheck: not applicable: Cloud Foundry runs a task once to completion and ignores HEALTHCHECK".into(),
+    );
+    if report.scratch {
+        report.notes.push("scratch-based: no /etc/os-release, so the scratch rules apply".into());
+    }
+    walk(rootfs, rootfs, policy, &mut report)?;
+    check_cf(rootfs, policy, &mut report);
+    Ok(report)
+}
+
+fn finding(report: &mut Report, rule: &'static str, path: impl Into<String>, why: impl Into<String>) {
+    report.findings.push(Finding { rule, path: path.into(), why: why.into() });
+}
+
+// --- CIS 4.1 -------------------------------------------------------------------
+
+fn check_user(metadata: &Metadata, policy: &Policy, report: &mut Report) {
+    let user = metadata.user.trim();
+    let name = user.split(':').next().unwrap_or("");
+    let root = name.is_empty() || name == "root" || name == "0";
+    if !root {
+        report.notes.push(format!("cis-4.1-user: runs as '{user}'"));
+    } else if policy.user.allow_root || !policy.on("cis-4.1-user") {
+        report.notes.push(
+            "cis-4.1-user: USER is root or unset: accepted, Cloud Foundry runs every task as root (CONTRACT B7)".into(),
+        );
+    } else {
+        let shown = if user.is_empty() { "unset".to_owned() } else { format!("'{user}'") };
+        finding(report, "cis-4.1-user", "metadata.json", format!("the image's USER is {shown}; the policy requires a non-root user"));
+    }
+}
+
+// --- CIS 4.10, environment ---------------------------------------------------
+
+fn check_env(metadata: &Metadata, policy: &Policy, report: &mut Report) {
+    for entry in &metadata.env {
+        let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+        let upper = name.to_ascii_uppercase();
+        let marker = policy.secrets.env_name_markers.iter().find(|m| upper.contains(m.as_str()));
+        if let Some(marker) = marker.filter(|_| !value.is_empty()) {
+            finding(report, "cis-4.10-secret-env", "metadata.json", format!("ENV {name} has a value and its name says {marker}: a secret baked into the image"));
+        } else if let Some(kind) = secret_in(value.as_bytes()) {
+            finding(report, "cis-4.10-secret-env", "metadata.json", format!("ENV {name} holds {kind}"));
+        }
+    }
+}
+
+// --- the walk: setuid, world-writable, secrets, scratch ----------------------
+
+fn walk(rootfs: &Path, dir: &Path, policy: &Policy, report: &mut Report) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut entries: Vec<_> = entries
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let shown = image_path(rootfs, &path);
+        let meta = fs::symlink_metadata(&path).map_err(|e| format!("cannot stat {shown}: {e}"))?;
+        let mode = meta.mode();
+        let kind = meta.file_type();
+        report.entries += 1;
+        if !kind.is_dir() {
+            report.files += 1;
+        }
+        if kind.is_symlink() {
+            check_scratch_name(&path, &shown, policy, report);
+            continue;
+        }
+        if policy.on("cis-4.8-setuid") && kind.is_file() && mode & 0o6000 != 0 {
+            let bits = match (mode & 0o4000 != 0, mode & 0o2000 != 0) {
+                (true, true) => "setuid and setgid bits",
+                (true, false) => "setuid bit",
+                _ => "setgid bit",
+            };
+            finding(report, "cis-4.8-setuid", &shown, format!("{bits} set (mode {:o}): running it gains its owner's or group's rights", mode & 0o7777));
+        }
+        if policy.on("world-writable") && mode & 0o002 != 0 && !(kind.is_dir() && mode & 0o1000 != 0) {
+            let what = if kind.is_dir() { "directory without the sticky bit" } else { "file" };
+            finding(report, "world-writable", &shown, format!("world-writable {what} (mode {:o}): any process can change it", mode & 0o7777));
+        }
+        if kind.is_dir() {
+            walk(rootfs, &path, policy, report)?;
+            continue;
+        }
+        check_scratch_name(&path, &shown, policy, report);
+        if policy.on("cis-4.10-secret-file") && kind.is_file() {
+            if meta.len() > policy.secrets.max_file_bytes {
+                report.notes.push(format!("cis-4.10-secret-file: {shown} not read: larger than max_file_bytes"));
+            } else {
+                let bytes = fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+                if let Some(kind) = secret_in(&bytes) {
+                    finding(report, "cis-4.10-secret-file", &shown, format!("holds {kind}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_scratch_name(path: &Path, shown: &str, policy: &Policy, report: &mut Report) {
+    if !report.scratch {
+        return;
+    }
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return };
+    let rules: [(&'static str, &[String], &str); 2] = [
+        ("scratch-package-manager", &policy.scratch.package_managers, "a package manager"),
+        ("scratch-compiler", &policy.scratch.compilers, "a compiler or linker"),
+    ];
+    for (rule, names, what) in rules {
+        if policy.on(rule) && names.iter().any(|n| names_tool(name, n)) {
+            finding(report, rule, shown, format!("{what} in a scratch-based image, which should hold only build-task"));
+        }
+    }
+}
+
+/// `gcc` names `gcc` and `gcc-12`, not `gcc-ar` or `gccgo`.
+fn names_tool(file: &str, tool: &str) -> bool {
+    file == tool
+        || file
+            .strip_prefix(tool)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+// --- secrets in bytes -----------------------------------------------------------
+
+/// What kind of secret `bytes` holds, if any: an AWS access key id
+/// (`AKIA…`/`ASIA…`, 20 upper-case alphanumerics standing alone) or a PEM
+/// private key (its header followed by base64, not just the label).
+pub fn secret_in(bytes: &[u8]) -> Option<&'static str> {
+    let upper_alnum = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    for i in 0..bytes.len().saturating_sub(19) {
+        let prefix = &bytes[i..i + 4];
+        if (prefix == b"AKIA" || prefix == b"ASIA")
+            && bytes[i + 4..i + 20].iter().all(|&b| upper_alnum(b))
+            && (i == 0 || !upper_alnum(bytes[i - 1]))
+            && bytes.get(i + 20).is_none_or(|&b| !upper_alnum(b))
+        {
+            return Some("an AWS access key id");
+        }
+    }
+    let header = b"-----BEGIN ";
+    let mut from = 0;
+    while let Some(at) = find(&bytes[from..], header) {
+        let start = from + at + header.len();
+        // The label: "PRIVATE KEY", "RSA PRIVATE KEY", "OPENSSH PRIVATE KEY", …
+        let label_end = bytes[start..].iter().take(40).position(|&b| b == b'-').map(|p| start + p);
+        if let Some(end) = label_end {
+            let label = &bytes[start..end];
+            if label.ends_with(b"PRIVATE KEY") && bytes[end..].starts_with(b"-----") {
+                let body = &bytes[end + 5..];
+                let base64 = body
+                    .iter()
+                    .take(200)
+                    .filter(|&&b| !b.is_ascii_whitespace())
+                    .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' || b == b':' || b == b',' || b == b'-')
+                    .count();
+                if base64 >= 40 {
+                    return Some("a PEM private key");
+                }
+            }
+        }
+        from = start;
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// --- what Cloud Foundry needs -------------------------------------------------
+
+fn check_cf(rootfs: &Path, policy: &Policy, report: &mut Report) {
+    let passwd_path = &policy.cf.passwd;
+    let root_entry = resolve(rootfs, passwd_path)
+        .and_then(|p| fs::read_to_string(p).ok())
+        .and_then(|text| {
+            text.lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 7 && f[0] == "root" && f[2] == "0")
+                .map(|f| (f[5].to_owned(), f[6].to_owned()))
+        });
+    let Some((home, shell)) = root_entry else {
+        if policy.on("cf-passwd-root") {
+            finding(report, "cf-passwd-root", passwd_path.as_str(), "no root entry (root:x:0:0:…): Cloud Foundry requires one to start the task");
+        }
+        return;
+    };
+    if policy.on("cf-root-home") && !resolve(rootfs, &home).is_some_and(|p| p.is_dir()) {
+        finding(report, "cf-root-home", home.as_str(), "root's home directory (from passwd) is missing: Cloud Foundry requires it");
+    }
+    if policy.on("cf-shell") {
+        for (path, whose) in [(policy.cf.shell.as_str(), "the task launcher's shell"), (shell.as_str(), "root's shell (from passwd)")] {
+            if !resolve(rootfs, path).is_some_and(|p| is_executable(&p)) {
+                finding(report, "cf-shell", path, format!("{whose} is missing or not executable: Cloud Foundry starts every task as `/bin/sh -c '<command>'`"));
+            }
+        }
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Resolves an absolute image path inside `rootfs`, following symlinks the
+/// way the container would (absolute targets start again at the rootfs), at
+/// most 40 of them. `None` when a component is missing or links loop.
+pub fn resolve(rootfs: &Path, path: &str) -> Option<PathBuf> {
+    let mut pending: Vec<String> = components(path).into_iter().rev().collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let here = rootfs.join(resolved.iter().chain([&part]).collect::<PathBuf>());
+        let meta = fs::symlink_metadata(&here).ok()?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > 40 {
+                return None;
+            }
+            let target = fs::read_link(&here).ok()?;
+            let target = target.to_str()?;
+            if target.starts_with('/') {
+                resolved.clear();
+            }
+            pending.extend(components(target).into_iter().rev());
+        } else {
+            resolved.push(part);
+        }
+    }
+    Some(rootfs.join(resolved.iter().collect::<PathBuf>()))
+}
+
+fn components(path: &str) -> Vec<String> {
+    Path::new(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn image_path(rootfs: &Path, path: &Path) -> String {
+    format!("/{}", path.strip_prefix(rootfs).unwrap_or(path).display())
+}

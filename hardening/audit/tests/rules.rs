@@ -1,0 +1,256 @@
+//! Each rule on crafted images: a clean scratch-shaped tree passes every
+//! rule; each planted violation is caught by its rule, at its path. The
+//! binary's exit status and output are checked at the end.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use build_task_audit::{audit_image, secret_in, Policy, Report, DEFAULT_POLICY};
+
+/// An image directory (rootfs/ + metadata.json) removed when dropped.
+struct Image(PathBuf);
+
+impl Image {
+    /// The scratch layout of hardening/scratch-rootfs.sh, with a stand-in
+    /// binary.
+    fn scratch() -> Image {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!("audit-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let _ = fs::remove_dir_all(&dir);
+        let image = Image(dir);
+        for d in ["usr/local/bin", "bin", "etc", "root", "tmp"] {
+            fs::create_dir_all(image.root().join(d)).unwrap();
+        }
+        image.write("/usr/local/bin/build-task", b"\x7fELF stand-in", 0o755);
+        symlink("/usr/local/bin/build-task", image.root().join("bin/sh")).unwrap();
+        image.write("/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644);
+        image.write("/etc/group", b"root:x:0:\n", 0o644);
+        image.chmod("/root", 0o700);
+        image.chmod("/tmp", 0o1777);
+        image.metadata(r#"{"env":["PATH=/usr/local/bin:/bin","BUILD_TASK=example"],"user":""}"#);
+        image
+    }
+
+    fn root(&self) -> PathBuf {
+        self.0.join("rootfs")
+    }
+
+    fn at(&self, path: &str) -> PathBuf {
+        self.root().join(path.trim_start_matches('/'))
+    }
+
+    fn write(&self, path: &str, bytes: &[u8], mode: u32) {
+        let p = self.at(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, bytes).unwrap();
+        self.chmod(path, mode);
+    }
+
+    fn chmod(&self, path: &str, mode: u32) {
+        fs::set_permissions(self.at(path), fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn metadata(&self, json: &str) {
+        fs::write(self.0.join("metadata.json"), json).unwrap();
+    }
+
+    fn audit(&self) -> Report {
+        audit_with(self, DEFAULT_POLICY)
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn audit_with(image: &Image, policy: &str) -> Report {
+    audit_image(&image.0, &Policy::parse(policy).unwrap()).unwrap()
+}
+
+/// The paths `rule` failed on.
+fn failed(report: &Report, rule: &str) -> Vec<String> {
+    report.failed(rule).into_iter().map(|f| f.path.clone()).collect()
+}
+
+#[test]
+fn the_scratch_layout_passes_every_rule() {
+    let image = Image::scratch();
+    let report = image.audit();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert!(report.scratch);
+    assert_eq!(report.files, 4, "build-task, sh, passwd, group");
+    assert!(report.notes.iter().any(|n| n.starts_with("cis-4.6-healthcheck: not applicable")));
+}
+
+#[test]
+fn a_setuid_or_setgid_file_fails_cis_4_8() {
+    let image = Image::scratch();
+    image.write("/usr/bin/passwd", b"x", 0o4755);
+    image.write("/usr/bin/wall", b"x", 0o2755);
+    image.write("/usr/bin/plain", b"x", 0o755);
+    let report = image.audit();
+    assert_eq!(failed(&report, "cis-4.8-setuid"), ["/usr/bin/passwd", "/usr/bin/wall"]);
+    assert!(report.failed("cis-4.8-setuid")[0].why.contains("setuid bit"));
+    assert!(report.failed("cis-4.8-setuid")[1].why.contains("setgid bit"));
+}
+
+#[test]
+fn world_writable_fails_outside_sticky_directories() {
+    let image = Image::scratch();
+    image.write("/etc/open.conf", b"x", 0o666);
+    fs::create_dir(image.at("/var")).unwrap();
+    image.chmod("/var", 0o777);
+    fs::create_dir(image.at("/shared")).unwrap();
+    image.chmod("/shared", 0o1777);
+    let report = image.audit();
+    assert_eq!(failed(&report, "world-writable"), ["/etc/open.conf", "/var"]);
+    assert!(report.failed("world-writable")[1].why.contains("without the sticky bit"));
+}
+
+#[test]
+fn an_aws_access_key_in_any_file_fails_cis_4_10() {
+    let image = Image::scratch();
+    image.write("/etc/app.env", b"KEY=AKIAABCDEFGHIJKLMNOP\n", 0o644);
+    image.write("/opt/blob", b"\0\0ASIAQWERTYUIOPASDFGH\0", 0o644);
+    let report = image.audit();
+    assert_eq!(failed(&report, "cis-4.10-secret-file"), ["/etc/app.env", "/opt/blob"]);
+    assert!(report.findings[0].why.contains("AWS access key id"));
+}
+
+#[test]
+fn a_pem_private_key_in_any_file_fails_cis_4_10() {
+    let image = Image::scratch();
+    let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END RSA PRIVATE KEY-----\n";
+    image.write("/root/.ssh/id_rsa", key.as_bytes(), 0o600);
+    let report = image.audit();
+    assert_eq!(failed(&report, "cis-4.10-secret-file"), ["/root/.ssh/id_rsa"]);
+    assert!(report.findings[0].why.contains("PEM private key"));
+}
+
+#[test]
+fn key_like_text_without_a_key_is_not_a_secret() {
+    // A PEM parser's label table, a longer upper-case run, a public cert.
+    assert_eq!(secret_in(b"\0-----BEGIN PRIVATE KEY-----\0-----END PRIVATE KEY-----\0"), None);
+    assert_eq!(secret_in(b"XAKIAABCDEFGHIJKLMNOP"), None);
+    assert_eq!(secret_in(b"AKIAABCDEFGHIJKLMNOPQ"), None);
+    assert_eq!(secret_in(b"-----BEGIN CERTIFICATE-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"), None);
+    assert_eq!(secret_in(b"AKIAABCDEFGHIJKLMNOP"), Some("an AWS access key id"));
+}
+
+#[test]
+fn a_secret_in_the_image_env_fails_cis_4_10() {
+    let image = Image::scratch();
+    image.metadata(r#"{"env":["PATH=/bin","UA_TOKEN=abc123","EMPTY_PASSWORD=","NOTE=AKIAABCDEFGHIJKLMNOP"],"user":""}"#);
+    let report = image.audit();
+    let why: Vec<_> = report.failed("cis-4.10-secret-env").iter().map(|f| f.why.clone()).collect();
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert!(why[0].starts_with("ENV UA_TOKEN has a value"), "{why:?}");
+    assert!(why[1].contains("NOTE holds an AWS access key id"), "{why:?}");
+}
+
+#[test]
+fn a_package_manager_in_a_scratch_image_fails() {
+    let image = Image::scratch();
+    image.write("/usr/bin/apt-get", b"x", 0o755);
+    image.write("/sbin/apk", b"x", 0o755);
+    image.write("/usr/share/aptitude-notes", b"x", 0o644);
+    let report = image.audit();
+    assert_eq!(failed(&report, "scratch-package-manager"), ["/sbin/apk", "/usr/bin/apt-get"]);
+}
+
+#[test]
+fn a_compiler_in_a_scratch_image_fails() {
+    let image = Image::scratch();
+    image.write("/usr/bin/gcc-12", b"x", 0o755);
+    symlink("gcc-12", image.at("/usr/bin/cc")).unwrap();
+    image.write("/usr/bin/gcc-ar", b"x", 0o755);
+    let report = image.audit();
+    assert_eq!(failed(&report, "scratch-compiler"), ["/usr/bin/cc", "/usr/bin/gcc-12"]);
+}
+
+#[test]
+fn package_managers_are_allowed_in_an_image_with_a_distribution() {
+    let image = Image::scratch();
+    image.write("/etc/os-release", b"ID=debian\n", 0o644);
+    image.write("/usr/bin/apt-get", b"x", 0o755);
+    image.write("/usr/bin/gcc", b"x", 0o755);
+    let report = image.audit();
+    assert!(!report.scratch);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+}
+
+#[test]
+fn a_passwd_without_root_fails() {
+    let image = Image::scratch();
+    image.write("/etc/passwd", b"nobody:x:65534:65534::/nonexistent:/bin/false\n", 0o644);
+    assert_eq!(failed(&image.audit(), "cf-passwd-root"), ["/etc/passwd"]);
+    fs::remove_file(image.at("/etc/passwd")).unwrap();
+    assert_eq!(failed(&image.audit(), "cf-passwd-root"), ["/etc/passwd"]);
+}
+
+#[test]
+fn a_missing_root_home_fails() {
+    let image = Image::scratch();
+    fs::remove_dir(image.at("/root")).unwrap();
+    assert_eq!(failed(&image.audit(), "cf-root-home"), ["/root"]);
+}
+
+#[test]
+fn a_missing_or_dangling_shell_fails() {
+    let image = Image::scratch();
+    fs::remove_file(image.at("/usr/local/bin/build-task")).unwrap();
+    // /bin/sh now dangles, and it is root's shell too.
+    assert_eq!(failed(&image.audit(), "cf-shell"), ["/bin/sh", "/bin/sh"]);
+}
+
+#[test]
+fn a_shell_behind_a_merged_usr_symlink_passes() {
+    // Debian's layout: /bin -> usr/bin, /bin/sh -> dash.
+    let image = Image::scratch();
+    fs::remove_file(image.at("/bin/sh")).unwrap();
+    fs::remove_dir(image.at("/bin")).unwrap();
+    image.write("/usr/bin/dash", b"x", 0o755);
+    symlink("dash", image.at("/usr/bin/sh")).unwrap();
+    symlink("usr/bin", image.at("/bin")).unwrap();
+    assert!(failed(&image.audit(), "cf-shell").is_empty());
+}
+
+#[test]
+fn a_root_user_fails_cis_4_1_only_when_the_policy_does_not_allow_it() {
+    let image = Image::scratch();
+    assert!(failed(&image.audit(), "cis-4.1-user").is_empty());
+    let strict = DEFAULT_POLICY.replace("allow_root = true", "allow_root = false");
+    assert_eq!(failed(&audit_with(&image, &strict), "cis-4.1-user"), ["metadata.json"]);
+    image.metadata(r#"{"env":[],"user":"1000:1000"}"#);
+    assert!(failed(&audit_with(&image, &strict), "cis-4.1-user").is_empty());
+}
+
+#[test]
+fn a_rule_left_out_of_the_policy_does_not_run_and_unknown_rules_are_refused() {
+    let image = Image::scratch();
+    image.write("/usr/bin/passwd", b"x", 0o4755);
+    let without = DEFAULT_POLICY.replace("\"cis-4.8-setuid\",", "");
+    assert!(audit_with(&image, &without).findings.is_empty());
+    let err = Policy::parse(&DEFAULT_POLICY.replace("\"world-writable\",", "\"world-writeable\",")).unwrap_err();
+    assert!(err.contains("unknown rule 'world-writeable'"), "{err}");
+}
+
+#[test]
+fn the_binary_prints_rule_path_and_why_and_exits_1_on_findings() {
+    let bin = env!("CARGO_BIN_EXE_build-task-audit");
+    let image = Image::scratch();
+    let clean = Command::new(bin).arg(&image.0).output().unwrap();
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
+    image.write("/usr/bin/passwd", b"x", 0o4755);
+    let dirty = Command::new(bin).arg(&image.0).output().unwrap();
+    let out = String::from_utf8_lossy(&dirty.stdout);
+    assert_eq!(dirty.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL cis-4.8-setuid /usr/bin/passwd: setuid bit set (mode 4755)"), "{out}");
+    let missing = Command::new(bin).arg(Path::new("/nonexistent-image")).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Builds the static musl binary of one task, reproducibly, with the crate
+# list embedded for scanners (cargo-auditable). The Dockerfile's builder stage
+# and the tests both call this script, so the image and CI build the same bytes.
+#
+#   hardening/static-binary.sh TASK [OUT]
+#
+# TASK is a cargo feature (a folder under tasks/); OUT (default
+# target/x86_64-unknown-linux-musl/release/build-task) receives the binary.
+# CARGO_TARGET_DIR is honoured, so two clean builds can be compared.
+set -eu
+
+task=${1:?usage: hardening/static-binary.sh TASK [OUT]}
+cd "$(dirname "$0")/.."
+src=$(pwd)
+target_dir=${CARGO_TARGET_DIR:-$src/target}
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+out=${2:-$target_dir/x86_64-unknown-linux-musl/release/build-task}
+
+# Same source, same bytes: every absolute path that could reach the binary
+# (the checkout, the target dir, cargo's registry) is rewritten to a fixed
+# one, so where the build ran does not show. rustc embeds no timestamps;
+# SOURCE_DATE_EPOCH is set for any build script that would.
+# `+crt-static` is repeated because RUSTFLAGS replaces .cargo/config.toml's.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
+export RUSTFLAGS="-C target-feature=+crt-static \
+--remap-path-prefix=$src=/build-task \
+--remap-path-prefix=$target_dir=/build-task/target \
+--remap-path-prefix=$cargo_home=/cargo"
+
+# cargo-auditable wraps rustc to add a `.dep-v0` section (the crate list,
+# zlib-compressed JSON) that ECR scanning, grype and trivy read.
+build="cargo build"
+if cargo auditable --version >/dev/null 2>&1; then
+  build="cargo auditable build"
+else
+  echo "static-binary.sh: cargo-auditable is missing (cargo install cargo-auditable --locked)" >&2
+  exit 1
+fi
+
+$build --release --locked --target x86_64-unknown-linux-musl \
+  --no-default-features --features "$task"
+
+built=$target_dir/x86_64-unknown-linux-musl/release/build-task
+if [ "$out" != "$built" ]; then
+  mkdir -p "$(dirname "$out")"
+  cp "$built" "$out"
+fi
