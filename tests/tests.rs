@@ -5,3 +5,6 @@ mod support;
 
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
+
+// The S3 upload engine against s3s-fs, with injected faults.
+mod s3;

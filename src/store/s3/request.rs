@@ -45,7 +45,10 @@ impl FileRange<'_> {
 
     /// The base64 SHA-256 of the range, which must be all there.
     pub fn sha256(&self, cancel: &Cancel) -> Result<String> {
-        let fail = |e: io::Error| Error::failed(format!("cannot read {}: {e}", self.key));
+        let fail = |e: io::Error| match cancel.check() {
+            Err(cancelled) => cancelled,
+            Ok(()) => Error::failed(format!("cannot read {}: {e}", self.key)),
+        };
         let mut reader = Body { file: self.open().map_err(fail)?, left: self.len, cancel };
         let mut hasher = Sha256::new();
         let mut buf = vec![0; CHUNK];
@@ -179,8 +182,11 @@ impl S3Store {
                 if cancel.signal().is_some() {
                     return Attempt::Fatal(cancel.check().err().unwrap_or_else(|| fail(&e)));
                 }
-                let retry = http::retryable_error(&e) && !is_file_error(&e);
-                if retry { Attempt::Transient(fail(&e), None) } else { Attempt::Fatal(fail(&e)) }
+                match file_error(&e) {
+                    Some(io) => Attempt::Fatal(fail(io)),
+                    None if http::retryable_error(&e) => Attempt::Transient(fail(&e), None),
+                    None => Attempt::Fatal(fail(&e)),
+                }
             })?;
             let status = response.status().as_u16();
             let retry_after = http::retry_after(&response);
@@ -197,11 +203,12 @@ impl S3Store {
     }
 }
 
-/// Whether a transport error came from reading our own file, not the network.
-fn is_file_error(e: &ureq::Error) -> bool {
+/// The error of reading our own file (a [`Body`]), not of the network:
+/// not worth a retry.
+fn file_error(e: &ureq::Error) -> Option<&io::Error> {
     match e {
-        ureq::Error::Io(io) => io.kind() == io::ErrorKind::Other && io.get_ref().is_some(),
-        _ => false,
+        ureq::Error::Io(io) if io.kind() == io::ErrorKind::Other && io.get_ref().is_some() => Some(io),
+        _ => None,
     }
 }
 
