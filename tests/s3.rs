@@ -3,6 +3,7 @@
 //! read back with a signed GET and compared byte for byte and by SHA-256.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -275,5 +276,28 @@ fn a_cancel_stops_the_workers_and_aborts_the_multipart_upload() {
     assert_eq!(err.exit_code(), 143, "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "stopped within the time-out: {:?}", started.elapsed());
     assert_eq!(proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]), 1, "{:?}", proxy.requests());
+    assert!(s3.keys(BUCKET).is_empty());
+}
+
+#[test]
+fn a_file_that_grows_while_it_is_uploaded_is_an_error_and_its_object_is_removed() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put = "PUT /artifacts/_tasks/artifacts/7/g.bin?";
+    let proxy = Proxy::start(s3.port, &[(put, Fault::Hang)]);
+    let dir = TempDir::new("s3-grow");
+    artifact(dir.path(), &[("g.bin", noise(100_000, 13))]);
+    let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &[("BUILD_TASK_S3_TIMEOUT", "1")]);
+    let path = dir.path().join("g.bin");
+    let err = std::thread::scope(|s| {
+        let run = s.spawn(|| upload(&store, dir.path()));
+        // While the first try hangs, the file gets a tail; the second try
+        // sends the bytes that were hashed, which S3 accepts.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"tail").unwrap();
+        run.join().unwrap().unwrap_err()
+    });
+    assert_eq!(err.message(), "g.bin changed while it was being uploaded");
+    assert_eq!(proxy.count(put), 2);
+    assert_eq!(proxy.count("DELETE /artifacts/_tasks/artifacts/7/g.bin?"), 1, "{:?}", proxy.requests());
     assert!(s3.keys(BUCKET).is_empty());
 }

@@ -27,8 +27,7 @@ impl S3Store {
         action.headers_mut().insert("x-amz-checksum-sha256", checksum.as_str());
         let url = action.sign(URL_LIFETIME);
         let headers = [("Content-Type", content_type), ("x-amz-checksum-sha256", checksum.as_str())];
-        self.send(&entry.key, Method::PUT, &url, &headers, Payload::File(&range), &self.config.retry, cancel)?;
-        super::request::unchanged(entry)
+        self.send(&entry.key, Method::PUT, &url, &headers, Payload::File(&range), &self.config.retry, cancel).map(|_| ())
     }
 
     /// CreateMultipartUpload with SHA-256 as the parts' checksum; returns the

@@ -221,10 +221,13 @@ impl Run<'_> {
                 let entry = &self.entries[i];
                 let key = store.key(entry);
                 store.put_object(&key, entry, self.cancel)?;
-                debug!("stored {} ({} bytes)", entry.key, entry.len);
                 if let Ok(mut stored) = self.stored.lock() {
                     stored.push(key);
                 }
+                // A file that grew is stored without its tail: an error, and
+                // the object is deleted with the others.
+                request::unchanged(entry)?;
+                debug!("stored {} ({} bytes)", entry.key, entry.len);
             }
             Job::Part { upload, number } => {
                 let upload = &self.uploads[upload];
@@ -340,14 +343,17 @@ impl Store for S3Store {
                 let done = cancel.check().and_then(|()| {
                     self.complete_multipart_upload(&key, &entry.key, &upload.upload_id, &parts, cancel)
                 });
-                if let Err(e) = done.and_then(|()| request::unchanged(entry)) {
-                    // An upload that completed is an object, deleted below.
+                if let Err(e) = done {
+                    result = Err(e);
+                    break;
+                }
+                completed.push(u);
+                stored.push(key);
+                if let Err(e) = request::unchanged(entry) {
                     result = Err(e);
                     break;
                 }
                 debug!("stored {} ({} bytes in {} parts)", entry.key, entry.len, parts.len());
-                completed.push(u);
-                stored.push(key);
             }
         }
         match result {
