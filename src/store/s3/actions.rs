@@ -27,7 +27,7 @@ impl S3Store {
         action.headers_mut().insert("x-amz-checksum-sha256", checksum.as_str());
         let url = action.sign(URL_LIFETIME);
         let headers = [("Content-Type", content_type), ("x-amz-checksum-sha256", checksum.as_str())];
-        self.send(&entry.key, Method::PUT, &url, &headers, Payload::File(&range), &self.config.retry, cancel).map(|_| ())
+        self.send(&entry.key, Method::PUT, &url, &headers, Payload::File(&range), cancel).map(|_| ())
     }
 
     /// CreateMultipartUpload with SHA-256 as the parts' checksum; returns the
@@ -39,7 +39,7 @@ impl S3Store {
         action.headers_mut().insert("x-amz-checksum-algorithm", "SHA256");
         let url = action.sign(URL_LIFETIME);
         let headers = [("Content-Type", content_type), ("x-amz-checksum-algorithm", "SHA256")];
-        let reply = self.send(name, Method::POST, &url, &headers, Payload::Empty, &self.config.retry, cancel)?;
+        let reply = self.send(name, Method::POST, &url, &headers, Payload::Empty, cancel)?;
         let parsed = CreateMultipartUpload::parse_response(&reply.body).map_err(|_| {
             Error::failed(format!("cannot store {name}: S3 did not answer CreateMultipartUpload with an upload id"))
         })?;
@@ -61,7 +61,7 @@ impl S3Store {
         action.headers_mut().insert("x-amz-checksum-sha256", checksum.as_str());
         let url = action.sign(URL_LIFETIME);
         let headers = [("x-amz-checksum-sha256", checksum.as_str())];
-        let reply = self.send(range.key, Method::PUT, &url, &headers, Payload::File(range), &self.config.retry, cancel)?;
+        let reply = self.send(range.key, Method::PUT, &url, &headers, Payload::File(range), cancel)?;
         let etag = reply.etag.ok_or_else(|| {
             Error::failed(format!("cannot store {}: S3 answered part {number} without an ETag", range.key))
         })?;
@@ -92,7 +92,7 @@ impl S3Store {
         }
         body.push_str("</CompleteMultipartUpload>");
         let headers = [("Content-Type", "application/xml")];
-        let reply = self.send(name, Method::POST, &url, &headers, Payload::Text(&body), &self.config.retry, cancel)?;
+        let reply = self.send(name, Method::POST, &url, &headers, Payload::Text(&body), cancel)?;
         // S3 may answer 200 and still fail: the body then is an Error.
         CompleteMultipartUploadResponse::parse(&reply.body).map(|_| ()).map_err(|_| {
             Error::failed(format!("cannot store {name}: S3 did not complete the upload{}", super::request::s3_error(&reply.body)))
@@ -102,13 +102,13 @@ impl S3Store {
     /// AbortMultipartUpload, so no parts stay stored (and paid for).
     pub(super) fn abort_multipart_upload(&self, key: &str, name: &str, upload_id: &str, cancel: &Cancel) -> Result<()> {
         let url = self.bucket.abort_multipart_upload(Some(&self.credentials), key, upload_id).sign(URL_LIFETIME);
-        self.send(name, Method::DELETE, &url, &[], Payload::Empty, &self.clean_up_retry(), cancel).map(|_| ())
+        self.send(name, Method::DELETE, &url, &[], Payload::Empty, cancel).map(|_| ())
     }
 
     /// DeleteObject.
     pub(super) fn delete_object(&self, key: &str, cancel: &Cancel) -> Result<()> {
         let url = self.bucket.delete_object(Some(&self.credentials), key).sign(URL_LIFETIME);
-        self.send(key, Method::DELETE, &url, &[], Payload::Empty, &self.clean_up_retry(), cancel).map(|_| ())
+        self.send(key, Method::DELETE, &url, &[], Payload::Empty, cancel).map(|_| ())
     }
 }
 

@@ -192,10 +192,11 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn fail(&self, error: Error) {
-        if !self.failed.swap(true, Ordering::SeqCst) {
-            if let Ok(mut slot) = self.error.lock() {
-                *slot = Some(error);
-            }
+        // The first error is the one reported; the others follow from it.
+        if !self.failed.swap(true, Ordering::SeqCst)
+            && let Ok(mut slot) = self.error.lock()
+        {
+            *slot = Some(error);
         }
     }
 
@@ -413,10 +414,6 @@ impl S3Store {
         }
     }
 
-    /// The retry policy for a clean-up request: one quick second try.
-    fn clean_up_retry(&self) -> Retry {
-        Retry { attempts: 2, base: Duration::from_millis(100), cap: Duration::from_millis(200), budget: Duration::from_secs(2) }
-    }
 }
 
 /// The endpoint as the AWS SDKs choose it: AWS_ENDPOINT_URL_S3, else

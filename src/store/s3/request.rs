@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Retry};
 use crate::store::walk;
 
+/// One quick second try for clean-up requests.
+const CLEAN_UP_RETRY: Retry =
+    Retry { attempts: 2, base: Duration::from_millis(100), cap: Duration::from_millis(200), budget: Duration::from_secs(2) };
+
 /// Bytes read from disk at a time.
 const CHUNK: usize = 64 * 1024;
 
@@ -132,7 +136,8 @@ pub(super) fn s3_error(body: &str) -> String {
 }
 
 impl S3Store {
-    /// Sends a request with `retry`, the key `key` naming it in errors.
+    /// Sends a request, `key` naming it in errors. A DELETE is clean-up
+    /// after a failure, so it gets one quick retry rather than the full policy.
     pub(super) fn send(
         &self,
         key: &str,
@@ -140,9 +145,9 @@ impl S3Store {
         url: &Url,
         headers: &[(&str, &str)],
         payload: Payload<'_>,
-        retry: &Retry,
         cancel: &Cancel,
     ) -> Result<Reply> {
+        let retry = if method == Method::DELETE { CLEAN_UP_RETRY } else { self.config.retry };
         let fail = |e: &dyn std::fmt::Display| Error::failed(format!("cannot store {key}: {e}"));
         let len = match payload {
             Payload::Empty => 0,
