@@ -301,3 +301,53 @@ fn a_file_that_grows_while_it_is_uploaded_is_an_error_and_its_object_is_removed(
     assert_eq!(proxy.count("DELETE /artifacts/_tasks/artifacts/7/g.bin?"), 1, "{:?}", proxy.requests());
     assert!(s3.keys(BUCKET).is_empty());
 }
+
+#[test]
+fn a_run_whose_upload_is_refused_reports_an_error_naming_the_object_and_s3s_code() {
+    use crate::support::callback::{field, CallbackServer};
+    use crate::support::site::Site;
+    use crate::support::{build_task, enc, stderr, vcap_services, Params as TaskParams};
+
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let cb = CallbackServer::start(TASK);
+    let site = Site::start(&["Content-Type: text/html"], "<html>hello</html>", Duration::ZERO);
+    let params = TaskParams {
+        callback: &cb.url(),
+        task_id: TASK,
+        region: REGION,
+        access_key: ACCESS_KEY,
+        secret_key: "not-the-secret",
+        bucket: BUCKET,
+    };
+    let tmp = TempDir::new("s3-run");
+    let out = build_task()
+        .args(["example", "-t", &enc(&site.url()), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    let message = field(&cb.bodies()[1], "message").unwrap();
+    assert!(
+        message.starts_with("the upload failed: cannot store index.json: S3 answered 403: SignatureDoesNotMatch"),
+        "{message}"
+    );
+    assert!(s3.keys(BUCKET).is_empty());
+}
+
+#[test]
+fn a_body_changed_on_the_way_is_refused_by_its_checksum_with_bad_digest() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put = "PUT /artifacts/_tasks/artifacts/7/index.json?";
+    let proxy = Proxy::start(s3.port, &[(put, Fault::Corrupt)]);
+    let dir = TempDir::new("s3-digest");
+    artifact(dir.path(), &[("index.json", b"{\"a\":1}".to_vec())]);
+    let err = upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &[]), dir.path()).unwrap_err();
+    assert!(err.message().starts_with("cannot store index.json: S3 answered 400: BadDigest"), "{err}");
+    assert_eq!(proxy.count(put), 1, "a 400 is not retried");
+    // (s3s-fs writes the body before it checks the checksum, so unlike S3 it
+    // keeps the corrupt object; the error is what this test is about.)
+}

@@ -21,6 +21,9 @@ pub enum Fault {
     Hang,
     /// Answer 503 SlowDown to every matching request, not just the first.
     AlwaysSlowDown,
+    /// Forward the request with the body's first byte flipped, as a broken
+    /// network or disk would.
+    Corrupt,
     /// Answer 404 NoSuchBucket, as S3 does for a bucket that does not exist
     /// (s3s-fs makes the bucket's folder on a PUT instead).
     NoSuchBucket,
@@ -143,6 +146,18 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
                 // Wait until the client closes, or a minute at most.
                 client.set_read_timeout(Some(Duration::from_secs(60)))?;
                 let _ = reader.read(&mut [0; 1]);
+                return Ok(());
+            }
+            Some(Fault::Corrupt) => {
+                let mut body = Vec::new();
+                (&mut reader).take(len as u64).read_to_end(&mut body)?;
+                if let Some(first) = body.first_mut() {
+                    *first ^= 0xff;
+                }
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                up.write_all(&body)?;
+                io::copy(&mut up, &mut client)?;
                 return Ok(());
             }
             None => {
