@@ -1,5 +1,6 @@
 """Writes the bench's three cases under <dir>: a/ (one 1 GiB file),
-b/ (2,000 files of 20 KiB), c/ (400 files of 200 KiB and one 50 MiB file).
+b/ (2,000 files of 20 KiB), c/ (400 files of 200 KiB and one 50 MiB file),
+and d/ (one 1 MiB file: the memory baseline for a).
 Random bytes, so nothing on the way can compress them."""
 
 import os
@@ -25,6 +26,7 @@ def main(root):
     for i in range(400):
         write(os.path.join(root, "c", "pages", f"p{i:03}.html"), 200 * KIB)
     write(os.path.join(root, "c", "video.bin"), 50 * MIB)
+    write(os.path.join(root, "d", "small.bin"), MIB)
 
 
 if __name__ == "__main__":

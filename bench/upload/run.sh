@@ -5,14 +5,15 @@
 #   bench/upload/run.sh
 #
 # Cases: (a) one 1 GiB file, (b) 2,000 files of 20 KiB, (c) 400 files of
-# 200 KiB plus one 50 MiB file. Each tool uploads each case once under
+# 200 KiB plus one 50 MiB file, and (d) one 1 MiB file, the baseline for peak
+# RSS. Each tool uploads each case once under
 # /usr/bin/time; the table shows wall time, CPU time (user + sys) and peak RSS,
 # and the ratios to boto3 (and to curl for the 1 GiB file). "bt 1 PUT" is
 # build-task with the 1 GiB file sent in one PutObject rather than in parts.
 #
 # Needs s3s-fs (cargo install s3s-fs --version 0.14.1 --features binary
 # --locked), python3 with venv, curl, /usr/bin/time, and about 5 GiB free
-# under $BENCH_TMP (default /tmp). BENCH_CASES="a b c" picks cases. boto3 goes into bench/.venv from PyPI.
+# under $BENCH_TMP (default /tmp). BENCH_CASES="a b c d" picks cases. boto3 goes into bench/.venv from PyPI.
 # build-task's side is examples/upload.rs, built like the release binary
 # (musl, opt-level z, LTO), with the default settings unless the
 # BUILD_TASK_S3_* / BUILD_TASK_MULTIPART_* variables are set.
@@ -84,7 +85,7 @@ measure() {
 }
 
 task=1
-for case in ${BENCH_CASES:-a b c}; do
+for case in ${BENCH_CASES:-a b c d}; do
     measure "$case" build-task "$bt" "$endpoint" "$bucket" "$task" "$work/data/$case"
     task=$((task + 1))
     if [ "$case" = a ]; then
@@ -105,7 +106,7 @@ echo "build-task $(git rev-parse --short HEAD), boto3 $boto3_version (default Tr
 awk -F'\t' '
     { wall[$1, $2] = $3; cpu[$1, $2] = $4; rss[$1, $2] = $5; if (!seen[$1, $2]++) order[n++] = $1 SUBSEP $2 }
     END {
-        names["a"] = "(a) 1 x 1 GiB"; names["b"] = "(b) 2000 x 20 KiB"; names["c"] = "(c) 400 x 200 KiB + 50 MiB"
+        names["a"] = "(a) 1 x 1 GiB"; names["b"] = "(b) 2000 x 20 KiB"; names["c"] = "(c) 400 x 200 KiB + 50 MiB"; names["d"] = "(d) 1 x 1 MiB"
         printf "%-28s %-11s %9s %9s %10s %11s %10s\n", "case", "tool", "wall s", "cpu s", "RSS MiB", "wall/boto3", "wall/curl"
         for (i = 0; i < n; i++) {
             split(order[i], k, SUBSEP); c = k[1]; t = k[2]
