@@ -150,10 +150,6 @@ impl S3Store {
         Ok(S3Store { bucket, credentials, prefix: params.artifact_prefix(), agent, config: Config::from_env(env)? })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     fn key(&self, entry: &walk::Entry) -> String {
         format!("{}{}", self.prefix, entry.key)
     }
