@@ -20,3 +20,6 @@ mod ci_pipeline;
 
 // The images: Dockerfile, scratch layout, hardening, auditable binary (needs buildah, root).
 mod image;
+
+// The S3 upload engine against s3s-fs, with injected faults.
+mod s3;

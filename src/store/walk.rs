@@ -105,13 +105,17 @@ mod tests {
     }
 
     #[test]
-    fn a_single_file_is_keyed_by_its_name_and_an_empty_dir_has_no_entries() {
+    fn a_single_file_is_keyed_by_its_name_and_an_empty_dir_or_a_fifo_has_no_entries() {
         let d = tmp("single");
         fs::write(d.join("report.json"), "[]").unwrap();
         let entries = walk(&d.join("report.json")).unwrap();
         assert_eq!(entries[0].key, "report.json");
         fs::create_dir(d.join("empty")).unwrap();
         assert!(walk(&d.join("empty")).unwrap().is_empty());
+        let fifo = std::ffi::CString::new(d.join("empty/pipe").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(walk(&d.join("empty")).unwrap().is_empty(), "a fifo is skipped, never opened");
         let err = walk(&d.join("missing")).unwrap_err();
         assert!(err.message().starts_with("the artifact"), "{err}");
         fs::remove_dir_all(&d).unwrap();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod callback;
+pub mod proxy;
 pub mod s3;
 pub mod site;
 pub mod tls;

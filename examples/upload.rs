@@ -1,0 +1,57 @@
+//! Uploads a directory (or file) with the S3 store, as a run does with a
+//! task's artifact: the bench's build-task side (bench/upload/run.sh).
+//!
+//! `upload <endpoint> <bucket> <task id> <path>`, with AWS_ACCESS_KEY_ID,
+//! AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION in the environment and the
+//! BUILD_TASK_S3_* / BUILD_TASK_MULTIPART_* settings honoured.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use build_task::cancel::Cancel;
+use build_task::env::Env;
+use build_task::params::Params;
+use build_task::store::s3::S3Store;
+use build_task::store::Store;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [endpoint, bucket, task_id, path] = args.as_slice() else {
+        eprintln!("usage: upload <endpoint> <bucket> <task id> <path>");
+        return ExitCode::from(2);
+    };
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let params = format!(
+        r#"{{"STATUS_CALLBACK":"http://127.0.0.1:1/","TASK_ID":{task_id},"AWS_DEFAULT_REGION":"{}","AWS_ACCESS_KEY_ID":"{}","AWS_SECRET_ACCESS_KEY":"{}","BUCKET":"{bucket}"}}"#,
+        var("AWS_DEFAULT_REGION"),
+        var("AWS_ACCESS_KEY_ID"),
+        var("AWS_SECRET_ACCESS_KEY"),
+    );
+    let params = match Params::parse(&params, None) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("upload: {}", e.error);
+            return ExitCode::from(2);
+        }
+    };
+    let process = Env::from_process();
+    let mut pairs = vec![("AWS_ENDPOINT_URL_S3", endpoint.as_str())];
+    for name in ["BUILD_TASK_S3_WORKERS", "BUILD_TASK_MULTIPART_THRESHOLD", "BUILD_TASK_MULTIPART_PART_SIZE", "BUILD_TASK_S3_TIMEOUT"] {
+        if let Some(v) = process.get(name) {
+            pairs.push((name, v));
+        }
+    }
+    let env = Env::from_pairs(pairs);
+    let result = S3Store::new(&params, &env, build_task::http::agent(&env))
+        .and_then(|store| store.put_artifact(Path::new(path), &Cancel::new()));
+    match result {
+        Ok(summary) => {
+            println!("{} objects, {} bytes", summary.objects, summary.bytes);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("upload: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! One S3 request, sent until S3 accepts it or refuses it for good.
+//!
+//! A body is a range of a file, read from disk on every try, so memory stays
+//! flat in the file's size and a retry never sends stale bytes. The range is
+//! hashed before the request is signed; while it is sent, a file that ends
+//! early is an error, and one that changed is refused by S3 (BadDigest).
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Duration;
+
+use instant_xml::FromXml;
+use sha2::{Digest, Sha256};
+use ureq::http::{Method, Request};
+use url::Url;
+
+use super::S3Store;
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use crate::http::{self, Attempt, Retry};
+use crate::store::walk;
+
+/// One quick second try for clean-up requests.
+const CLEAN_UP_RETRY: Retry =
+    Retry { attempts: 2, base: Duration::from_millis(100), cap: Duration::from_millis(200), budget: Duration::from_secs(2) };
+
+/// Bytes read from disk at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Bytes `offset..offset + len` of a file.
+pub(super) struct FileRange<'a> {
+    pub path: &'a Path,
+    /// The artifact's key, for errors.
+    pub key: &'a str,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl FileRange<'_> {
+    /// The range, opened at its start.
+    fn open(&self) -> io::Result<File> {
+        let mut file = File::open(self.path)?;
+        if self.offset > 0 {
+            file.seek(SeekFrom::Start(self.offset))?;
+        }
+        Ok(file)
+    }
+
+    /// The base64 SHA-256 of the range, which must be all there.
+    pub fn sha256(&self, cancel: &Cancel) -> Result<String> {
+        let fail = |e: io::Error| match cancel.check() {
+            Err(cancelled) => cancelled,
+            Ok(()) => Error::failed(format!("cannot read {}: {e}", self.key)),
+        };
+        let mut reader = Body { file: self.open().map_err(fail)?, left: self.len, cancel };
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0; CHUNK];
+        loop {
+            let n = reader.read(&mut buf).map_err(fail)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        cancel.check()?;
+        Ok(base64(&hasher.finalize()))
+    }
+}
+
+/// A range being sent: ends after `left` bytes, fails if the file ends
+/// sooner, and stops when the run is cancelled.
+struct Body<'a> {
+    file: File,
+    left: u64,
+    cancel: &'a Cancel,
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        if self.cancel.signal().is_some() {
+            return Err(io::Error::other("the upload was cancelled"));
+        }
+        let max = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::other("the file shrank while it was being uploaded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Checks that a file still has the size it was walked with.
+pub(super) fn unchanged(entry: &walk::Entry) -> Result<()> {
+    match std::fs::symlink_metadata(&entry.path) {
+        Ok(meta) if meta.is_file() && meta.len() == entry.len => Ok(()),
+        Ok(_) => Err(Error::failed(format!("{} changed while it was being uploaded", entry.key))),
+        Err(e) => Err(Error::failed(format!("{} vanished while it was being uploaded: {e}", entry.key))),
+    }
+}
+
+/// What a request carries.
+pub(super) enum Payload<'a> {
+    Empty,
+    Text(&'a str),
+    File(&'a FileRange<'a>),
+}
+
+/// A successful answer.
+pub(super) struct Reply {
+    pub etag: Option<String>,
+    pub body: String,
+}
+
+/// The error document S3 sends with a failure.
+#[derive(FromXml)]
+#[xml(rename = "Error")]
+struct S3Error {
+    #[xml(rename = "Code")]
+    code: String,
+    #[xml(rename = "Message")]
+    message: Option<String>,
+}
+
+/// `: Code: Message` from an S3 error document, or nothing.
+pub(super) fn s3_error(body: &str) -> String {
+    match instant_xml::from_str::<S3Error>(body) {
+        Ok(S3Error { code, message: Some(m) }) if !m.is_empty() => format!(": {code}: {m}"),
+        Ok(S3Error { code, .. }) => format!(": {code}"),
+        Err(_) => String::new(),
+    }
+}
+
+impl S3Store {
+    /// Sends a request, `key` naming it in errors. A DELETE is clean-up
+    /// after a failure, so it gets one quick retry rather than the full policy.
+    pub(super) fn send(
+        &self,
+        key: &str,
+        method: Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+        payload: Payload<'_>,
+        cancel: &Cancel,
+    ) -> Result<Reply> {
+        let retry = if method == Method::DELETE { CLEAN_UP_RETRY } else { self.config.retry };
+        let fail = |e: &dyn std::fmt::Display| Error::failed(format!("cannot store {key}: {e}"));
+        let len = match payload {
+            Payload::Empty => 0,
+            Payload::Text(t) => t.len() as u64,
+            Payload::File(range) => range.len,
+        };
+        // Sending may take as long as the timeout plus the time the body
+        // needs at 1 MiB/s; waiting for an answer, the timeout.
+        let send_time = self.config.timeout + Duration::from_secs(len / (1024 * 1024));
+        retry.run(cancel, |_| {
+            let mut request = Request::builder().method(method.clone()).uri(url.as_str());
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if len > 0 || method == Method::PUT || method == Method::POST {
+                request = request.header("Content-Length", len.to_string());
+            }
+            let mut reader: Box<dyn Read + '_> = match payload {
+                Payload::Empty => Box::new(io::empty()),
+                Payload::Text(t) => Box::new(t.as_bytes()),
+                Payload::File(range) => {
+                    let file = range.open().map_err(|e| Attempt::Fatal(fail(&e)))?;
+                    Box::new(Body { file, left: range.len, cancel })
+                }
+            };
+            let request = request
+                .body(ureq::SendBody::from_reader(&mut *reader))
+                .map_err(|e| Attempt::Fatal(fail(&e)))?;
+            let request = self
+                .agent
+                .configure_request(request)
+                .timeout_send_body(Some(send_time))
+                .timeout_recv_response(Some(self.config.timeout))
+                .timeout_recv_body(Some(self.config.timeout))
+                .build();
+            let response = self.agent.run(request).map_err(|e| {
+                if cancel.signal().is_some() {
+                    return Attempt::Fatal(cancel.check().err().unwrap_or_else(|| fail(&e)));
+                }
+                match file_error(&e) {
+                    Some(io) => Attempt::Fatal(fail(io)),
+                    None if http::retryable_error(&e) => Attempt::Transient(fail(&e), None),
+                    None => Attempt::Fatal(fail(&e)),
+                }
+            })?;
+            let status = response.status().as_u16();
+            let retry_after = http::retry_after(&response);
+            let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            // Read to the end, so the connection goes back to the pool.
+            let body = response.into_body().read_to_string();
+            if (200..300).contains(&status) {
+                let body = body.map_err(|e| Attempt::Transient(fail(&e), None))?;
+                return Ok(Reply { etag, body });
+            }
+            let err = fail(&format_args!("S3 answered {status}{}", s3_error(&body.unwrap_or_default())));
+            Err(if http::retryable_status(status) { Attempt::Transient(err, retry_after) } else { Attempt::Fatal(err) })
+        })
+    }
+}
+
+/// The error of reading our own file (a [`Body`]), not of the network:
+/// not worth a retry.
+fn file_error(e: &ureq::Error) -> Option<&io::Error> {
+    match e {
+        ureq::Error::Io(io) if io.kind() == io::ErrorKind::Other && io.get_ref().is_some() => Some(io),
+        _ => None,
+    }
+}
+
+/// Content-Type by extension.
+pub fn content_type(key: &str) -> &'static str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "json" => "application/json",
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), as S3's checksum headers want.
+pub(super) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn s3_error_documents_give_code_and_message() {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match &amp; so on</Message><RequestId>4442587FB7D0A2F9</RequestId></Error>";
+        assert_eq!(s3_error(body), ": SignatureDoesNotMatch: The request signature we calculated does not match & so on");
+        assert_eq!(s3_error("<Error><Code>NoSuchBucket</Code></Error>"), ": NoSuchBucket");
+        assert_eq!(s3_error(""), "");
+        assert_eq!(s3_error("<html>bad gateway</html>"), "");
+    }
+
+    #[test]
+    fn content_types_follow_the_extension_of_the_name() {
+        assert_eq!(content_type("a/index.JSON"), "application/json");
+        assert_eq!(content_type("report.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("shot.jpg"), "image/jpeg");
+        assert_eq!(content_type("v1.2/README"), "application/octet-stream");
+        assert_eq!(content_type("data.bin"), "application/octet-stream");
+    }
+
+    #[test]
+    fn a_range_hashes_only_its_bytes_and_a_short_file_is_an_error() {
+        let path = std::env::temp_dir().join(format!("build-task-range-{}", std::process::id()));
+        std::fs::write(&path, b"xxabcxx").unwrap();
+        let cancel = Cancel::new();
+        let range = FileRange { path: &path, key: "k", offset: 2, len: 3 };
+        // sha256("abc")
+        assert_eq!(range.sha256(&cancel).unwrap(), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        let past = FileRange { path: &path, key: "k", offset: 5, len: 3 };
+        let err = past.sha256(&cancel).unwrap_err();
+        assert_eq!(err.message(), "cannot read k: the file shrank while it was being uploaded");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,353 @@
+//! The S3 upload engine against s3s-fs, which checks SigV4 signatures and
+//! checksums, directly and through a fault-injecting proxy. Every object is
+//! read back with a signed GET and compared byte for byte and by SHA-256.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use build_task::cancel::Cancel;
+use build_task::env::Env;
+use build_task::error::Result;
+use build_task::params::Params;
+use build_task::store::s3::S3Store;
+use build_task::store::{Store, Summary};
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use sha2::{Digest, Sha256};
+
+use crate::support::proxy::{Fault, Proxy};
+use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::support::TempDir;
+
+const BUCKET: &str = "artifacts";
+const TASK: u64 = 7;
+const PREFIX: &str = "_tasks/artifacts/7/";
+const MIB: usize = 1024 * 1024;
+
+/// A store writing to `endpoint` with `secret`, configured by `env`.
+fn store(endpoint: &str, bucket: &str, secret: &str, env: &[(&str, &str)]) -> S3Store {
+    let params = format!(
+        r#"{{"STATUS_CALLBACK":"http://127.0.0.1:1/cb","TASK_ID":{TASK},"AWS_DEFAULT_REGION":"{REGION}","AWS_ACCESS_KEY_ID":"{ACCESS_KEY}","AWS_SECRET_ACCESS_KEY":"{secret}","BUCKET":"{bucket}"}}"#
+    );
+    let params = Params::parse(&params, None).map_err(|e| e.error.to_string()).expect("test params parse");
+    let mut pairs = vec![("AWS_ENDPOINT_URL_S3", endpoint)];
+    pairs.extend_from_slice(env);
+    let env = Env::from_pairs(pairs);
+    S3Store::new(&params, &env, build_task::http::agent(&env)).expect("a store")
+}
+
+fn upload(store: &S3Store, dir: &Path) -> Result<Summary> {
+    store.put_artifact(dir, &Cancel::new())
+}
+
+/// Pseudo-random bytes, so parts differ from each other.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
+
+/// Writes files (creating their directories) and returns them by key.
+fn artifact(dir: &Path, files: &[(&str, Vec<u8>)]) -> BTreeMap<String, Vec<u8>> {
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    files.iter().map(|(n, b)| (format!("{PREFIX}{n}"), b.clone())).collect()
+}
+
+/// A signed GET through S3: (status, Content-Type, ETag, body).
+fn get(s3: &S3Server, key: &str) -> (u16, String, String, Vec<u8>) {
+    let bucket = Bucket::new(s3.endpoint().parse().unwrap(), UrlStyle::Path, BUCKET, REGION).unwrap();
+    let credentials = Credentials::new(ACCESS_KEY, SECRET_KEY);
+    let url = bucket.get_object(Some(&credentials), key).sign(Duration::from_secs(60));
+    let response = ureq::get(url.as_str()).config().http_status_as_error(false).build().call().unwrap();
+    let header = |name: &str| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    let (status, content_type, etag) = (response.status().as_u16(), header("content-type"), header("etag"));
+    let body = response.into_body().with_config().limit(u64::MAX).read_to_vec().unwrap();
+    (status, content_type, etag, body)
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+/// The bucket holds exactly `expected`, and each object reads back whole.
+fn assert_stored(s3: &S3Server, expected: &BTreeMap<String, Vec<u8>>) {
+    let keys: Vec<&String> = expected.keys().collect();
+    assert_eq!(s3.keys(BUCKET).iter().collect::<Vec<_>>(), keys, "exactly the artifact's keys are stored");
+    for (key, bytes) in expected {
+        let (status, content_type, _, body) = get(s3, key);
+        assert_eq!(status, 200, "GET {key}");
+        assert_eq!(body.len(), bytes.len(), "{key}: length");
+        assert!(body == *bytes && sha256(&body) == sha256(bytes), "{key}: the bytes read back differ");
+        assert_eq!(content_type, build_task::store::s3::content_type(key), "{key}: Content-Type");
+    }
+}
+
+#[test]
+fn small_nested_empty_and_oddly_named_files_round_trip_exactly() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let dir = TempDir::new("s3-small");
+    let expected = artifact(
+        dir.path(),
+        &[
+            ("index.json", b"{\"ok\":true}".to_vec()),
+            ("empty.txt", Vec::new()),
+            ("a/b/c/deep.html", b"<p>deep</p>".to_vec()),
+            ("with space.txt", b"space".to_vec()),
+            ("ünïcødé-日本.json", b"[1]".to_vec()),
+            ("plus+sign.css", b"a{}".to_vec()),
+            ("per%25cent.js", b"1".to_vec()),
+            ("hash#tag.csv", b"a,b".to_vec()),
+            ("what?.xml", b"<a/>".to_vec()),
+            ("eq=ual.svg", b"<svg/>".to_vec()),
+            ("all of + % # ? = é/x y.png", noise(3000, 1)),
+            ("report.pdf", noise(70_000, 2)),
+        ],
+    );
+    std::fs::create_dir_all(dir.path().join("empty-dir/inner")).unwrap();
+    let summary = upload(&store(&s3.endpoint(), BUCKET, SECRET_KEY, &[]), dir.path()).unwrap();
+    assert_eq!(summary.objects, expected.len());
+    assert_eq!(summary.bytes, expected.values().map(|b| b.len() as u64).sum::<u64>());
+    assert_stored(&s3, &expected);
+}
+
+#[test]
+fn an_empty_directory_stores_nothing_and_a_single_file_is_keyed_by_its_name() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let dir = TempDir::new("s3-empty");
+    let store = store(&s3.endpoint(), BUCKET, SECRET_KEY, &[]);
+    assert_eq!(upload(&store, dir.path()).unwrap(), Summary { objects: 0, bytes: 0 });
+    assert!(s3.keys(BUCKET).is_empty());
+    let expected = artifact(dir.path(), &[("report.json", b"[]".to_vec())]);
+    assert_eq!(upload(&store, &dir.path().join("report.json")).unwrap(), Summary { objects: 1, bytes: 2 });
+    assert_stored(&s3, &expected);
+}
+
+#[test]
+fn a_large_file_goes_up_in_parts_beside_small_files_and_round_trips() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let proxy = Proxy::start(s3.port, &[]);
+    let dir = TempDir::new("s3-large");
+    let expected = artifact(
+        dir.path(),
+        &[("big/video.bin", noise(12 * MIB + 12_345, 3)), ("index.json", b"{}".to_vec()), ("a.txt", noise(5 * MIB - 1, 4))],
+    );
+    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    assert_stored(&s3, &expected);
+    // Three parts, each sent once; the 5 MiB - 1 file went up whole.
+    assert_eq!(proxy.count("&uploads="), 1, "{:?}", proxy.requests());
+    assert_eq!(proxy.count("partNumber="), 3, "{:?}", proxy.requests());
+    assert_eq!(proxy.count("PUT /artifacts/_tasks/artifacts/7/a.txt?"), 1);
+    assert!(get(&s3, &format!("{PREFIX}big/video.bin")).2.ends_with("-3\""), "a three-part ETag");
+}
+
+#[test]
+fn a_wrong_secret_fails_with_signature_does_not_match_and_the_key() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let dir = TempDir::new("s3-secret");
+    artifact(dir.path(), &[("index.json", b"{}".to_vec())]);
+    let err = upload(&store(&s3.endpoint(), BUCKET, "not-the-secret", &[]), dir.path()).unwrap_err();
+    assert!(err.message().starts_with("cannot store index.json: S3 answered 403: SignatureDoesNotMatch"), "{err}");
+    assert!(!err.message().contains("not-the-secret"), "no secret in errors: {err}");
+    assert!(s3.keys(BUCKET).is_empty());
+}
+
+#[test]
+fn a_missing_bucket_fails_at_once_with_no_such_bucket() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    // s3s-fs makes a bucket's folder on PutObject, so S3's answer for a
+    // missing bucket comes from the proxy.
+    let proxy = Proxy::start(s3.port, &[("PUT /no-such-bucket/", Fault::NoSuchBucket)]);
+    let dir = TempDir::new("s3-bucket");
+    artifact(dir.path(), &[("index.json", b"{}".to_vec())]);
+    let err = upload(&store(&proxy.endpoint(), "no-such-bucket", SECRET_KEY, &[]), dir.path()).unwrap_err();
+    assert_eq!(err.message(), "cannot store index.json: S3 answered 404: NoSuchBucket: The specified bucket does not exist");
+    assert_eq!(proxy.requests().len(), 1, "a 404 is not retried");
+}
+
+#[test]
+fn slow_down_then_success_is_retried() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put_b = "PUT /artifacts/_tasks/artifacts/7/b.txt?";
+    let proxy = Proxy::start(s3.port, &[(put_b, Fault::SlowDown), ("&uploads=", Fault::SlowDown)]);
+    let dir = TempDir::new("s3-503");
+    let expected =
+        artifact(dir.path(), &[("a.txt", b"a".to_vec()), ("b.txt", noise(100_000, 5)), ("big.bin", noise(6 * MIB, 6))]);
+    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    assert_eq!(proxy.count(put_b), 2, "{:?}", proxy.requests());
+    assert_eq!(proxy.count("&uploads="), 2, "{:?}", proxy.requests());
+    assert_stored(&s3, &expected);
+}
+
+#[test]
+fn a_reset_mid_body_is_retried_and_leaves_no_partial_object() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put_b = "PUT /artifacts/_tasks/artifacts/7/b.bin?";
+    let proxy = Proxy::start(s3.port, &[(put_b, Fault::ResetMidBody), ("partNumber=2", Fault::ResetMidBody)]);
+    let dir = TempDir::new("s3-reset");
+    let expected = artifact(dir.path(), &[("b.bin", noise(2 * MIB, 7)), ("big.bin", noise(11 * MIB, 8))]);
+    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    assert_eq!(proxy.count(put_b), 2, "{:?}", proxy.requests());
+    assert_eq!(proxy.count("partNumber=2"), 2, "{:?}", proxy.requests());
+    assert_stored(&s3, &expected);
+}
+
+#[test]
+fn a_hung_response_times_out_and_is_retried() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put = "PUT /artifacts/_tasks/artifacts/7/index.json?";
+    let proxy = Proxy::start(s3.port, &[(put, Fault::Hang)]);
+    let dir = TempDir::new("s3-hang");
+    let expected = artifact(dir.path(), &[("index.json", b"{\"a\":1}".to_vec())]);
+    let started = Instant::now();
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &[("BUILD_TASK_S3_TIMEOUT", "1")]), dir.path()).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "the time-out is the configured one");
+    assert_eq!(proxy.count(put), 2, "{:?}", proxy.requests());
+    assert_stored(&s3, &expected);
+}
+
+#[test]
+fn a_lasting_failure_gives_up_names_the_key_and_removes_what_this_run_stored() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put_z = "PUT /artifacts/_tasks/artifacts/7/z.txt?";
+    let proxy = Proxy::start(s3.port, &[(put_z, Fault::AlwaysSlowDown)]);
+    let dir = TempDir::new("s3-giveup");
+    // z.txt is the largest small file, so it goes first and the others
+    // are stored while it is retried.
+    artifact(
+        dir.path(),
+        &[("a.txt", b"a".to_vec()), ("b.txt", b"b".to_vec()), ("z.txt", noise(50_000, 9)), ("big.bin", noise(6 * MIB, 10))],
+    );
+    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M"), ("BUILD_TASK_S3_WORKERS", "2")];
+    let err = upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "gave up after 5 tries: cannot store z.txt: S3 answered 503: SlowDown: Please reduce your request rate."
+    );
+    assert_eq!(proxy.count(put_z), 5);
+    assert!(s3.keys(BUCKET).is_empty(), "left behind: {:?}", s3.keys(BUCKET));
+    assert_eq!(proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]), 1, "{:?}", proxy.requests());
+}
+
+#[test]
+fn a_file_that_shrinks_while_it_is_uploaded_is_an_error() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put = "PUT /artifacts/_tasks/artifacts/7/f.bin?";
+    let proxy = Proxy::start(s3.port, &[(put, Fault::Hang)]);
+    let dir = TempDir::new("s3-shrink");
+    artifact(dir.path(), &[("f.bin", noise(100_000, 11))]);
+    let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &[("BUILD_TASK_S3_TIMEOUT", "1")]);
+    let path = dir.path().join("f.bin");
+    let err = std::thread::scope(|s| {
+        let run = s.spawn(|| upload(&store, dir.path()));
+        // While the first try hangs, the file loses half its bytes.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(50_000).unwrap();
+        run.join().unwrap().unwrap_err()
+    });
+    assert_eq!(err.message(), "cannot store f.bin: the file shrank while it was being uploaded");
+    assert!(s3.keys(BUCKET).is_empty());
+}
+
+#[test]
+fn a_cancel_stops_the_workers_and_aborts_the_multipart_upload() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let proxy = Proxy::start(s3.port, &[("partNumber=2", Fault::Hang)]);
+    let dir = TempDir::new("s3-cancel");
+    artifact(dir.path(), &[("big.bin", noise(16 * MIB, 12))]);
+    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M"), ("BUILD_TASK_S3_TIMEOUT", "2")];
+    let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env);
+    let cancel = Cancel::new();
+    let started = Instant::now();
+    let err = std::thread::scope(|s| {
+        let run = s.spawn(|| store.put_artifact(dir.path(), &cancel));
+        std::thread::sleep(Duration::from_millis(500));
+        cancel.trigger(libc::SIGTERM);
+        run.join().unwrap().unwrap_err()
+    });
+    assert_eq!(err.exit_code(), 143, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped within the time-out: {:?}", started.elapsed());
+    assert_eq!(proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]), 1, "{:?}", proxy.requests());
+    assert!(s3.keys(BUCKET).is_empty());
+}
+
+#[test]
+fn a_file_that_grows_while_it_is_uploaded_is_an_error_and_its_object_is_removed() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put = "PUT /artifacts/_tasks/artifacts/7/g.bin?";
+    let proxy = Proxy::start(s3.port, &[(put, Fault::Hang)]);
+    let dir = TempDir::new("s3-grow");
+    artifact(dir.path(), &[("g.bin", noise(100_000, 13))]);
+    let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &[("BUILD_TASK_S3_TIMEOUT", "1")]);
+    let path = dir.path().join("g.bin");
+    let err = std::thread::scope(|s| {
+        let run = s.spawn(|| upload(&store, dir.path()));
+        // While the first try hangs, the file gets a tail; the second try
+        // sends the bytes that were hashed, which S3 accepts.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"tail").unwrap();
+        run.join().unwrap().unwrap_err()
+    });
+    assert_eq!(err.message(), "g.bin changed while it was being uploaded");
+    assert_eq!(proxy.count(put), 2);
+    assert_eq!(proxy.count("DELETE /artifacts/_tasks/artifacts/7/g.bin?"), 1, "{:?}", proxy.requests());
+    assert!(s3.keys(BUCKET).is_empty());
+}
+
+#[test]
+fn a_run_whose_upload_is_refused_reports_an_error_naming_the_object_and_s3s_code() {
+    use crate::support::callback::{field, CallbackServer};
+    use crate::support::site::Site;
+    use crate::support::{build_task, enc, stderr, vcap_services, Params as TaskParams};
+
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let cb = CallbackServer::start(TASK);
+    let site = Site::start(&["Content-Type: text/html"], "<html>hello</html>", Duration::ZERO);
+    let params = TaskParams {
+        callback: &cb.url(),
+        task_id: TASK,
+        region: REGION,
+        access_key: ACCESS_KEY,
+        secret_key: "not-the-secret",
+        bucket: BUCKET,
+    };
+    let tmp = TempDir::new("s3-run");
+    let out = build_task()
+        .args(["example", "-t", &enc(&site.url()), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    let message = field(&cb.bodies()[1], "message").unwrap();
+    assert!(
+        message.starts_with("the upload failed: cannot store index.json: S3 answered 403: SignatureDoesNotMatch"),
+        "{message}"
+    );
+    assert!(s3.keys(BUCKET).is_empty());
+}
+
+#[test]
+fn a_body_changed_on_the_way_is_refused_by_its_checksum_with_bad_digest() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let put = "PUT /artifacts/_tasks/artifacts/7/index.json?";
+    let proxy = Proxy::start(s3.port, &[(put, Fault::Corrupt)]);
+    let dir = TempDir::new("s3-digest");
+    artifact(dir.path(), &[("index.json", b"{\"a\":1}".to_vec())]);
+    let err = upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &[]), dir.path()).unwrap_err();
+    assert!(err.message().starts_with("cannot store index.json: S3 answered 400: BadDigest"), "{err}");
+    assert_eq!(proxy.count(put), 1, "a 400 is not retried");
+    // (s3s-fs writes the body before it checks the checksum, so unlike S3 it
+    // keeps the corrupt object; the error is what this test is about.)
+}

@@ -1,0 +1,201 @@
+//! A fault-injecting HTTP/1.1 proxy on a loopback port, in front of s3s-fs.
+//!
+//! Each client request is read whole (head and Content-Length body) and
+//! forwarded on a fresh upstream connection with `Connection: close`, so the
+//! answer ends at the upstream's EOF and the proxy needs no response parsing.
+//! A fault fires once, on the first request whose request line contains its
+//! pattern; the proxy records every request line, so a test can count tries.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer 503 SlowDown without forwarding.
+    SlowDown,
+    /// Forward half the body upstream, then reset both connections.
+    ResetMidBody,
+    /// Forward nothing and never answer (until the client gives up).
+    Hang,
+    /// Answer 503 SlowDown to every matching request, not just the first.
+    AlwaysSlowDown,
+    /// Forward the request with the body's first byte flipped, as a broken
+    /// network or disk would.
+    Corrupt,
+    /// Answer 404 NoSuchBucket, as S3 does for a bucket that does not exist
+    /// (s3s-fs makes the bucket's folder on a PUT instead).
+    NoSuchBucket,
+}
+
+#[derive(Default)]
+struct State {
+    faults: Vec<(String, Fault, bool)>,
+    requests: Vec<String>,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+impl Proxy {
+    /// Listens on 127.0.0.1 and forwards to 127.0.0.1:`upstream`.
+    pub fn start(upstream: u16, faults: &[(&str, Fault)]) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = Arc::new(Mutex::new(State {
+            faults: faults.iter().map(|(p, f)| (p.to_string(), *f, false)).collect(),
+            requests: Vec::new(),
+        }));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let state = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    let _ = serve(client, upstream, &state);
+                });
+            }
+        });
+        Proxy { port, state }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request line seen, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// How many request lines contain `pattern`.
+    pub fn count(&self, pattern: &str) -> usize {
+        self.count_all(&[pattern])
+    }
+
+    /// How many request lines contain every one of `patterns`.
+    pub fn count_all(&self, patterns: &[&str]) -> usize {
+        self.requests().iter().filter(|r| patterns.iter().all(|p| r.contains(p))).count()
+    }
+}
+
+/// Serves the requests of one client connection, one at a time.
+fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let end = line == "\r\n";
+            head.push(line);
+            if end {
+                break;
+            }
+        }
+        let request_line = head[0].trim_end().to_owned();
+        let len: usize = head
+            .iter()
+            .find_map(|h| {
+                let (name, value) = h.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let fault = {
+            let mut state = state.lock().unwrap();
+            state.requests.push(request_line.clone());
+            let hit = state.faults.iter_mut().find(|(p, f, fired)| {
+                request_line.contains(p.as_str()) && (!*fired || *f == Fault::AlwaysSlowDown)
+            });
+            hit.map(|(_, f, fired)| {
+                *fired = true;
+                *f
+            })
+        };
+        match fault {
+            Some(fault @ (Fault::SlowDown | Fault::AlwaysSlowDown | Fault::NoSuchBucket)) => {
+                io::copy(&mut (&mut reader).take(len as u64), &mut io::sink())?;
+                let (status, code, message) = match fault {
+                    Fault::NoSuchBucket => ("404 Not Found", "NoSuchBucket", "The specified bucket does not exist"),
+                    _ => ("503 Service Unavailable", "SlowDown", "Please reduce your request rate."),
+                };
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>1</RequestId></Error>"
+                );
+                write!(
+                    client,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )?;
+            }
+            Some(Fault::ResetMidBody) => {
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                io::copy(&mut (&mut reader).take(len as u64 / 2), &mut up)?;
+                let _ = up.shutdown(Shutdown::Both);
+                reset(&client);
+                return Ok(());
+            }
+            Some(Fault::Hang) => {
+                io::copy(&mut (&mut reader).take(len as u64), &mut io::sink())?;
+                // Wait until the client closes, or a minute at most.
+                client.set_read_timeout(Some(Duration::from_secs(60)))?;
+                let _ = reader.read(&mut [0; 1]);
+                return Ok(());
+            }
+            Some(Fault::Corrupt) => {
+                let mut body = Vec::new();
+                (&mut reader).take(len as u64).read_to_end(&mut body)?;
+                if let Some(first) = body.first_mut() {
+                    *first ^= 0xff;
+                }
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                up.write_all(&body)?;
+                io::copy(&mut up, &mut client)?;
+                return Ok(());
+            }
+            None => {
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                io::copy(&mut (&mut reader).take(len as u64), &mut up)?;
+                io::copy(&mut up, &mut client)?;
+                // The upstream closed after one answer, so must we.
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The request head with `Connection: close` in place of any Connection header.
+fn write_head(up: &mut TcpStream, head: &[String]) -> io::Result<()> {
+    let mut out = String::new();
+    for line in &head[..head.len() - 1] {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    up.write_all(out.as_bytes())
+}
+
+/// Closes with RST (SO_LINGER 0) rather than FIN.
+fn reset(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt on a socket we own, with a correctly sized linger.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
