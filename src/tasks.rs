@@ -9,13 +9,19 @@ use crate::task::Task;
 #[path = "../tasks/example/mod.rs"]
 pub mod example;
 
-#[cfg(not(any(feature = "example")))]
+#[cfg(feature = "owasp-zap")]
+#[path = "../tasks/owasp-zap/mod.rs"]
+pub mod owasp_zap;
+
+#[cfg(not(any(feature = "example", feature = "owasp-zap")))]
 compile_error!("build-task needs at least one task feature, e.g. --features example");
 
 /// Every compiled-in task.
 pub static ALL: &[&dyn Task] = &[
     #[cfg(feature = "example")]
     &example::Example,
+    #[cfg(feature = "owasp-zap")]
+    &owasp_zap::OwaspZap,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Task> {

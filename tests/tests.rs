@@ -5,3 +5,7 @@ mod support;
 
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
+
+// The owasp-zap report step: parity with the original reporter, rules, Markdown.
+#[cfg(feature = "owasp-zap")]
+mod zap_report;

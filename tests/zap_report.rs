@@ -1,0 +1,159 @@
+//! The owasp-zap report step: parity with the original Node reporter on every
+//! shared fixture case, and the rules, splits and Markdown on small fixtures
+//! of our own (tests/fixtures/zap).
+
+use std::path::{Path, PathBuf};
+
+use build_task::tasks::owasp_zap::report::{self, Config};
+use miniserde::json::{self, Number, Value};
+
+use crate::support::{shared_fixtures, TempDir};
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    json::from_str(&text).unwrap_or_else(|_| panic!("{} is not JSON", path.display()))
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> &'a Value {
+    match v {
+        Value::Object(o) => o.get(key).unwrap_or_else(|| panic!("no key {key}")),
+        _ => panic!("not an object where {key} was looked up"),
+    }
+}
+
+fn text(v: &Value) -> &str {
+    match v {
+        Value::String(s) => s,
+        _ => panic!("not a string"),
+    }
+}
+
+fn num(n: &Number) -> f64 {
+    match *n {
+        Number::U64(u) => u as f64,
+        Number::I64(i) => i as f64,
+        Number::F64(f) => f,
+    }
+}
+
+/// HTML text with its character references decoded, so that marked's
+/// `&#39;`/`&quot;` and a bare `'`/`"` read the same.
+pub fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| match &rest[1..e] {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some('\u{a0}'),
+            "copy" => Some('©'),
+            n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        });
+        match (end, decoded) {
+            (Some(e), Some(c)) => {
+                out.push(c);
+                rest = &rest[e + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Differences between two JSON values, key order ignored. Strings equal
+/// only once HTML entities are decoded go to `escaping`; anything else to
+/// the returned list.
+pub fn diff(path: &str, ours: &Value, theirs: &Value, escaping: &mut Vec<String>, out: &mut Vec<String>) {
+    match (ours, theirs) {
+        (Value::Null, Value::Null) => {}
+        (Value::Bool(a), Value::Bool(b)) if a == b => {}
+        (Value::Number(a), Value::Number(b)) if num(a) == num(b) => {}
+        (Value::String(a), Value::String(b)) if a == b => {}
+        (Value::String(a), Value::String(b)) if decode_entities(a) == decode_entities(b) => {
+            escaping.push(format!("{path}: {a:?} / marked: {b:?}"));
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                diff(&format!("{path}[{i}]"), x, y, escaping, out);
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => diff(&format!("{path}.{key}"), x, y, escaping, out),
+                    (Some(_), None) => out.push(format!("{path}.{key}: only in ours")),
+                    (None, _) => out.push(format!("{path}.{key}: missing in ours")),
+                }
+            }
+        }
+        (Value::String(a), Value::String(b)) => {
+            let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+            let around = |s: &str| s.chars().skip(at.saturating_sub(60)).take(160).collect::<String>();
+            out.push(format!("{path} at char {at}:\n  ours:   {:?}\n  marked: {:?}", around(a), around(b)));
+        }
+        _ => {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            report::write_value(&mut a, ours).unwrap();
+            report::write_value(&mut b, theirs).unwrap();
+            let cut = |v: Vec<u8>| String::from_utf8_lossy(&v).chars().take(400).collect::<String>();
+            out.push(format!("{path}:\n  ours:   {}\n  marked: {}", cut(a), cut(b)));
+        }
+    }
+}
+
+fn generate(input: &Path, config: &Path, dir: &TempDir) -> (u64, Value) {
+    let config = Config::parse(&std::fs::read_to_string(config).unwrap()).expect("the config parses");
+    let out = dir.path().join("index.json");
+    let count = report::generate(input, &config, &out).expect("the report is generated");
+    (count, read_json(&out))
+}
+
+fn zap_fixtures() -> Option<PathBuf> {
+    Some(shared_fixtures()?.join("zap"))
+}
+
+#[test]
+fn every_shared_case_gives_the_original_reporters_index_json_and_count() {
+    let Some(dir) = zap_fixtures() else { return };
+    let cases = read_json(&dir.join("cases.json"));
+    let Value::Array(cases) = get(&cases, "cases") else { panic!("cases is a list") };
+    let tmp = TempDir::new("zap-parity");
+    let mut compared = 0;
+    let mut escaping = Vec::new();
+    let mut failures = Vec::new();
+    for case in cases.iter() {
+        let name = text(get(case, "name"));
+        if !matches!(get(case, "expected_exit_code"), Value::Number(n) if num(n) == 0.0) {
+            continue;
+        }
+        let (count, ours) = generate(&dir.join(text(get(case, "input"))), &dir.join(text(get(case, "config"))), &tmp);
+        let expected = read_json(&dir.join(text(get(case, "expected_output"))));
+        let Value::Number(expected_count) = get(case, "expected_count") else { panic!("{name}: expected_count") };
+        if count as f64 != num(expected_count) {
+            failures.push(format!("{name}: count {count}, expected {}", num(expected_count)));
+        }
+        let mut differences = Vec::new();
+        diff(name, &ours, &expected, &mut escaping, &mut differences);
+        failures.extend(differences);
+        compared += 1;
+    }
+    assert_eq!(compared, 15, "every case with an expected output was compared");
+    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    // The only differences left are in HTML escaping, and the rendered text is equal.
+    for e in &escaping {
+        eprintln!("escaping only: {}", e.chars().take(300).collect::<String>());
+    }
+}
