@@ -157,3 +157,117 @@ fn every_shared_case_gives_the_original_reporters_index_json_and_count() {
         eprintln!("escaping only: {}", e.chars().take(300).collect::<String>());
     }
 }
+
+fn own(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zap").join(name)
+}
+
+/// tests/fixtures/zap/expected.json is what the original reporter (marked
+/// 12.0.1) wrote for report.json and config.json: every rule branch, a split
+/// with 'multiple criteria', headings, escaping, bare URLs, www and e-mail
+/// links, a loose list and blanks at line ends.
+#[test]
+fn our_crafted_report_gives_what_the_original_reporter_gave() {
+    let tmp = TempDir::new("zap-own");
+    let (count, ours) = generate(&own("report.json"), &own("config.json"), &tmp);
+    assert_eq!(count, 5);
+    let mut escaping = Vec::new();
+    let mut differences = Vec::new();
+    diff("crafted", &ours, &read_json(&own("expected.json")), &mut escaping, &mut differences);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(escaping.is_empty(), "{}", escaping.join("\n"));
+    let alerts = |v: &Value| match get(get(v, "site"), "alerts") {
+        Value::Array(a) => a.iter().map(|a| (text(get(a, "pluginid")).to_owned(), matches!(a, Value::Object(o) if matches!(o.get("ignore"), Some(Value::Bool(true)))))).collect::<Vec<_>>(),
+        _ => panic!(),
+    };
+    // The kept half of a split alert comes first, then the ignored half.
+    let order = alerts(&ours);
+    let at = order.iter().position(|(id, _)| id == "10036").unwrap();
+    assert_eq!(order[at..at + 2], [("10036".to_owned(), false), ("10036".to_owned(), true)]);
+}
+
+#[test]
+fn an_instance_without_evidence_is_kept_where_the_original_crashed() {
+    // The original threw "Cannot read properties of undefined (reading
+    // 'includes')" when a match string missed the uri and there was no evidence.
+    let tmp = TempDir::new("zap-no-evidence");
+    let config = Config::parse(r#"{"rules":[{"id":"10035","match":["robots.txt"],"source":"Pages"}]}"#).unwrap();
+    let out = tmp.path().join("index.json");
+    let count = report::generate(&own("no-evidence.json"), &config, &out).unwrap();
+    assert_eq!(count, 1, "the kept half counts");
+    let index = read_json(&out);
+    let Value::Array(alerts) = get(get(&index, "site"), "alerts") else { panic!() };
+    assert_eq!(alerts.len(), 2);
+    let uris = |a: &Value| match get(a, "instances") {
+        Value::Array(i) => i.iter().map(|i| text(get(i, "uri")).to_owned()).collect::<Vec<_>>(),
+        _ => panic!(),
+    };
+    assert_eq!(uris(&alerts[0]), ["https://site.example/other"]);
+    assert_eq!(uris(&alerts[1]), ["https://site.example/robots.txt"]);
+    assert_eq!(text(get(&alerts[1], "ignoreSource")), "Pages");
+}
+
+#[test]
+fn every_shared_crash_case_gives_a_report_instead() {
+    let Some(dir) = zap_fixtures() else { return };
+    let cases = read_json(&dir.join("cases.json"));
+    let Value::Array(cases) = get(&cases, "cases") else { panic!() };
+    let tmp = TempDir::new("zap-crash");
+    let mut seen = 0;
+    for case in cases.iter().filter(|c| matches!(get(c, "expected_exit_code"), Value::Number(n) if num(n) == 1.0)) {
+        let (_, index) = generate(&dir.join(text(get(case, "input"))), &dir.join(text(get(case, "config"))), &tmp);
+        assert!(matches!(get(get(&index, "site"), "alerts"), Value::Array(a) if !a.is_empty()));
+        seen += 1;
+    }
+    assert!(seen > 0);
+}
+
+#[test]
+fn no_config_or_one_without_rules_means_no_rules() {
+    assert_eq!(Config::parse("").unwrap(), Config::default());
+    assert_eq!(Config::parse(" {} ").unwrap(), Config::default());
+    assert_eq!(Config::parse(r#"{"runDay":15,"rules":null}"#).unwrap(), Config::default());
+    assert_eq!(Config::parse(r#"{"rules":[{"id":"1"}]}"#).unwrap().rules.len(), 1);
+}
+
+#[test]
+fn a_config_that_is_not_json_or_has_misshapen_rules_is_refused_by_name() {
+    let cases = [
+        ("{\"rules\":[", "the scan config (-c) is not valid JSON"),
+        ("[]", "the scan config (-c) is not a JSON object"),
+        (r#"{"rules":{"id":"1"}}"#, "the scan config's rules (-c) are not a list"),
+        (r#"{"rules":["10038"]}"#, "the scan config's rule 1: it is not an object"),
+        (r#"{"rules":[{"id":"1"},{"id":"2","match":"foo"}]}"#, "the scan config's rule 2: its match is not a list of strings"),
+        (r#"{"rules":[{"id":"1","match":[1]}]}"#, "the scan config's rule 1: its match is not a list of strings"),
+        (r#"{"rules":[{"id":["1"]}]}"#, "the scan config's rule 1: its id is not a string"),
+        (r#"{"rules":[{"id":"1","source":{}}]}"#, "the scan config's rule 1: its source is not a string"),
+    ];
+    for (config, message) in cases {
+        assert_eq!(Config::parse(config).unwrap_err().message(), message, "{config}");
+    }
+}
+
+#[test]
+fn a_missing_empty_truncated_or_foreign_report_is_a_clear_error_and_leaves_no_output() {
+    let tmp = TempDir::new("zap-bad");
+    let full = std::fs::read_to_string(own("report.json")).unwrap();
+    let cases: [(&str, Option<&str>, &str); 6] = [
+        ("missing.json", None, "cannot read the ZAP report"),
+        ("empty.json", Some(""), "is empty"),
+        ("truncated.json", Some(&full[..full.len() / 2]), "is not valid JSON (truncated?)"),
+        ("axe.json", Some(r#"[{"url":"https://site.example","violations":[]}]"#), "is not a ZAP JSON report: not a JSON object"),
+        ("nosite.json", Some(r#"{"@version":"2.16.1","site":[]}"#), "is not a ZAP JSON report: no site in its site list"),
+        ("noalerts.json", Some(r#"{"site":[{"@name":"x"}]}"#), "is not a ZAP JSON report: its site has no alert list"),
+    ];
+    for (name, content, message) in cases {
+        let input = tmp.path().join(name);
+        if let Some(content) = content {
+            std::fs::write(&input, content).unwrap();
+        }
+        let out = tmp.path().join(format!("{name}.out"));
+        let err = report::generate(&input, &Config::default(), &out).unwrap_err();
+        assert!(err.message().contains(message), "{name}: {err}");
+        assert!(err.message().contains(name), "the error names the file: {err}");
+        assert!(!out.exists(), "{name}: nothing written");
+    }
+}

@@ -13,6 +13,7 @@
 //! - hard breaks are `<br>` and rules `<hr>`, as marked writes them;
 //! - blanks at the end of a paragraph's lines stay, as in marked (CommonMark
 //!   drops them);
+//! - a loose list item's paragraph opens on the `<li>` line;
 //! - bare URLs (`http://`, `https://`, `ftp://`, `www.`) and e-mail addresses
 //!   become links, as marked's GFM mode does; pulldown-cmark leaves that
 //!   extension to its users, and linkify finds where a link ends.
@@ -71,10 +72,11 @@ pub fn tags_to_newlines(s: &str) -> String {
     out
 }
 
-/// `str.replace(/(^\s +|\s + $)/gsm, '')`: one JavaScript whitespace
-/// character followed by one or more spaces, at the start or the end of a
-/// line (multiline `^`/`$`), is deleted. Line starts and ends are those of
-/// the input, as in a regex replace.
+/// `str.replace(/(^\s +|\s + $)/gsm, '')`. Read closely, the pattern is
+/// `^` `\s` `␠+`, or `\s` `␠+` `␠` `$`: at the start of a line, one
+/// JavaScript whitespace character and one or more spaces; at the end of a
+/// line, one and two or more. Line starts and ends are those of the input
+/// (multiline `^`/`$`), as in a regex replace.
 fn trim_blank_runs(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev: Option<char> = None;
@@ -83,16 +85,14 @@ fn trim_blank_runs(s: &str) -> String {
         let after = i + c.len_utf8();
         if is_js_space(c) {
             let spaces = s[after..].bytes().take_while(|&b| b == b' ').count();
-            if spaces > 0 {
-                let end = after + spaces;
-                let at_line_start = prev.is_none_or(is_line_terminator);
-                let at_line_end = s[end..].chars().next().is_none_or(is_line_terminator);
-                if at_line_start || at_line_end {
-                    // The deleted run ends in a space, which is what `^` looks back at next.
-                    prev = Some(' ');
-                    i = end;
-                    continue;
-                }
+            let end = after + spaces;
+            let at_line_start = spaces >= 1 && prev.is_none_or(is_line_terminator);
+            let at_line_end = spaces >= 2 && s[end..].chars().next().is_none_or(is_line_terminator);
+            if at_line_start || at_line_end {
+                // The deleted run ends in a space, which is what `^` looks back at next.
+                prev = Some(' ');
+                i = end;
+                continue;
             }
         }
         out.push(c);
@@ -140,6 +140,8 @@ struct MarkedForm<'a> {
     no_links: u32,
     /// Inside an image, pulldown-cmark writes the alt text itself.
     image: u32,
+    /// The last event opened a list item.
+    item_start: bool,
     finder: LinkFinder,
 }
 
@@ -154,6 +156,7 @@ impl<'a> MarkedForm<'a> {
             last_end: 0,
             no_links: 0,
             image: 0,
+            item_start: false,
             finder,
         }
     }
@@ -202,7 +205,10 @@ impl<'a> Iterator for MarkedForm<'a> {
             return Some(e);
         }
         let (event, range) = self.inner.next()?;
+        let item_start = std::mem::replace(&mut self.item_start, matches!(event, Event::Start(Tag::Item)));
         let event = match event {
+            // marked opens a loose list item's paragraph on the same line.
+            Event::Start(Tag::Paragraph) if item_start => Event::Html("<p>".into()),
             Event::Start(Tag::Link { .. } | Tag::CodeBlock(_)) => {
                 self.no_links += 1;
                 event
@@ -288,7 +294,9 @@ mod tests {
 
     #[test]
     fn blank_runs_at_line_edges_are_deleted_as_the_regex_does() {
-        assert_eq!(trim_blank_runs("a  \n   b"), "a\nb");
+        assert_eq!(trim_blank_runs("a   \n   b"), "a\nb");
+        // At a line's end the run needs three characters.
+        assert_eq!(trim_blank_runs("a  \nb"), "a  \nb");
         // One space alone is not a run; a tab needs a space after it.
         assert_eq!(trim_blank_runs(" a\n\tb \n"), " a\n\tb \n");
         // `\s` may be the newline itself when a line starts there.
