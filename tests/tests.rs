@@ -9,3 +9,6 @@ mod runtime;
 // The owasp-zap report step: parity with the original reporter, rules, Markdown.
 #[cfg(feature = "owasp-zap")]
 mod zap_report;
+// The owasp-zap task end to end, with a stand-in zap-baseline.
+#[cfg(feature = "owasp-zap")]
+mod zap_run;
