@@ -7,6 +7,7 @@
 
 pub mod markdown;
 pub mod report;
+pub mod value;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};

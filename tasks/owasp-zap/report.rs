@@ -9,18 +9,21 @@
 //! with both kinds of instances is split in two: the kept part, then the
 //! ignored part with the common `ignoreSource` or `'multiple criteria'`.
 //!
-//! The report is read into miniserde's `Value` once and written out by
-//! reference: `groupedAlerts` repeats every alert, and a split alert's two
-//! copies share everything but their instances, so nothing is cloned and
-//! the output is streamed to the file.
+//! The report is read once (value.rs: miniserde's parser, objects in
+//! document order) and written out by reference: `groupedAlerts` repeats
+//! every alert, and a split alert's two copies share everything but their
+//! instances, so nothing is cloned and the output is streamed to the file.
+//! Keys come out in the order JavaScript gave them, so the output is the
+//! original's byte for byte where the Markdown is.
 
-use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use miniserde::json::{self, Number, Object, Value};
+use miniserde::json::{self, Value};
 
 use super::markdown::{reparse_html, tags_to_newlines};
+use super::value::{self, as_f64, js_number_text, js_order, write_key, write_str, Json, Obj, ParseError};
 use crate::error::{Error, Result};
 
 /// A suppression rule from the site's scan configuration.
@@ -44,20 +47,20 @@ enum Scalar {
 }
 
 impl Scalar {
-    fn to_value(&self) -> Value {
+    fn to_json(&self) -> Json {
         match self {
-            Scalar::Null => Value::Null,
-            Scalar::Str(s) => Value::String(s.clone()),
-            Scalar::Num(n) => number_value(*n),
+            Scalar::Null => Json::Null,
+            Scalar::Str(s) => Json::Str(s.as_str().into()),
+            Scalar::Num(n) => Json::Num(json::Number::F64(*n)),
         }
     }
 
     /// JavaScript's `===` between this and a JSON value.
-    fn strict_eq(&self, v: &Value) -> bool {
+    fn strict_eq(&self, v: &Json) -> bool {
         match (self, v) {
-            (Scalar::Null, Value::Null) => true,
-            (Scalar::Str(a), Value::String(b)) => a == b,
-            (Scalar::Num(a), Value::Number(b)) => *a == as_f64(b),
+            (Scalar::Null, Json::Null) => true,
+            (Scalar::Str(a), Json::Str(b)) => a.as_str() == &**b,
+            (Scalar::Num(a), Json::Num(b)) => *a == as_f64(b),
             _ => false,
         }
     }
@@ -96,11 +99,11 @@ impl Config {
         Ok(Config { rules })
     }
 
-    fn rule_for(&self, pluginid: Option<&Value>) -> Option<&Rule> {
+    fn rule_for(&self, pluginid: Option<&Json>) -> Option<&Rule> {
         self.rules.iter().find(|rule| match (&rule.id, pluginid) {
             (Some(id), Some(pluginid)) => id.strict_eq(pluginid),
             // `undefined === undefined` in the original.
-            (None, None) => true,
+            (None, None | Some(Json::Undefined)) => true,
             _ => false,
         })
     }
@@ -147,19 +150,19 @@ pub fn generate(input: &Path, config: &Config, output: &Path) -> Result<u64> {
     let file = std::fs::File::create(output)
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", output.display())))?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
-    let count = transform(report, config, &mut out)
-        .and_then(|count| out.flush().map(|()| count))
-        .map_err(|e| Error::failed(format!("cannot write {}: {e}", output.display())))?;
-    Ok(count)
+    let written = transform(report, config, &mut out).and_then(|count| out.flush().map(|()| count));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(output);
+        Error::failed(format!("cannot write {}: {e}", output.display()))
+    })
 }
 
-/// The parts of a ZAP report the reporter uses; everything else passes
-/// through unchanged.
+/// A ZAP report, checked.
 pub struct Report {
-    /// `site[0]` without its alerts.
-    site: Object,
-    alerts: Vec<Object>,
-    generated: Option<Value>,
+    /// `site[0]`: only the first site is used, as the original did. Its
+    /// `alerts` is a list of objects, each with a list of instances or none.
+    site: Obj,
+    generated: Option<Json>,
 }
 
 /// Parses and checks a ZAP traditional JSON report.
@@ -167,187 +170,268 @@ pub fn parse(text: &str) -> Result<Report> {
     if text.trim().is_empty() {
         return Err(Error::failed("it is empty"));
     }
-    let value: Value = json::from_str(text).map_err(|_| Error::failed("it is not valid JSON (truncated?)"))?;
+    let top = value::parse(text).map_err(|e| match e {
+        ParseError::Invalid => Error::failed("it is not valid JSON (truncated?)"),
+        ParseError::TooDeep => Error::failed(format!("it nests deeper than {} levels", value::MAX_DEPTH)),
+    })?;
     let not_zap = |what: &str| Error::failed(format!("it is not a ZAP JSON report: {what}"));
-    let Value::Object(top) = value else { return Err(not_zap("not a JSON object")) };
-    let mut top = top;
-    let generated = top.remove("@generated");
-    // Only the first site is used, as the original did.
-    let Some(Value::Array(sites)) = top.remove("site") else { return Err(not_zap("no site list")) };
-    let Some(Value::Object(site)) = sites.into_iter().next() else { return Err(not_zap("no site in its site list")) };
-    let mut site = site;
-    let Some(Value::Array(alerts)) = site.remove("alerts") else { return Err(not_zap("its site has no alert list")) };
-    let alerts = alerts
-        .into_iter()
-        .enumerate()
-        .map(|(i, alert)| match alert {
-            Value::Object(alert) => {
-                match alert.get("instances") {
-                    None | Some(Value::Array(_)) => Ok(alert),
-                    Some(_) => Err(not_zap(&format!("the instances of alert {} are not a list", i + 1))),
-                }
-            }
-            _ => Err(not_zap(&format!("alert {} is not an object", i + 1))),
-        })
-        .collect::<Result<_>>()?;
-    Ok(Report { site, alerts, generated })
-}
-
-/// An alert after the rules, with its rendered fields, before splitting.
-struct Alert {
-    /// The original fields (but `instances`), `ignore`/`ignoreSource` when a
-    /// rule set them, and `description`, `solution`, `riskLabel`,
-    /// `referenceURLs`.
-    fields: Object,
-    instances: Vec<Value>,
+    let Json::Obj(mut top) = top else { return Err(not_zap("not a JSON object")) };
+    let generated = top.take("@generated");
+    let Some(Json::Arr(sites)) = top.take("site") else { return Err(not_zap("no site list")) };
+    let Some(Json::Obj(site)) = sites.into_vec().into_iter().next() else {
+        return Err(not_zap("no site in its site list"));
+    };
+    let Some(Json::Arr(alerts)) = site.get("alerts") else { return Err(not_zap("its site has no alert list")) };
+    for (i, alert) in alerts.iter().enumerate() {
+        match alert {
+            Json::Obj(alert) => match alert.get("instances") {
+                None | Some(Json::Arr(_)) => {}
+                Some(_) => return Err(not_zap(&format!("the instances of alert {} are not a list", i + 1))),
+            },
+            _ => return Err(not_zap(&format!("alert {} is not an object", i + 1))),
+        }
+    }
+    Ok(Report { site, generated })
 }
 
 /// One alert of the output: a whole alert, or one half of a split one.
 enum Part<'a> {
-    Whole(&'a Alert),
-    /// The instances not ignored; `ignore: false`.
-    Kept(&'a Alert),
-    /// The instances ignored; `ignore: true` and the common source.
-    Ignored(&'a Alert, Source<'a>),
+    Whole(&'a Obj),
+    /// `{...alert, instances: nonIgnored, ignore: false}`
+    Kept(&'a Obj),
+    /// `{...alert, instances: ignored, ignore: true, ignoreSource}`
+    Ignored(&'a Obj, Source<'a>),
 }
 
 /// The `ignoreSource` of the ignored half of a split alert.
 #[derive(Clone, Copy)]
 enum Source<'a> {
-    /// Undefined: left out of the JSON.
-    Absent,
-    /// What every ignored instance says.
-    Common(&'a Value),
+    /// What every ignored instance says (maybe undefined).
+    Common(Option<&'a Json>),
     /// `'multiple criteria'`.
     Multiple,
 }
 
-impl Part<'_> {
-    fn alert(&self) -> &Alert {
-        match self {
+/// A member of an output alert.
+enum Member<'a> {
+    Value(&'a Json),
+    Instances(Option<bool>),
+    Bool(bool),
+    Multiple,
+}
+
+impl<'a> Part<'a> {
+    fn alert(&self) -> &'a Obj {
+        match *self {
             Part::Whole(a) | Part::Kept(a) | Part::Ignored(a, _) => a,
         }
     }
 
     fn ignored(&self) -> bool {
         match self {
-            Part::Whole(a) => a.fields.get("ignore").is_some_and(truthy),
+            Part::Whole(a) => a.get("ignore").is_some_and(truthy),
             Part::Kept(_) => false,
             Part::Ignored(..) => true,
         }
     }
 
     fn counts(&self) -> bool {
-        !self.ignored() && self.alert().fields.get("riskcode").is_some_and(|r| js_number(r) > 0.0)
+        !self.ignored() && self.alert().get("riskcode").is_some_and(|r| js_number(r) > 0.0)
     }
 
-    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+    /// The members in JavaScript's order: the alert's own, with the
+    /// overridden ones in place, then those the spread adds.
+    fn members(&self) -> Vec<(&'a str, Member<'a>)> {
         let alert = self.alert();
-        let override_ignore = !matches!(self, Part::Whole(_));
-        let override_source = matches!(self, Part::Ignored(..));
+        let which = match self {
+            Part::Whole(_) => None,
+            Part::Kept(_) => Some(false),
+            Part::Ignored(..) => Some(true),
+        };
+        let source = match self {
+            Part::Ignored(_, Source::Common(Some(v))) => Some(Member::Value(v)),
+            Part::Ignored(_, Source::Common(None)) => None,
+            Part::Ignored(_, Source::Multiple) => Some(Member::Multiple),
+            _ => None,
+        };
+        let mut members = Vec::with_capacity(24);
+        let mut source = source.map(Some);
+        for (key, value) in alert.iter() {
+            let member = match (key, which) {
+                ("instances", _) => Member::Instances(which),
+                ("ignore", Some(ignore)) => Member::Bool(ignore),
+                ("ignoreSource", Some(true)) => match source.take() {
+                    Some(Some(m)) => m,
+                    // Set to undefined: left out.
+                    _ => continue,
+                },
+                _ => Member::Value(value),
+            };
+            members.push((key, member));
+        }
+        if let Some(ignore) = which {
+            if !alert.contains("ignore") {
+                members.push(("ignore", Member::Bool(ignore)));
+            }
+        }
+        if let Some(Some(member)) = source {
+            members.push(("ignoreSource", member));
+        }
+        members
+    }
+
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        let members = self.members();
+        let order: Vec<usize> = {
+            // Index-like keys first, as JavaScript lists them (never in ZAP's alerts).
+            let keyed: Vec<(&str, &Json)> = members.iter().map(|(k, _)| (*k, &Json::Null)).collect();
+            let sorted = js_order(keyed.iter().map(|(k, v)| (*k, *v)));
+            sorted.iter().map(|(k, _)| members.iter().position(|(m, _)| m == k).unwrap_or(0)).collect()
+        };
         out.write_all(b"{")?;
         let mut first = true;
-        for (key, value) in &alert.fields {
-            if (override_ignore && key == "ignore") || (override_source && key == "ignoreSource") {
-                continue;
+        for i in order {
+            let (key, member) = &members[i];
+            match member {
+                Member::Value(Json::Undefined) => continue,
+                Member::Value(v) => {
+                    write_key(out, key, &mut first)?;
+                    value::write(out, v)?;
+                }
+                Member::Instances(which) => {
+                    write_key(out, key, &mut first)?;
+                    write_instances(out, self.alert(), *which)?;
+                }
+                Member::Bool(b) => {
+                    write_key(out, key, &mut first)?;
+                    out.write_all(if *b { b"true" } else { b"false" })?;
+                }
+                Member::Multiple => {
+                    write_key(out, key, &mut first)?;
+                    write_str(out, "multiple criteria")?;
+                }
             }
-            write_key(out, key, &mut first)?;
-            write_value(out, value)?;
-        }
-        write_key(out, "instances", &mut first)?;
-        out.write_all(b"[")?;
-        let keep = |i: &&Value| match self {
-            Part::Whole(_) => true,
-            Part::Kept(_) => !instance_ignored(i),
-            Part::Ignored(..) => instance_ignored(i),
-        };
-        for (n, instance) in alert.instances.iter().filter(keep).enumerate() {
-            if n > 0 {
-                out.write_all(b",")?;
-            }
-            write_value(out, instance)?;
-        }
-        out.write_all(b"]")?;
-        if override_ignore {
-            write_key(out, "ignore", &mut first)?;
-            out.write_all(if self.ignored() { b"true" } else { b"false" })?;
-        }
-        // An undefined ignoreSource is left out, as JSON.stringify does.
-        match self {
-            Part::Ignored(_, Source::Common(source)) => {
-                write_key(out, "ignoreSource", &mut first)?;
-                write_value(out, source)?;
-            }
-            Part::Ignored(_, Source::Multiple) => {
-                write_key(out, "ignoreSource", &mut first)?;
-                write_str(out, "multiple criteria")?;
-            }
-            _ => {}
         }
         out.write_all(b"}")
     }
 }
 
+/// An alert's instances: all, or those (not) ignored.
+fn write_instances(out: &mut impl Write, alert: &Obj, which: Option<bool>) -> io::Result<()> {
+    let instances = match alert.get("instances") {
+        Some(Json::Arr(list)) => &list[..],
+        _ => &[],
+    };
+    out.write_all(b"[")?;
+    let keep = |i: &&Json| which.is_none_or(|ignored| instance_ignored(i) == ignored);
+    for (n, instance) in instances.iter().filter(keep).enumerate() {
+        if n > 0 {
+            out.write_all(b",")?;
+        }
+        value::write(out, instance)?;
+    }
+    out.write_all(b"]")
+}
+
 /// Applies the rules and renders the output; returns the issue count.
-pub fn transform(report: Report, config: &Config, out: &mut impl Write) -> std::io::Result<u64> {
-    let alerts: Vec<Alert> = report.alerts.into_iter().map(|a| clean(a, config)).collect();
+pub fn transform(mut report: Report, config: &Config, out: &mut impl Write) -> io::Result<u64> {
+    let alerts = match report.site.take("alerts") {
+        Some(Json::Arr(alerts)) => alerts.into_vec(),
+        _ => Vec::new(),
+    };
+    // Alerts of one plugin share their texts: each is rendered once.
+    let mut rendered: HashMap<Box<str>, Box<str>> = HashMap::new();
+    let alerts: Vec<Obj> = alerts
+        .into_iter()
+        .filter_map(|a| match a {
+            Json::Obj(a) => Some(clean(a, config, &mut rendered)),
+            _ => None,
+        })
+        .collect();
+    drop(rendered);
+
     let mut parts = Vec::with_capacity(alerts.len());
     for alert in &alerts {
-        let ignored: Vec<&Value> = alert.instances.iter().filter(|i| instance_ignored(i)).collect();
-        if ignored.is_empty() || ignored.len() == alert.instances.len() {
+        let instances = match alert.get("instances") {
+            Some(Json::Arr(list)) => &list[..],
+            _ => &[],
+        };
+        let ignored: Vec<&Json> = instances.iter().filter(|i| instance_ignored(i)).collect();
+        if ignored.is_empty() || ignored.len() == instances.len() {
             parts.push(Part::Whole(alert));
             continue;
         }
         // `new Set(sources).size === 1 ? ignored[0].ignoreSource : 'multiple criteria'`
         let first = source_of(ignored[0]);
         let common = ignored[1..].iter().all(|i| same_value_zero(source_of(i), first));
-        let source = match (common, first) {
-            (false, _) => Source::Multiple,
-            (true, Some(v)) => Source::Common(v),
-            (true, None) => Source::Absent,
-        };
+        let source = if common { Source::Common(first) } else { Source::Multiple };
         parts.push(Part::Kept(alert));
         parts.push(Part::Ignored(alert, source));
     }
     let issue_count = parts.iter().filter(|p| p.counts()).count() as u64;
 
+    // {...results.site[0], alerts, groupedAlerts, issueCount}
     out.write_all(b"{\"site\":{")?;
     let mut first = true;
-    for (key, value) in &report.site {
-        if matches!(key.as_str(), "alerts" | "groupedAlerts" | "issueCount") {
-            continue;
+    let mut wrote = (false, false);
+    for (key, value) in js_order(report.site.iter()) {
+        match key {
+            "alerts" => {
+                write_key(out, key, &mut first)?;
+                write_parts(out, parts.iter())?;
+            }
+            "groupedAlerts" => {
+                write_key(out, key, &mut first)?;
+                write_groups(out, &parts)?;
+                wrote.0 = true;
+            }
+            "issueCount" => {
+                write_key(out, key, &mut first)?;
+                write!(out, "{issue_count}")?;
+                wrote.1 = true;
+            }
+            _ if matches!(value, Json::Undefined) => {}
+            _ => {
+                write_key(out, key, &mut first)?;
+                value::write(out, value)?;
+            }
         }
-        write_key(out, key, &mut first)?;
-        write_value(out, value)?;
     }
-    write_key(out, "alerts", &mut first)?;
-    write_parts(out, parts.iter())?;
-    // groupBy(alerts, a => a.riskcode), kept for the risk codes of
-    // utils.severity (3, 2, 1, 0, null); a JavaScript object lists such keys
-    // in ascending order, then "null".
-    write_key(out, "groupedAlerts", &mut first)?;
-    out.write_all(b"{")?;
-    let mut first_group = true;
-    for code in ["0", "1", "2", "3", "null"] {
-        let mut group = parts.iter().filter(|p| p.alert().fields.get("riskcode").and_then(js_key).as_deref() == Some(code)).peekable();
-        if group.peek().is_some() {
-            write_key(out, code, &mut first_group)?;
-            write_parts(out, group)?;
-        }
+    if !wrote.0 {
+        write_key(out, "groupedAlerts", &mut first)?;
+        write_groups(out, &parts)?;
     }
-    out.write_all(b"}")?;
-    write_key(out, "issueCount", &mut first)?;
-    write!(out, "{issue_count}")?;
+    if !wrote.1 {
+        write_key(out, "issueCount", &mut first)?;
+        write!(out, "{issue_count}")?;
+    }
     out.write_all(b"}")?;
     if let Some(generated) = &report.generated {
         out.write_all(b",\"generated\":")?;
-        write_value(out, generated)?;
+        value::write(out, generated)?;
     }
     out.write_all(b"}")?;
     Ok(issue_count)
 }
 
-fn write_parts<'a>(out: &mut impl Write, parts: impl Iterator<Item = &'a Part<'a>>) -> std::io::Result<()> {
+/// groupBy(alerts, a => a.riskcode), kept for the risk codes of
+/// utils.severity (3, 2, 1, 0, null); JavaScript lists the index keys in
+/// ascending order, then "null".
+fn write_groups(out: &mut impl Write, parts: &[Part]) -> io::Result<()> {
+    out.write_all(b"{")?;
+    let mut first = true;
+    for code in ["0", "1", "2", "3", "null"] {
+        let mut group =
+            parts.iter().filter(|p| p.alert().get("riskcode").and_then(js_key).as_deref() == Some(code)).peekable();
+        if group.peek().is_some() {
+            write_key(out, code, &mut first)?;
+            write_parts(out, group)?;
+        }
+    }
+    out.write_all(b"}")
+}
+
+fn write_parts<'a>(out: &mut impl Write, parts: impl Iterator<Item = &'a Part<'a>>) -> io::Result<()> {
     out.write_all(b"[")?;
     for (n, part) in parts.enumerate() {
         if n > 0 {
@@ -358,66 +442,76 @@ fn write_parts<'a>(out: &mut impl Write, parts: impl Iterator<Item = &'a Part<'a
     out.write_all(b"]")
 }
 
-/// The first pass of the original: rules, then the rendered fields.
-fn clean(mut fields: Object, config: &Config) -> Alert {
-    let mut instances = match fields.remove("instances") {
-        Some(Value::Array(list)) => list.into_iter().collect::<Vec<_>>(),
-        // An alert without instances: the original crashed; it has none.
-        _ => Vec::new(),
-    };
-    if let Some(rule) = config.rule_for(fields.get("pluginid")) {
-        let source = rule.source.as_ref().map(Scalar::to_value);
+/// The first pass of the original: the rules, then the rendered fields.
+fn clean(mut alert: Obj, config: &Config, rendered: &mut HashMap<Box<str>, Box<str>>) -> Obj {
+    if let Some(rule) = config.rule_for(alert.get("pluginid")) {
+        let source = || rule.source.as_ref().map_or(Json::Undefined, Scalar::to_json);
         match &rule.matches {
             Some(matches) => {
-                for instance in &mut instances {
-                    let Value::Object(instance) = instance else { continue };
-                    let field = |key: &str| match instance.get(key) {
-                        Some(Value::String(s)) => Some(s.as_str()),
-                        _ => None,
-                    };
-                    // The original tested `uri`, then `evidence`, and crashed
-                    // when the uri missed and there was no evidence; a missing
-                    // field matches nothing here.
-                    let hit = |text: Option<&str>| text.is_some_and(|t| matches.iter().any(|m| t.contains(m.as_str())));
-                    if hit(field("uri")) || hit(field("evidence")) {
-                        instance.insert("ignore".to_owned(), Value::Bool(true));
-                        set_or_remove(&mut *instance, "ignoreSource", source.clone());
+                if let Some(Json::Arr(instances)) = alert.get_mut("instances") {
+                    for instance in instances.iter_mut() {
+                        let Json::Obj(instance) = instance else { continue };
+                        // The original tested `uri`, then `evidence`, and
+                        // crashed when the uri missed and there was no
+                        // evidence; a missing field matches nothing here.
+                        let hit = |key: &str| match instance.get(key) {
+                            Some(Json::Str(text)) => matches.iter().any(|m| text.contains(m.as_str())),
+                            _ => false,
+                        };
+                        if hit("uri") || hit("evidence") {
+                            instance.set("ignore", Json::Bool(true));
+                            instance.set("ignoreSource", source());
+                        }
                     }
                 }
             }
             None => {
-                fields.insert("ignore".to_owned(), Value::Bool(true));
-                set_or_remove(&mut *fields, "ignoreSource", source.clone());
+                alert.set("ignore", Json::Bool(true));
+                alert.set("ignoreSource", source());
             }
         }
-        if instances.iter().all(instance_ignored) {
-            fields.insert("ignore".to_owned(), Value::Bool(true));
-            set_or_remove(&mut *fields, "ignoreSource", source);
+        let all_ignored = match alert.get("instances") {
+            Some(Json::Arr(list)) => list.iter().all(instance_ignored),
+            // No instances: the original crashed; none is "all ignored".
+            _ => true,
+        };
+        if all_ignored {
+            alert.set("ignore", Json::Bool(true));
+            alert.set("ignoreSource", source());
         }
     }
-    let text = |fields: &Object, key: &str| match fields.get(key) {
-        Some(Value::String(s)) => s.clone(),
+    let mut render = |key: &str| -> Json {
         // Missing or not text: the original crashed; render nothing.
-        _ => String::new(),
+        let text = match alert.get(key) {
+            Some(Json::Str(s)) => &**s,
+            _ => "",
+        };
+        if let Some(html) = rendered.get(text) {
+            return Json::Str(html.clone());
+        }
+        let html: Box<str> = reparse_html(text).into();
+        rendered.insert(text.into(), html.clone());
+        Json::Str(html)
     };
-    let description = reparse_html(&text(&fields, "desc"));
-    let solution = reparse_html(&text(&fields, "solution"));
-    let risk_label = match fields.get("riskdesc") {
-        Some(Value::String(s)) => s.split(' ').next().unwrap_or("").to_owned(),
-        // The original crashed without riskdesc; ZAP's own labels stand in.
-        _ => fields.get("riskcode").and_then(js_key).map(|code| risk_name(&code).to_owned()).unwrap_or_default(),
+    let description = render("desc");
+    let solution = render("solution");
+    let risk_label = match alert.get("riskdesc") {
+        Some(Json::Str(s)) => s.split(' ').next().unwrap_or(""),
+        // The original crashed without riskdesc; ZAP's labels stand in.
+        _ => alert.get("riskcode").and_then(js_key).map_or("", |code| risk_name(&code)),
     };
-    let reference_urls = match fields.get("reference") {
-        Some(Value::String(s)) if !s.is_empty() => Value::Array(
-            tags_to_newlines(s).split("\n\n").map(|u| Value::String(u.to_owned())).collect(),
-        ),
-        _ => Value::Null,
+    let risk_label = Json::Str(risk_label.into());
+    let reference_urls = match alert.get("reference") {
+        Some(Json::Str(s)) if !s.is_empty() => {
+            Json::Arr(tags_to_newlines(s).split("\n\n").map(|u| Json::Str(u.into())).collect())
+        }
+        _ => Json::Null,
     };
-    fields.insert("description".to_owned(), Value::String(description));
-    fields.insert("solution".to_owned(), Value::String(solution));
-    fields.insert("riskLabel".to_owned(), Value::String(risk_label));
-    fields.insert("referenceURLs".to_owned(), reference_urls);
-    Alert { fields, instances }
+    alert.set("description", description);
+    alert.set("solution", solution);
+    alert.set("riskLabel", risk_label);
+    alert.set("referenceURLs", reference_urls);
+    alert
 }
 
 fn risk_name(code: &str) -> &'static str {
@@ -430,63 +524,55 @@ fn risk_name(code: &str) -> &'static str {
     }
 }
 
-/// `obj[key] = value`, where an undefined value is left out of the JSON.
-fn set_or_remove(map: &mut BTreeMap<String, Value>, key: &str, value: Option<Value>) {
-    match value {
-        Some(v) => map.insert(key.to_owned(), v),
-        None => map.remove(key),
-    };
-}
-
-fn source_of(instance: &Value) -> Option<&Value> {
+fn source_of(instance: &Json) -> Option<&Json> {
     match instance {
-        Value::Object(o) => o.get("ignoreSource"),
+        Json::Obj(o) => o.get("ignoreSource").filter(|v| !matches!(v, Json::Undefined)),
         _ => None,
     }
 }
 
-fn instance_ignored(instance: &Value) -> bool {
+fn instance_ignored(instance: &Json) -> bool {
     match instance {
-        Value::Object(o) => o.get("ignore").is_some_and(truthy),
+        Json::Obj(o) => o.get("ignore").is_some_and(truthy),
         _ => false,
     }
 }
 
-/// JavaScript truthiness of a JSON value.
-fn truthy(v: &Value) -> bool {
+/// JavaScript truthiness.
+fn truthy(v: &Json) -> bool {
     match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => {
+        Json::Undefined | Json::Null => false,
+        Json::Bool(b) => *b,
+        Json::Num(n) => {
             let n = as_f64(n);
             n != 0.0 && !n.is_nan()
         }
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
+        Json::Str(s) => !s.is_empty(),
+        Json::Arr(_) | Json::Obj(_) => true,
     }
 }
 
 /// SameValueZero, as a `Set` compares; `None` is `undefined`. Objects and
 /// arrays from the report are distinct objects, never the same.
-fn same_value_zero(a: Option<&Value>, b: Option<&Value>) -> bool {
+fn same_value_zero(a: Option<&Json>, b: Option<&Json>) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some(Value::Null), Some(Value::Null)) => true,
-        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x == y,
-        (Some(Value::Number(x)), Some(Value::Number(y))) => as_f64(x) == as_f64(y),
-        (Some(Value::String(x)), Some(Value::String(y))) => x == y,
+        (Some(Json::Null), Some(Json::Null)) => true,
+        (Some(Json::Bool(x)), Some(Json::Bool(y))) => x == y,
+        (Some(Json::Num(x)), Some(Json::Num(y))) => as_f64(x) == as_f64(y),
+        (Some(Json::Str(x)), Some(Json::Str(y))) => x == y,
         _ => false,
     }
 }
 
-/// `Number(v)` for the comparison `riskcode > 0`.
-fn js_number(v: &Value) -> f64 {
+/// `Number(v)`, for the comparison `riskcode > 0`.
+fn js_number(v: &Json) -> f64 {
     match v {
-        Value::Null => 0.0,
-        Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::Number(n) => as_f64(n),
-        Value::String(s) => {
-            let t = s.trim_matches(is_js_space);
+        Json::Null => 0.0,
+        Json::Bool(b) => f64::from(u8::from(*b)),
+        Json::Num(n) => as_f64(n),
+        Json::Str(s) => {
+            let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
             if t.is_empty() {
                 0.0
             } else if t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')) {
@@ -495,113 +581,17 @@ fn js_number(v: &Value) -> f64 {
                 f64::NAN
             }
         }
-        Value::Array(_) | Value::Object(_) => f64::NAN,
+        Json::Undefined | Json::Arr(_) | Json::Obj(_) => f64::NAN,
     }
-}
-
-fn is_js_space(c: char) -> bool {
-    c.is_whitespace() || c == '\u{feff}'
 }
 
 /// The property key a value becomes (`String(v)`), for the values that can
 /// name a risk group.
-fn js_key(v: &Value) -> Option<String> {
+fn js_key(v: &Json) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => Some("null".to_owned()),
-        Value::Number(n) => {
-            let f = as_f64(n);
-            (f.fract() == 0.0 && f.abs() < 1e15).then(|| format!("{}", f as i64))
-        }
+        Json::Str(s) => Some(s.to_string()),
+        Json::Null => Some("null".to_owned()),
+        Json::Num(n) => Some(js_number_text(as_f64(n))),
         _ => None,
     }
-}
-
-fn as_f64(n: &Number) -> f64 {
-    match *n {
-        Number::U64(u) => u as f64,
-        Number::I64(i) => i as f64,
-        Number::F64(f) => f,
-    }
-}
-
-fn number_value(f: f64) -> Value {
-    if f.fract() == 0.0 && f >= 0.0 && f < 9e15 {
-        Value::Number(Number::U64(f as u64))
-    } else if f.fract() == 0.0 && f < 0.0 && f > -9e15 {
-        Value::Number(Number::I64(f as i64))
-    } else {
-        Value::Number(Number::F64(f))
-    }
-}
-
-fn write_key(out: &mut impl Write, key: &str, first: &mut bool) -> std::io::Result<()> {
-    if !std::mem::take(first) {
-        out.write_all(b",")?;
-    }
-    write_str(out, key)?;
-    out.write_all(b":")
-}
-
-/// JSON as `JSON.stringify` writes it: compact, raw UTF-8, only `"`, `\`
-/// and control characters escaped.
-pub fn write_value(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
-    match v {
-        Value::Null => out.write_all(b"null"),
-        Value::Bool(b) => out.write_all(if *b { b"true" } else { b"false" }),
-        Value::Number(Number::U64(n)) => write!(out, "{n}"),
-        Value::Number(Number::I64(n)) => write!(out, "{n}"),
-        // Rust's shortest round-trip form is JavaScript's for the numbers a
-        // report holds (JavaScript switches to exponents only past 1e21).
-        Value::Number(Number::F64(f)) if f.is_finite() => write!(out, "{f}"),
-        Value::Number(Number::F64(_)) => out.write_all(b"null"),
-        Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.write_all(b"[")?;
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    out.write_all(b",")?;
-                }
-                write_value(out, item)?;
-            }
-            out.write_all(b"]")
-        }
-        Value::Object(map) => {
-            out.write_all(b"{")?;
-            let mut first = true;
-            for (key, value) in map.iter() {
-                write_key(out, key, &mut first)?;
-                write_value(out, value)?;
-            }
-            out.write_all(b"}")
-        }
-    }
-}
-
-fn write_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
-    out.write_all(b"\"")?;
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.write_all(&bytes[start..i])?;
-        if escaped.is_empty() {
-            write!(out, "\\u{b:04x}")?;
-        } else {
-            out.write_all(escaped)?;
-        }
-        start = i + 1;
-    }
-    out.write_all(&bytes[start..])?;
-    out.write_all(b"\"")
 }
