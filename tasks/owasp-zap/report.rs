@@ -23,7 +23,7 @@ use std::path::Path;
 use miniserde::json::{self, Value};
 
 use super::markdown::{reparse_html, tags_to_newlines};
-use super::value::{self, as_f64, js_number_text, js_order, write_key, write_str, Json, Obj, ParseError};
+use super::value::{self, as_f64, js_number_text, js_order, js_sort, write_key, write_str, Json, Obj, ParseError};
 use crate::error::{Error, Result};
 
 /// A suppression rule from the site's scan configuration.
@@ -269,10 +269,8 @@ impl<'a> Part<'a> {
             };
             members.push((key, member));
         }
-        if let Some(ignore) = which {
-            if !alert.contains("ignore") {
-                members.push(("ignore", Member::Bool(ignore)));
-            }
+        if let Some(ignore) = which.filter(|_| !alert.contains("ignore")) {
+            members.push(("ignore", Member::Bool(ignore)));
         }
         if let Some(Some(member)) = source {
             members.push(("ignoreSource", member));
@@ -281,17 +279,11 @@ impl<'a> Part<'a> {
     }
 
     fn write(&self, out: &mut impl Write) -> io::Result<()> {
-        let members = self.members();
-        let order: Vec<usize> = {
-            // Index-like keys first, as JavaScript lists them (never in ZAP's alerts).
-            let keyed: Vec<(&str, &Json)> = members.iter().map(|(k, _)| (*k, &Json::Null)).collect();
-            let sorted = js_order(keyed.iter().map(|(k, v)| (*k, *v)));
-            sorted.iter().map(|(k, _)| members.iter().position(|(m, _)| m == k).unwrap_or(0)).collect()
-        };
+        let mut members = self.members();
+        js_sort(&mut members);
         out.write_all(b"{")?;
         let mut first = true;
-        for i in order {
-            let (key, member) = &members[i];
+        for (key, member) in &members {
             match member {
                 Member::Value(Json::Undefined) => continue,
                 Member::Value(v) => {

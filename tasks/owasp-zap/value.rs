@@ -317,11 +317,16 @@ where
     I: Iterator<Item = (&'a str, &'a Json)>,
 {
     let mut members: Vec<_> = members.collect();
+    js_sort(&mut members);
+    members
+}
+
+/// Sorts members into the order JavaScript lists an object's own keys:
+/// array-index keys ascending, then the rest as they were.
+pub fn js_sort<T>(members: &mut [(&str, T)]) {
     if members.iter().any(|(k, _)| array_index(k).is_some()) {
-        // A stable sort: index keys ascending, the rest as they were.
         members.sort_by_key(|(k, _)| array_index(k).map_or((1, 0), |i| (0, i)));
     }
-    members
 }
 
 /// The number a key stands for if JavaScript treats it as an array index.
