@@ -94,7 +94,8 @@ impl Task for OwaspZap {
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
-        if !(target.starts_with("http://") || target.starts_with("https://")) || target.len() < 10 {
+        let host = target.strip_prefix("https://").or_else(|| target.strip_prefix("http://"));
+        if host.is_none_or(|h| h.is_empty() || h.starts_with('/') || h.contains(char::is_whitespace)) {
             return Err(Error::usage("the target must be an http or https URL"));
         }
         // The config is checked before a scan that may take most of an hour.
