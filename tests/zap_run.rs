@@ -165,3 +165,62 @@ fn a_local_run_without_a_config_applies_no_rules() {
     assert_eq!(field(&crate::support::stdout(&out), "count").unwrap(), "7");
     assert!(tmp.path().join("out/index.json").is_file());
 }
+
+#[test]
+fn a_cancelled_run_stops_the_whole_scan_and_reports_the_cancel() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let cb = CallbackServer::start(505);
+    let tmp = TempDir::new("zap-cancel");
+    let params = Params {
+        callback: &cb.url(),
+        task_id: 505,
+        region: REGION,
+        access_key: ACCESS_KEY,
+        secret_key: SECRET_KEY,
+        bucket: BUCKET,
+    };
+    let mut child = build_task()
+        .args(["owasp-zap", "-t", &enc("https://site.example"), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
+        .env("TMPDIR", tmp.path())
+        .env("BUILD_TASK_ZAP_COMMAND", stand_in())
+        .env("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk"))
+        .env("ZAP_STANDIN_SLEEP", "60")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = tmp.path().join("wrk/pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let scan_group = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the scan never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!live_members(scan_group).is_empty(), "the scan runs before the cancel");
+    // SAFETY: signals our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    assert!(field(&cb.bodies()[1], "message").unwrap().contains("cancelled"));
+    // The scanner's group, its sleeping child included, is gone.
+    assert_eq!(live_members(scan_group), Vec::<String>::new(), "the scan's process group outlived the task");
+    assert!(s3.keys(BUCKET).is_empty(), "nothing uploaded");
+}
+
+/// The processes of a group that still run (zombies, left to whoever
+/// adopted them, do not count), from /proc.
+fn live_members(group: i32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid pgrp …; comm may hold spaces, so split after ')'.
+            let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == group.to_string()
+        })
+        .collect()
+}

@@ -195,7 +195,11 @@ impl Scan {
             }
         }
         let status = match waited {
-            Ok(status) => status,
+            Ok(status) => {
+                // A cancel kills the scan, which may end before the wait sees the cancel.
+                ctx.cancel.check()?;
+                status
+            }
             Err(e) if matches!(e.kind(), crate::error::Kind::Cancelled(_)) => return Err(e),
             Err(e) => return Err(Error::failed(format!("the ZAP scan did not finish: {e}{}", tail.quote()))),
         };
