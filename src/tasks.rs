@@ -13,7 +13,11 @@ pub mod example;
 #[path = "fault.rs"]
 pub mod fault;
 
-#[cfg(not(any(feature = "example")))]
+#[cfg(feature = "owasp-zap")]
+#[path = "../tasks/owasp-zap/mod.rs"]
+pub mod owasp_zap;
+
+#[cfg(not(any(feature = "example", feature = "owasp-zap")))]
 compile_error!("build-task needs at least one task feature, e.g. --features example");
 
 /// Every compiled-in task.
@@ -22,6 +26,8 @@ pub static ALL: &[&dyn Task] = &[
     &example::Example,
     #[cfg(feature = "fault")]
     &fault::Fault,
+    #[cfg(feature = "owasp-zap")]
+    &owasp_zap::OwaspZap,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Task> {

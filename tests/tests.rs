@@ -23,3 +23,10 @@ mod image;
 
 // The S3 upload engine against s3s-fs, with injected faults.
 mod s3;
+
+// The owasp-zap report step: parity with the original reporter, rules, Markdown.
+#[cfg(feature = "owasp-zap")]
+mod zap_report;
+// The owasp-zap task end to end, with a stand-in zap-baseline.
+#[cfg(feature = "owasp-zap")]
+mod zap_run;

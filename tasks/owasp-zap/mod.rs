@@ -1,0 +1,265 @@
+//! The `owasp-zap` task: ZAP's baseline scan of the site, then the report
+//! pages-core's report page reads.
+//!
+//! The scan is ZAP's own `zap-baseline.py`, run as the Python task ran it;
+//! the report step (report.rs, markdown.rs) is the Python task's Node
+//! reporter redone in Rust, so the image is ZAP's base image plus this binary.
+
+pub mod markdown;
+pub mod report;
+pub mod value;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::task::{Context, Flag, Outcome, Task};
+use crate::{debug, info};
+
+use report::Config;
+
+pub struct OwaspZap;
+
+/// ZAP's scan script in the zaproxy/zap-stable image.
+const ZAP_COMMAND: &str = "/zap/zap-baseline.py";
+/// ZAP's mounted work directory: `-J report.json` is written there.
+const ZAP_WRK: &str = "/zap/wrk";
+/// pages-core cancels a build task after 60 minutes; stopping the scan at 55
+/// leaves time to report our own, clearer error first.
+const ZAP_TIMEOUT: Duration = Duration::from_secs(55 * 60);
+/// How many of ZAP's last output lines an error quotes.
+const TAIL_LINES: usize = 20;
+/// Longer output lines are cut in the quoted tail (the log gets them whole).
+const TAIL_LINE_CHARS: usize = 300;
+
+const FLAGS: &[Flag] = &[
+    Flag {
+        short: 't',
+        long: "target",
+        value: "URL",
+        required: true,
+        help: "Scan the site at this URL.",
+        template: "{{task.Build.url}}",
+    },
+    Flag {
+        short: 'b',
+        long: "buildid",
+        value: "ID",
+        required: false,
+        help: "Name the build the scan belongs to (logged only).",
+        template: "{{task.Build.id}}",
+    },
+    Flag {
+        short: 'o',
+        long: "owner",
+        value: "OWNER",
+        required: false,
+        help: "Name the site's repository owner (accepted, unused).",
+        template: "{{task.Build.Site.owner}}",
+    },
+    Flag {
+        short: 'r',
+        long: "repository",
+        value: "REPO",
+        required: false,
+        help: "Name the site's repository (accepted, unused).",
+        template: "{{task.Build.Site.repository}}",
+    },
+    Flag {
+        short: 'c',
+        long: "config",
+        value: "JSON",
+        required: false,
+        help: "Apply this scan config's rules, {\"rules\":[...]} (none when absent).",
+        template: "{{task.SiteBuildTask.metadata}}",
+    },
+];
+
+impl Task for OwaspZap {
+    fn name(&self) -> &'static str {
+        "owasp-zap"
+    }
+
+    fn about(&self) -> &'static str {
+        "Run ZAP's baseline scan of the site and report its alerts."
+    }
+
+    fn flags(&self) -> &'static [Flag] {
+        FLAGS
+    }
+
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
+        let host = target.strip_prefix("https://").or_else(|| target.strip_prefix("http://"));
+        if host.is_none_or(|h| h.is_empty() || h.starts_with('/') || h.contains(char::is_whitespace)) {
+            return Err(Error::usage("the target must be an http or https URL"));
+        }
+        // The config is checked before a scan that may take most of an hour.
+        let config = Config::parse(ctx.flag("config").unwrap_or(""))?;
+        if let Some(build) = ctx.flag("buildid") {
+            info!("scanning for build {}", build.chars().take(20).collect::<String>());
+        }
+        info!("{} scan rules", config.rules.len());
+
+        let scan = Scan::from_env(ctx)?;
+        let report = scan.run(ctx, target)?;
+        let started = Instant::now();
+        let index = ctx.out_dir.join("index.json");
+        let count = report::generate(&report, &config, &index).inspect_err(|_| {
+            let _ = std::fs::remove_file(&index);
+        })?;
+        info!("report written in {} ms: {count} issues", started.elapsed().as_millis());
+        Ok(Outcome { message: None, count })
+    }
+}
+
+/// How to run the scanner; each part can be changed by the environment.
+struct Scan {
+    /// `BUILD_TASK_ZAP_COMMAND`, shell words (tests put a stand-in here).
+    command: Vec<String>,
+    /// `BUILD_TASK_ZAP_WRK`.
+    wrk: PathBuf,
+    /// `BUILD_TASK_ZAP_TIMEOUT`, in seconds.
+    limit: Duration,
+}
+
+impl Scan {
+    fn from_env(ctx: &Context) -> Result<Scan> {
+        let command = match ctx.env.get("BUILD_TASK_ZAP_COMMAND") {
+            Some(text) => shlex::split(text)
+                .filter(|words| !words.is_empty())
+                .ok_or_else(|| Error::usage("BUILD_TASK_ZAP_COMMAND is not a command"))?,
+            None => vec![ZAP_COMMAND.to_owned()],
+        };
+        let wrk = PathBuf::from(ctx.env.get("BUILD_TASK_ZAP_WRK").unwrap_or(ZAP_WRK));
+        let limit = match ctx.env.get("BUILD_TASK_ZAP_TIMEOUT") {
+            Some(text) => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| Error::usage("BUILD_TASK_ZAP_TIMEOUT is not a number of seconds"))?,
+            None => ZAP_TIMEOUT,
+        };
+        Ok(Scan { command, wrk, limit })
+    }
+
+    /// Runs the scan; returns the path of its JSON report.
+    fn run(&self, ctx: &Context, target: &str) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.wrk)
+            .map_err(|e| Error::failed(format!("cannot create ZAP's work directory {}: {e}", self.wrk.display())))?;
+        let report = self.wrk.join("report.json");
+        // A report left by an earlier run must not pass for this one's.
+        match std::fs::remove_file(&report) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::failed(format!("cannot remove the old report {}: {e}", report.display()))),
+        }
+
+        let mut cmd = Command::new(&self.command[0]);
+        cmd.args(&self.command[1..])
+            // -I: warnings do not fail the scan; -d: debug output (to our
+            // debug log); -T 5: at most 5 minutes of passive scanning.
+            .args(["-t", target, "-J", "report.json", "-I", "-d", "-T", "5"])
+            .current_dir(&self.wrk)
+            // The image's own environment, but not the key our arguments are
+            // encrypted with: the scanner has no use for it.
+            .env_remove("VCAP_SERVICES")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        info!("running {} (time limit {} s)", self.command.join(" "), self.limit.as_secs());
+        let started = Instant::now();
+        let mut child = ctx
+            .cancel
+            .spawn(&mut cmd)
+            .map_err(|e| Error::failed(format!("cannot start the ZAP scan ({}): {e}", self.command[0])))?;
+        let tail = Tail::default();
+        let readers = [
+            child.child().stdout.take().map(|out| tail.follow(out)),
+            child.child().stderr.take().map(|err| tail.follow(err)),
+        ];
+        let waited = child.wait(self.limit);
+        // The scan is over: whatever it left running in its group goes too,
+        // so the readers see the end of their pipes.
+        drop(child);
+        for reader in readers.into_iter().flatten() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !reader.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let status = match waited {
+            Ok(status) => {
+                // A cancel kills the scan, which may end before the wait sees the cancel.
+                ctx.cancel.check()?;
+                status
+            }
+            Err(e) if matches!(e.kind(), crate::error::Kind::Cancelled(_)) => return Err(e),
+            Err(e) => return Err(Error::failed(format!("the ZAP scan did not finish: {e}{}", tail.quote()))),
+        };
+        info!("the ZAP scan ended after {} s: {status}", started.elapsed().as_secs());
+        // With -I, 0, 1 and 2 (passed, warnings, failures) are a finished scan.
+        match status.code() {
+            Some(0..=2) => {}
+            Some(code) => {
+                return Err(Error::failed(format!("the ZAP scan failed with exit code {code}{}", tail.quote())));
+            }
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                let signal = status.signal().unwrap_or(0);
+                return Err(Error::failed(format!("the ZAP scan was killed by signal {signal}{}", tail.quote())));
+            }
+        }
+        if !report.is_file() {
+            return Err(Error::failed(format!("the ZAP scan wrote no report at {}{}", report.display(), tail.quote())));
+        }
+        Ok(report)
+    }
+}
+
+/// The last lines of a child's output, kept while every line goes to the
+/// debug log.
+#[derive(Clone, Default)]
+struct Tail(Arc<Mutex<VecDeque<String>>>);
+
+impl Tail {
+    /// Reads `pipe` to its end on a thread of its own.
+    fn follow(&self, pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<()> {
+        let tail = self.clone();
+        std::thread::spawn(move || {
+            let mut pipe = BufReader::new(pipe);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match pipe.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end();
+                debug!("zap: {text}");
+                if let Ok(mut lines) = tail.0.lock() {
+                    if lines.len() == TAIL_LINES {
+                        lines.pop_front();
+                    }
+                    lines.push_back(text.chars().take(TAIL_LINE_CHARS).collect());
+                }
+            }
+        })
+    }
+
+    /// `": its last lines:\n…"`, or nothing when it printed nothing.
+    fn quote(&self) -> String {
+        let lines = self.0.lock().map(|l| l.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        if lines.is_empty() {
+            return " (it printed nothing)".to_owned();
+        }
+        format!("; its last lines:\n{}", lines.join("\n"))
+    }
+}
