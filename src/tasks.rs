@@ -9,6 +9,10 @@ use crate::task::Task;
 #[path = "../tasks/example/mod.rs"]
 pub mod example;
 
+#[cfg(feature = "a11y")]
+#[path = "../tasks/a11y/report.rs"]
+pub mod a11y_report;
+
 #[cfg(not(any(feature = "example")))]
 compile_error!("build-task needs at least one task feature, e.g. --features example");
 

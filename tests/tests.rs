@@ -5,3 +5,7 @@ mod support;
 
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
+
+// The a11y report step against the original reporter's outputs.
+#[cfg(feature = "a11y")]
+mod a11y_report;
