@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use build_task::tasks::a11y_report::generate;
 use miniserde::json::{self, Number, Object, Value};
 
-use crate::support::{shared_fixtures, TempDir};
+use crate::support::{TempDir, shared_fixtures};
 
 const TARGET: &str = "https://example.gov";
 
@@ -70,7 +70,7 @@ fn rule<'a>(index: &'a Value, id: &str) -> &'a Value {
 fn page_violation(page: &Value, id: &str) -> Value {
     object(get(page, "groupedViolations"))
         .values()
-        .flat_map(|group| array(group))
+        .flat_map(array)
         .find(|v| string(get(v, "id")) == id)
         .cloned()
         .unwrap_or_else(|| panic!("no violation {id} on {}", string(get(page, "url"))))
@@ -150,13 +150,9 @@ fn every_shared_case_matches_the_original_reporter_file_by_file() {
         let name = string(get(case, "name"));
         let config = fs::read_to_string(axe.join(string(get(case, "config")))).expect("the case's config");
         let out = TempDir::new("a11y-parity");
-        let count = generate(
-            &axe.join(string(get(case, "input_dir"))),
-            out.path(),
-            string(get(case, "target")),
-            Some(&config),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let count =
+            generate(&axe.join(string(get(case, "input_dir"))), out.path(), string(get(case, "target")), Some(&config))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(count, uint(get(case, "expected_count")), "{name}: the count");
         let expected = axe.join(string(get(case, "expected_dir")));
         let listed: Vec<String> = array(get(case, "expected_files")).iter().map(|f| string(f).to_owned()).collect();
@@ -272,14 +268,14 @@ fn the_first_rule_with_the_id_wins_and_a_rule_that_matches_nothing_changes_nothi
 fn violated_rules_keep_the_first_read_copy_with_summed_totals_and_all_urls() {
     let (_, index, _) = run_own(None);
     let image_alt = rule(&index, "image-alt");
-    assert_eq!(uint(get(&image_alt, "total")), 3);
-    let urls: Vec<&str> = array(get(&image_alt, "urls")).iter().map(string).collect();
+    assert_eq!(uint(get(image_alt, "total")), 3);
+    let urls: Vec<&str> = array(get(image_alt, "urls")).iter().map(string).collect();
     assert_eq!(urls, ["https://example.gov/about/", "https://example.gov/"]);
-    let nodes = array(get(&image_alt, "nodes"));
+    let nodes = array(get(image_alt, "nodes"));
     assert_eq!(nodes.len(), 1, "the nodes are those of the first page read");
     assert_eq!(string(get(&nodes[0], "html")), r#"<img src="team.png">"#);
-    assert!(object(&image_alt).get("icon").is_none(), "icon is never set");
-    assert_eq!(string(get(&image_alt, "color")), "secondary-vivid");
+    assert!(object(image_alt).get("icon").is_none(), "icon is never set");
+    assert_eq!(string(get(image_alt, "color")), "secondary-vivid");
 }
 
 #[test]

@@ -64,16 +64,15 @@ pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, config_json: O
 
     let mut total_violations: u64 = 0;
     let mut report_pages: Vec<Page> = Vec::with_capacity(files.len());
-    let mut violated: Vec<Object> = Vec::new();
+    let mut violated = ViolatedRules::default();
 
     for file_name in &files {
         let path = results_dir.join(std::ffi::OsStr::from_bytes(file_name));
         let display_name = String::from_utf8_lossy(file_name);
         // The original read the file and parsed it in one `try`: a file it could
         // not read (a folder, say) or parse became a failed page without a URL.
-        let contents = fs::read(&path)
-            .ok()
-            .and_then(|bytes| json::from_str::<Value>(&String::from_utf8_lossy(&bytes)).ok());
+        let contents =
+            fs::read(&path).ok().and_then(|bytes| json::from_str::<Value>(&String::from_utf8_lossy(&bytes)).ok());
         let Some(contents) = contents else {
             report_pages.push(Page::Failed { url: None });
             continue;
@@ -106,10 +105,12 @@ pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, config_json: O
             violations_count: page.violations_count,
             grouped_counts: page.grouped_counts,
         });
-        violated.extend(page.violated);
+        for rule in page.violated {
+            violated.add(rule);
+        }
     }
 
-    let violated_rules = unique_rules(violated);
+    let violated_rules = violated.into_sorted();
     let count = violated_rules.iter().filter(|rule| !truthy(rule.get("ignore"))).count() as u64;
 
     // The original sorted by `b.violationsCount - a.violationsCount`, and failed
@@ -318,10 +319,8 @@ fn enhance(violation: &Value, rules: &[Rule], url: &str) -> std::result::Result<
         None | Some(Value::Null) => Value::String("other".into()),
         Some(impact) => impact.clone(),
     };
-    let severity = SEVERITIES
-        .iter()
-        .find(|s| matches!(&impact, Value::String(i) if i == s.name))
-        .unwrap_or(&SEVERITIES[4]);
+    let severity =
+        SEVERITIES.iter().find(|s| matches!(&impact, Value::String(i) if i == s.name)).unwrap_or(&SEVERITIES[4]);
 
     // `{...violation, icon, …}`: `icon` came from a field the severities do not
     // have, so it is always undefined and JSON.stringify drops it.
@@ -338,46 +337,57 @@ fn enhance(violation: &Value, rules: &[Rule], url: &str) -> std::result::Result<
     Ok(out)
 }
 
-/// The original's `keepUniqueObjectsWithTotalSorted`: the first copy of each
-/// rule (by id) stays, with the totals and URLs of the later ones added; then
-/// by order, most nodes, id.
-fn unique_rules(violated: Vec<Object>) -> Vec<Object> {
-    struct Entry {
-        key: String,
-        order: u64,
-        total: u64,
-        urls: Array,
-        rule: Object,
-    }
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for mut rule in violated {
+/// The original's `keepUniqueObjectsWithTotalSorted`, fed page by page so
+/// only one copy of each rule is held: the first copy of each rule (by id)
+/// stays, with the totals and URLs of the later ones added.
+#[derive(Default)]
+struct ViolatedRules {
+    entries: Vec<RuleEntry>,
+    seen: HashMap<String, usize>,
+}
+
+struct RuleEntry {
+    key: String,
+    order: u64,
+    total: u64,
+    urls: Array,
+    rule: Object,
+}
+
+impl ViolatedRules {
+    fn add(&mut self, mut rule: Object) {
+        // `acc[el.id]`: the id as JavaScript makes a property key of it.
         let key = js_key(rule.get("id"));
         let total = field_u64(&rule, "total");
         let urls = match rule.remove("urls") {
             Some(Value::Array(urls)) => urls,
             _ => Array::new(),
         };
-        match seen.get(&key) {
+        match self.seen.get(&key) {
             Some(&i) => {
-                entries[i].total += total;
-                entries[i].urls.extend(urls);
+                self.entries[i].total += total;
+                self.entries[i].urls.extend(urls);
             }
             None => {
-                seen.insert(key.clone(), entries.len());
-                entries.push(Entry { key, order: field_u64(&rule, "order"), total, urls, rule });
+                self.seen.insert(key.clone(), self.entries.len());
+                self.entries.push(RuleEntry { key, order: field_u64(&rule, "order"), total, urls, rule });
             }
         }
     }
-    entries.sort_by(|a, b| a.order.cmp(&b.order).then(b.total.cmp(&a.total)).then_with(|| locale_cmp(&a.key, &b.key)));
-    entries
-        .into_iter()
-        .map(|mut e| {
-            e.rule.insert("total".into(), number(e.total));
-            e.rule.insert("urls".into(), Value::Array(e.urls));
-            e.rule
-        })
-        .collect()
+
+    /// By order (impact), then most nodes, then id.
+    fn into_sorted(mut self) -> Vec<Object> {
+        self.entries
+            .sort_by(|a, b| a.order.cmp(&b.order).then(b.total.cmp(&a.total)).then_with(|| locale_cmp(&a.key, &b.key)));
+        self.entries
+            .into_iter()
+            .map(|mut e| {
+                e.rule.insert("total".into(), number(e.total));
+                e.rule.insert("urls".into(), Value::Array(e.urls));
+                e.rule
+            })
+            .collect()
+    }
 }
 
 /// The names in `results_dir` in the order the original's glob yielded them:
@@ -395,7 +405,10 @@ fn results_files(results_dir: &Path) -> Result<Vec<Vec<u8>>> {
         }
     }
     if names.is_empty() {
-        return Err(Error::failed(format!("0 results files in {}: the scan produced no results", results_dir.display())));
+        return Err(Error::failed(format!(
+            "0 results files in {}: the scan produced no results",
+            results_dir.display()
+        )));
     }
     names.sort_unstable_by(|a, b| b.cmp(a));
     Ok(names)
@@ -404,8 +417,8 @@ fn results_files(results_dir: &Path) -> Result<Vec<Vec<u8>>> {
 /// Parses the `-c` value, the site's scan metadata. Absent or null `rules`
 /// means none; anything else of the wrong shape is an error naming the rule.
 fn parse_rules(config_json: &str) -> Result<Vec<Rule>> {
-    let config: Value = json::from_str(config_json)
-        .map_err(|_| Error::usage("the scan config (-c) is not valid JSON"))?;
+    let config: Value =
+        json::from_str(config_json).map_err(|_| Error::usage("the scan config (-c) is not valid JSON"))?;
     let Value::Object(config) = config else {
         return Err(Error::usage("the scan config (-c) is not a JSON object"));
     };
