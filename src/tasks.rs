@@ -17,6 +17,10 @@ pub mod fault;
 #[path = "../tasks/owasp-zap/mod.rs"]
 pub mod owasp_zap;
 
+#[cfg(feature = "a11y")]
+#[path = "../tasks/a11y/report.rs"]
+pub mod a11y_report;
+
 #[cfg(not(any(feature = "example", feature = "owasp-zap")))]
 compile_error!("build-task needs at least one task feature, e.g. --features example");
 

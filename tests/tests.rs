@@ -30,3 +30,7 @@ mod zap_report;
 // The owasp-zap task end to end, with a stand-in zap-baseline.
 #[cfg(feature = "owasp-zap")]
 mod zap_run;
+
+// The a11y report step against the original reporter's outputs.
+#[cfg(feature = "a11y")]
+mod a11y_report;
