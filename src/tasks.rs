@@ -9,13 +9,19 @@ use crate::task::Task;
 #[path = "../tasks/example/mod.rs"]
 pub mod example;
 
-#[cfg(not(any(feature = "example")))]
+#[cfg(feature = "a11y")]
+#[path = "../tasks/a11y/mod.rs"]
+pub mod a11y;
+
+#[cfg(not(any(feature = "example", feature = "a11y")))]
 compile_error!("build-task needs at least one task feature, e.g. --features example");
 
 /// Every compiled-in task.
 pub static ALL: &[&dyn Task] = &[
     #[cfg(feature = "example")]
     &example::Example,
+    #[cfg(feature = "a11y")]
+    &a11y::A11y,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Task> {
