@@ -40,7 +40,7 @@ pub struct Config {
     pub page_load_timeout: Duration,
     /// axe.run on one page.
     pub script_timeout: Duration,
-    /// Browser profiles go under here, a fresh one per browser.
+    /// Each browser's home, temp files and profile go under here, fresh.
     pub scratch: PathBuf,
 }
 
@@ -173,12 +173,26 @@ enum PageError {
     BrowserGone(String),
 }
 
-/// Evaluates axe-core in the current frame's global scope, configures it as
-/// @axe-core/webdriverjs did (frames of any origin may answer; help URLs
-/// carry `application=webdriverjs`), and counts the frame's child frames.
-const INJECT: &str = "(0, eval)(arguments[0]); \
-    axe.configure({allowedOrigins: ['<unsafe_all_origins>'], branding: {application: 'webdriverjs'}}); \
-    return window.frames.length;";
+/// Evaluates axe-core in the current frame's global scope and in every
+/// same-origin frame below it, configures it as @axe-core/webdriverjs did
+/// (frames of any origin may answer; help URLs carry
+/// `application=webdriverjs`), and returns the indexes of the child frames
+/// it could not reach (cross-origin ones), for the driver to enter.
+const INJECT: &str = "var src = arguments[0]; \
+    function inject(w, depth) { \
+      w.eval(src); \
+      w.axe.configure({allowedOrigins: ['<unsafe_all_origins>'], branding: {application: 'webdriverjs'}}); \
+      var missed = []; \
+      for (var i = 0; i < w.frames.length && depth < 5; i++) { \
+        try { inject(w.frames[i], depth + 1); } catch (e) { missed.push(i); } \
+      } \
+      return missed; \
+    } \
+    return inject(window, 0);";
+
+/// chromedriver marks each frame it entered with an attribute; axe would
+/// report it in the frame's HTML, where the CLI showed none.
+const UNMARK: &str = "document.querySelectorAll('[cd_frame_id_]').forEach(function (e) { e.removeAttribute('cd_frame_id_'); });";
 
 /// Runs axe on the document; the result comes back as the CLI's file text.
 const RUN: &str = "var done = arguments[arguments.length - 1]; \
@@ -195,18 +209,44 @@ struct Browser<'a> {
     cfg: &'a Config,
     base: String,
     session: String,
-    // Declared last: the process group dies after the session is gone.
+    // Fields drop in order: the driver's process group dies, then its
+    // temp directory goes.
     _driver: ChildGuard,
+    _tmp: RemovedDir,
+}
+
+/// A directory removed when dropped.
+struct RemovedDir(PathBuf);
+
+impl Drop for RemovedDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 impl<'a> Browser<'a> {
     fn start(http: &'a Agent, cancel: &Cancel, cfg: &'a Config, nth: usize) -> Result<Browser<'a>> {
         let port = free_port()?;
+        // Everything the browser writes (profile, temp files, caches) goes
+        // under the run's scratch space, which the runtime removes.
+        let home = cfg.scratch.join(format!("chromium-{nth}"));
+        let _ = fs::remove_dir_all(&home);
+        fs::create_dir_all(&home).map_err(|e| Error::failed(format!("cannot create {}: {e}", home.display())))?;
+        // Chromium's sockets live in its TMPDIR, and a socket path has at
+        // most 107 bytes: a deep scratch directory would keep it from
+        // starting, so its temp files get a short directory of their own.
+        let tmp = RemovedDir(PathBuf::from(format!("/tmp/build-task-chromium-{}-{nth}", std::process::id())));
+        let _ = fs::remove_dir_all(&tmp.0);
+        fs::create_dir_all(&tmp.0).map_err(|e| Error::failed(format!("cannot create {}: {e}", tmp.0.display())))?;
         let mut driver = cancel
             .spawn(
                 Command::new(&cfg.chromedriver)
                     .arg(format!("--port={port}"))
                     .arg("--allowed-ips=127.0.0.1")
+                    .env("HOME", &home)
+                    .env("TMPDIR", &tmp.0)
+                    .env("XDG_CONFIG_HOME", home.join(".config"))
+                    .env("XDG_CACHE_HOME", home.join(".cache"))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null()),
@@ -234,8 +274,7 @@ impl<'a> Browser<'a> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let profile = cfg.scratch.join(format!("chromium-profile-{nth}"));
-        let _ = fs::remove_dir_all(&profile);
+        let profile = home.join("profile");
         let args = [
             "--headless=new".to_owned(),
             // The original's flags: CF tasks run as root, without a sandbox.
@@ -268,7 +307,7 @@ impl<'a> Browser<'a> {
             Some(Value::String(s)) => s.clone(),
             _ => return Err(Error::failed("cannot start a Chromium session: chromedriver sent no session id")),
         };
-        Ok(Browser { http, cfg, base, session, _driver: driver })
+        Ok(Browser { http, cfg, base, session, _driver: driver, _tmp: tmp })
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> Result<Value, PageError> {
@@ -283,8 +322,13 @@ impl<'a> Browser<'a> {
         let margin = Duration::from_secs(15);
         self.cmd("POST", "/url", Some(&format!("{{\"url\":{}}}", quote(url))), self.cfg.page_load_timeout + margin)?;
         let inject = format!("{{\"script\":{},\"args\":[{axe}]}}", quote(INJECT));
-        let frames = self.cmd("POST", "/execute/sync", Some(&inject), margin)?;
-        self.inject_frames(number(&frames), &inject, FRAME_DEPTH)?;
+        let missed = self.cmd("POST", "/execute/sync", Some(&inject), margin)?;
+        let missed = indexes(&missed);
+        if !missed.is_empty() {
+            self.inject_frames(&missed, &inject, FRAME_DEPTH)?;
+            let unmark = format!("{{\"script\":{},\"args\":[]}}", quote(UNMARK));
+            self.cmd("POST", "/execute/sync", Some(&unmark), margin)?;
+        }
         let run = format!("{{\"script\":{},\"args\":[]}}", quote(RUN));
         match self.cmd("POST", "/execute/async", Some(&run), self.cfg.script_timeout + margin)? {
             Value::String(json) => Ok(json),
@@ -295,22 +339,23 @@ impl<'a> Browser<'a> {
         }
     }
 
-    /// Gives axe-core to every child frame of the current one, `depth`
-    /// levels down, and comes back to the top. A frame that cannot take it
-    /// (it navigated away, it is gone) is left out.
-    fn inject_frames(&self, count: usize, inject: &str, depth: usize) -> Result<(), PageError> {
+    /// Gives axe-core to the child frames at `frames` of the current frame
+    /// (cross-origin ones, which the page's script cannot reach), and to
+    /// theirs, `depth` levels down, coming back each time. A frame that
+    /// cannot take it (it navigated away, it is gone) is left out.
+    fn inject_frames(&self, frames: &[usize], inject: &str, depth: usize) -> Result<(), PageError> {
         let t = Duration::from_secs(15);
         if depth == 0 {
             return Ok(());
         }
-        for i in 0..count.min(50) {
+        for i in frames.iter().take(50) {
             match self.cmd("POST", "/frame", Some(&format!("{{\"id\":{i}}}")), t) {
                 Ok(_) => {}
                 Err(PageError::Page(_)) => continue,
                 Err(gone) => return Err(gone),
             }
             match self.cmd("POST", "/execute/sync", Some(inject), t) {
-                Ok(children) => self.inject_frames(number(&children), inject, depth - 1)?,
+                Ok(missed) => self.inject_frames(&indexes(&missed), inject, depth - 1)?,
                 Err(PageError::Page(why)) => warn!("cannot inject axe-core into a frame: {why}"),
                 Err(gone) => return Err(gone),
             }
@@ -409,10 +454,17 @@ fn field<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     }
 }
 
-fn number(v: &Value) -> usize {
+/// A JSON array of frame indexes.
+fn indexes(v: &Value) -> Vec<usize> {
     match v {
-        Value::Number(n) => n.to_string().parse::<usize>().unwrap_or(0),
-        _ => 0,
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|n| match n {
+                Value::Number(n) => n.to_string().parse::<usize>().ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
