@@ -226,3 +226,43 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
         assert!(s3.object("a11y-bucket", &key).is_some(), "{key} uploaded");
     }
 }
+
+/// Runs the deployed task against `target` with `vcap`; the callback's bodies.
+fn deployed_run(target: &str, vcap: &str) -> (std::process::Output, CallbackServer) {
+    let cb = CallbackServer::start(78);
+    let params = Params { callback: &cb.url(), task_id: 78, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "a11y-bucket" };
+    let tmp = TempDir::new("a11y-deployed");
+    let out = build_task()
+        .args(["a11y", "-t", &enc(target), "-b", &enc("1"), "-o", &enc("o"), "-r", &enc("r"), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    (out, cb)
+}
+
+#[test]
+fn a_site_without_pages_is_the_error_0_urls_found() {
+    let site = WebServer::start(0, |path| match path {
+        "/robots.txt" => Reply::typed("text/plain", b"User-agent: *\nDisallow: /\n".to_vec()),
+        _ => bad_page(),
+    })
+    .unwrap();
+    let (out, cb) = deployed_run(&site.url("/"), &vcap_services("dev"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    assert_eq!(field(&cb.bodies()[1], "message").unwrap(), "the task failed: 0 urls found");
+    assert_eq!(site.requests(), ["/robots.txt"]);
+}
+
+#[test]
+fn a_deployed_run_without_the_user_agent_service_fails_before_crawling() {
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let vcap = vcap_services("dev").replace("\"user-agent\"", "\"another-service\"");
+    let (out, cb) = deployed_run(&site.url("/"), &vcap);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = field(&cb.bodies()[1], "message").unwrap();
+    assert!(message.contains("no user agent") && message.contains("'user-agent'"), "{message}");
+    assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
+}
