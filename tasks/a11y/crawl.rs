@@ -27,26 +27,29 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::{info, warn};
 
-/// Scrapy's `IGNORED_EXTENSIONS` (scrapy/linkextractors/__init__.py), plus
-/// what the original spider denied on top (xml, pdf) and web fonts.
+/// Scrapy's `IGNORED_EXTENSIONS` (scrapy/linkextractors/__init__.py, Scrapy
+/// 2.19), then what the original spider denied on top (xml, pdf), then
+/// compressed archives, newer image types and web fonts.
 const IGNORED_EXTENSIONS: &[&str] = &[
-    // archives
-    "7z", "7zip", "bz2", "rar", "tar", "tar.gz", "xz", "zip", "gz", "tgz",
-    // images
+    // Scrapy: archives
+    "7z", "7zip", "bz2", "rar", "tar", "tar.gz", "xz", "zip",
+    // Scrapy: images
     "mng", "pct", "bmp", "gif", "jpg", "jpeg", "png", "pst", "psp", "tif", "tiff", "ai", "drw", "dxf", "eps",
-    "ps", "svg", "cdr", "ico", "webp", "avif",
-    // audio
+    "ps", "svg", "cdr", "ico", "webp",
+    // Scrapy: audio
     "mp3", "wma", "ogg", "wav", "ra", "aac", "mid", "au", "aiff",
-    // video
+    // Scrapy: video
     "3gp", "asf", "asx", "avi", "mov", "mp4", "mpg", "qt", "rm", "swf", "wmv", "m4a", "m4v", "flv", "webm",
-    // office suites
-    "xls", "xlsx", "ppt", "pptx", "pps", "doc", "docx", "odt", "ods", "odg", "odp",
-    // other
-    "css", "pdf", "exe", "bin", "rss", "dmg", "iso", "apk", "jar", "sh", "rb", "js", "hqx", "msi", "deb", "rpm",
-    // denied by the original spider
+    // Scrapy: office suites
+    "xls", "xlsm", "xlsx", "xltm", "xltx", "potm", "potx", "ppt", "pptm", "pptx", "pps", "doc", "docb", "docm",
+    "docx", "dotm", "dotx", "odt", "ods", "odg", "odp",
+    // Scrapy: other
+    "css", "pdf", "exe", "bin", "rss", "dmg", "iso", "apk", "jar", "sh", "rb", "js", "hta", "bat", "cpl", "msi",
+    "msp", "py",
+    // the original spider
     "xml",
-    // fonts
-    "woff", "woff2", "ttf", "otf", "eot",
+    // ours
+    "gz", "tgz", "avif", "woff", "woff2", "ttf", "otf", "eot",
 ];
 
 /// How a crawl runs.
@@ -81,7 +84,7 @@ impl Options {
 pub struct Crawl {
     /// The pages, target first, then in the order their responses arrived.
     pub pages: Vec<String>,
-    /// Requests made (robots.txt included).
+    /// Requests made or queued, robots.txt included.
     pub requests: u64,
     /// Whether the budget ran out before the crawl was done.
     pub out_of_budget: bool,
@@ -100,7 +103,8 @@ pub fn crawl(agent: &Agent, target: &str, opts: &Options, cancel: &Cancel) -> Re
         seen: HashSet::from([scope.root.as_str().to_owned()]),
         in_flight: 0,
         pages: Vec::new(),
-        requests: 1,
+        // The target, and robots.txt before it.
+        requests: 2,
         out_of_budget: false,
         error: None,
     });
