@@ -368,15 +368,23 @@ fn ignored_extension(path: &str) -> bool {
     }
 }
 
-/// robots.txt of the target's origin, for our user agent. A missing or
-/// unreadable robots.txt allows everything (as Scrapy does).
-struct Robots(Option<texting_robots::Robot>);
+/// robots.txt of the target's origin, for our user agent, matched as
+/// Google's reference parser does. A missing or unreadable robots.txt allows
+/// everything (as Scrapy does).
+struct Robots {
+    /// The body, ASCII only (see [`ascii_robots`]); None allows all.
+    body: Option<String>,
+    /// Groups are matched on the product token, e.g. "cloudgovpagescrawler"
+    /// in "cloudgovpagescrawler/1.0 (+https://…)".
+    token: String,
+}
 
 impl Robots {
     fn fetch(agent: &Agent, scope: &Scope, guard: &AddressGuard, opts: &Options) -> Robots {
-        let Ok(url) = scope.root.join("/robots.txt") else { return Robots(None) };
+        let token = opts.user_agent.split(['/', ' ']).next().unwrap_or("").to_owned();
+        let Ok(url) = scope.root.join("/robots.txt") else { return Robots { body: None, token } };
         if guard.check(&url).is_err() {
-            return Robots(None);
+            return Robots { body: None, token };
         }
         let response = agent
             .get(url.as_str())
@@ -385,19 +393,36 @@ impl Robots {
             .timeout_global(Some(opts.request_timeout))
             .build()
             .call();
+        // Google reads at most 500 KiB of it.
         let body = match response {
-            Ok(r) if r.status().as_u16() == 200 => r.into_body().with_config().limit(512 * 1024).read_to_vec().ok(),
+            Ok(r) if r.status().as_u16() == 200 => r.into_body().with_config().limit(500 * 1024).read_to_vec().ok(),
             _ => None,
         };
-        // Groups are matched on the product token, e.g. "cloudgovpagescrawler"
-        // in "cloudgovpagescrawler/1.0 (+https://…)".
-        let token = opts.user_agent.split(['/', ' ']).next().unwrap_or("");
-        Robots(body.and_then(|b| texting_robots::Robot::new(token, &b).ok()))
+        Robots { body: body.map(|b| ascii_robots(&b)), token }
     }
 
     fn allowed(&self, url: &Url) -> bool {
-        self.0.as_ref().is_none_or(|r| r.allowed(url.as_str()))
+        match &self.body {
+            Some(body) => robotstxt::DefaultMatcher::default().one_agent_allowed_by_robots(body, &self.token, url.as_str()),
+            None => true,
+        }
     }
+}
+
+/// robots.txt with every byte outside ASCII percent-encoded. The matcher
+/// encodes such bytes in patterns this way itself, so the rules mean the
+/// same; and robotstxt 0.3 can panic slicing inside a multi-byte character
+/// (its issue #5), which ASCII input rules out.
+fn ascii_robots(body: &[u8]) -> String {
+    let mut out = String::with_capacity(body.len());
+    for &b in body {
+        if b.is_ascii() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Refuses addresses the crawl must not reach: loopback, link-local and
@@ -551,6 +576,16 @@ mod tests {
         assert!(err.message().contains("internal address 127.0.0.1"), "{err}");
         assert!(guard.check(&u("http://[fe80::1]/")).is_err());
         assert!(guard.check(&u("http://169.254.169.254/latest/meta-data/")).is_err());
+    }
+
+    #[test]
+    fn robots_txt_outside_ascii_is_matched_without_a_panic() {
+        let body = "User-agent: *\nDisallow: /caf\u{e9}/\u{a0}\u{a0}\nDisallow: /priv\u{a0}ate\n# \u{1f600}\n";
+        let robots = Robots { body: Some(ascii_robots(body.as_bytes())), token: "cloudgovpagescrawler".into() };
+        assert!(!robots.allowed(&u("https://example.gov/caf%C3%A9/%C2%A0%C2%A0")));
+        assert!(!robots.allowed(&u("https://example.gov/café/\u{a0}\u{a0}")));
+        assert!(robots.allowed(&u("https://example.gov/cafe/")));
+        assert!(robots.allowed(&u("https://example.gov/private")));
     }
 
     #[test]
