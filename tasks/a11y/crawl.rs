@@ -438,7 +438,9 @@ struct AddressGuard {
 impl AddressGuard {
     fn new(root: &Url) -> Result<AddressGuard> {
         let addrs = resolve(root)?;
-        let internal_target = addrs.iter().any(|ip| internal(*ip));
+        // Internal only when every address is: a name that mixes public and
+        // internal addresses is refused below instead.
+        let internal_target = addrs.iter().all(|ip| internal(*ip));
         Ok(AddressGuard { internal_target, cache: Mutex::new(None) })
     }
 

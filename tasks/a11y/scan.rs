@@ -15,6 +15,7 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use miniserde::json::Value;
@@ -235,7 +236,10 @@ impl<'a> Browser<'a> {
         // Chromium's sockets live in its TMPDIR, and a socket path has at
         // most 107 bytes: a deep scratch directory would keep it from
         // starting, so its temp files get a short directory of their own.
-        let tmp = RemovedDir(PathBuf::from(format!("/tmp/build-task-chromium-{}-{nth}", std::process::id())));
+        // Unique in the process: scans may run side by side (tests do).
+        static BROWSERS: AtomicUsize = AtomicUsize::new(0);
+        let unique = BROWSERS.fetch_add(1, Ordering::Relaxed);
+        let tmp = RemovedDir(PathBuf::from(format!("/tmp/build-task-chromium-{}-{unique}", std::process::id())));
         let _ = fs::remove_dir_all(&tmp.0);
         fs::create_dir_all(&tmp.0).map_err(|e| Error::failed(format!("cannot create {}: {e}", tmp.0.display())))?;
         let mut driver = cancel
