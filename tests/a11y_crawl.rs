@@ -214,3 +214,16 @@ fn the_fixture_site_gives_every_linked_page_once() {
     assert_eq!(server.hits("/x.html"), 1);
     assert_eq!(server.hits("/map.html"), 1);
 }
+
+#[test]
+fn a_target_without_its_trailing_slash_follows_the_redirect_to_it() {
+    let server = WebServer::start(0, |path| match path {
+        "/preview/org/repo" => Reply::redirect(301, "/preview/org/repo/"),
+        "/preview/org/repo/" => page(&["about/"]),
+        "/preview/org/repo/about/" => page(&[]),
+        _ => Reply::status(404),
+    })
+    .unwrap();
+    let c = run(&server.url("/preview/org/repo"));
+    assert_eq!(paths(&c, &server), ["/preview/org/repo/", "/preview/org/repo/about/"]);
+}

@@ -266,3 +266,63 @@ fn a_deployed_run_without_the_user_agent_service_fails_before_crawling() {
     assert!(message.contains("no user agent") && message.contains("'user-agent'"), "{message}");
     assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[test]
+fn sigterm_during_the_scan_reports_the_cancel_and_leaves_no_browser_behind() {
+    let Some(axe) = tools() else { return };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = std::sync::Arc::new(AtomicUsize::new(0));
+    let asked2 = asked.clone();
+    let site = WebServer::start(0, move |path| match path {
+        "/" => Reply::html("<html lang=en><title>t</title><a href=/slow.html>slow</a></html>"),
+        // The crawler's request is answered; the browser's hangs.
+        "/slow.html" => {
+            if asked2.fetch_add(1, Ordering::SeqCst) > 0 {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            Reply::html("<html lang=en><title>slow</title></html>")
+        }
+        _ => Reply::status(404),
+    })
+    .unwrap();
+    let cb = CallbackServer::start(79);
+    let params = Params { callback: &cb.url(), task_id: 79, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "a11y-bucket" };
+    let tmp = TempDir::new("a11y-cancel");
+    let scratch = tmp.path().to_string_lossy().into_owned();
+    let mut child = build_task()
+        .args(["a11y", "-t", &enc(&site.url("/")), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("TMPDIR", tmp.path())
+        .env("A11Y_AXE_JS", &axe)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while asked.load(Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the browser never asked for /slow.html");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!processes_mentioning(&scratch).is_empty(), "Chromium runs with its profile under the run's scratch space");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    assert!(field(&cb.bodies()[1], "message").unwrap().contains("cancelled (SIGTERM)"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(processes_mentioning(&scratch), Vec::<String>::new(), "no chromedriver or Chromium is left");
+}
