@@ -87,7 +87,7 @@ orss, srss = int(orss) / 1024, int(srss) / 1024
 csec = float(end) - float(start)
 print("| a11y bench | ours | original | ours / original | goal |")
 print("|---|---|---|---|---|")
-print(f"| crawl: pages found ({op + 0} vs {sp}) | {op} | {sp} | | same |")
+print(f"| crawl: pages found | {op} | {sp} | | same |")
 print(f"| crawl: pages/s | {op / osec:.0f} | {sp / ssec:.0f} | {(op / osec) / (sp / ssec):.2f}x | >= 1x |")
 print(f"| crawl: peak RSS (MiB) | {orss:.1f} | {srss:.1f} | {orss / srss:.3f} | <= 0.25 |")
 print(f"| scan: pages scanned | {np} of {n} | {cli_files} of {n} ({failed} failed) | | all |")
