@@ -326,3 +326,30 @@ fn sigterm_during_the_scan_reports_the_cancel_and_leaves_no_browser_behind() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(processes_mentioning(&scratch), Vec::<String>::new(), "no chromedriver or Chromium is left");
 }
+
+#[test]
+fn frames_of_another_origin_are_scanned_too_and_keep_their_html_clean() {
+    let Some(axe) = tools() else { return };
+    let tmp = TempDir::new("a11y-frames");
+    let inner = WebServer::start(0, |_| {
+        Reply::html("<!doctype html><html lang=en><title>inner</title><body><img src=inner.png></body></html>")
+    })
+    .unwrap();
+    let inner_url = inner.url("/inner.html");
+    let site = WebServer::start(0, move |_| {
+        Reply::html(format!(
+            "<!doctype html><html lang=en><title>outer</title><body><main><h1>Outer</h1>\
+             <iframe title=\"other origin\" src=\"{inner_url}\"></iframe></main></body></html>"
+        ))
+    })
+    .unwrap();
+    let summary = run_scan(&config(axe, tmp.path()), &[site.url("/")], &tmp.path().join("results"));
+    assert_eq!(summary.scanned, 1, "{summary:?}");
+    let files = results(&tmp.path().join("results"));
+    let r = &files.values().next().unwrap()[0];
+    let image_alt = r["violations"].as_array().unwrap().iter().find(|v| v["id"] == "image-alt").expect("image-alt inside the frame");
+    assert_eq!(image_alt["nodes"][0]["target"], serde_json::json!(["iframe", "img"]));
+    let text = serde_json::to_string(r).unwrap();
+    assert!(!text.contains("cd_frame_id_"), "the driver's frame marks are not in the results");
+    assert!(inner.hits("/inner.html") >= 1);
+}
