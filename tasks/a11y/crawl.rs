@@ -11,7 +11,8 @@
 //! Safety, since the target is whatever a customer built: redirects are never
 //! followed to another host (a same-host redirect is a link like any other),
 //! and no request goes to a loopback, link-local or private address unless
-//! the target itself resolved to one (as in tests). Every request has a time
+//! the target itself resolved only to such (as in tests): the resolver the
+//! crawl connects through leaves them out. Every request has a time
 //! limit and the whole crawl has a budget; a crawl past its budget keeps what
 //! it found.
 
@@ -20,6 +21,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 use url::Url;
 
@@ -94,9 +99,15 @@ pub struct Crawl {
 pub fn crawl(agent: &Agent, target: &str, opts: &Options, cancel: &Cancel) -> Result<Crawl> {
     let scope = Scope::new(target)?;
     let started = Instant::now();
-    let guard = AddressGuard::new(&scope.root)?;
-    let robots = Robots::fetch(agent, &scope, &guard, opts);
-    let fetcher = Fetcher { agent, opts, scope: &scope, guard: &guard, robots: &robots };
+    let public;
+    let agent = if internal_target(&scope.root)? {
+        agent
+    } else {
+        public = public_only(agent);
+        &public
+    };
+    let robots = Robots::fetch(agent, &scope, opts);
+    let fetcher = Fetcher { agent, opts, scope: &scope, robots: &robots };
 
     let state = Mutex::new(State {
         queue: VecDeque::from([scope.root.clone()]),
@@ -233,17 +244,16 @@ struct Fetcher<'a> {
     agent: &'a Agent,
     opts: &'a Options,
     scope: &'a Scope,
-    guard: &'a AddressGuard,
     robots: &'a Robots,
 }
 
 impl Fetcher<'_> {
-    /// One request. Only a refused address is an error: it stops the crawl.
+    /// One request. A request that fails (an internal address refused
+    /// included) is skipped with a warning.
     fn fetch(&self, url: &Url, time_left: Duration) -> Result<Fetched> {
         if !self.robots.allowed(url) {
             return Ok(Fetched::Skipped);
         }
-        self.guard.check(url)?;
         let response = self
             .agent
             .get(url.as_str())
@@ -380,12 +390,9 @@ struct Robots {
 }
 
 impl Robots {
-    fn fetch(agent: &Agent, scope: &Scope, guard: &AddressGuard, opts: &Options) -> Robots {
+    fn fetch(agent: &Agent, scope: &Scope, opts: &Options) -> Robots {
         let token = opts.user_agent.split(['/', ' ']).next().unwrap_or("").to_owned();
         let Ok(url) = scope.root.join("/robots.txt") else { return Robots { body: None, token } };
-        if guard.check(&url).is_err() {
-            return Robots { body: None, token };
-        }
         let response = agent
             .get(url.as_str())
             .header("User-Agent", &opts.user_agent)
@@ -425,49 +432,40 @@ fn ascii_robots(body: &[u8]) -> String {
     out
 }
 
-/// Refuses addresses the crawl must not reach: loopback, link-local and
-/// private ones, unless the target itself is one. Names are resolved again
-/// for each request (with a short cache), so a name that changes its
-/// address mid-crawl is caught before the request.
-struct AddressGuard {
-    /// The target resolved to an internal address: tests and local runs.
-    internal_target: bool,
-    cache: Mutex<Option<(Instant, String, Vec<IpAddr>)>>,
+/// Whether the target is an internal address itself (every address its
+/// name resolves to is one): tests and local runs. A name that mixes public
+/// and internal addresses is treated as public.
+fn internal_target(root: &Url) -> Result<bool> {
+    Ok(resolve(root)?.iter().all(|ip| internal(*ip)))
 }
 
-impl AddressGuard {
-    fn new(root: &Url) -> Result<AddressGuard> {
-        let addrs = resolve(root)?;
-        // Internal only when every address is: a name that mixes public and
-        // internal addresses is refused below instead.
-        let internal_target = addrs.iter().all(|ip| internal(*ip));
-        Ok(AddressGuard { internal_target, cache: Mutex::new(None) })
-    }
+/// The agent a public target is crawled with: the shared agent's settings,
+/// and a resolver that leaves out internal addresses. The addresses checked
+/// are the addresses connected to, so a name cannot point somewhere else
+/// between the check and the request. (ureq's resolver and connector types
+/// are its "unversioned" API: a ureq upgrade may need this adjusted.)
+pub fn public_only(agent: &Agent) -> Agent {
+    Agent::with_parts(agent.config().clone(), DefaultConnector::new(), PublicOnly(DefaultResolver::default()))
+}
 
-    fn check(&self, url: &Url) -> Result<()> {
-        if self.internal_target {
-            return Ok(());
+#[derive(Debug)]
+struct PublicOnly(DefaultResolver);
+
+impl Resolver for PublicOnly {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let all = self.0.resolve(uri, config, timeout)?;
+        let mut public = self.empty();
+        for addr in all.iter().filter(|a| !internal(a.ip())) {
+            let _ = public.try_push(*addr);
         }
-        let host = url.host_str().unwrap_or("").to_owned();
-        let cached = self.cache.lock().ok().and_then(|c| {
-            c.as_ref().filter(|(at, h, _)| *h == host && at.elapsed() < Duration::from_secs(30)).map(|c| c.2.clone())
-        });
-        let addrs = match cached {
-            Some(a) => a,
-            None => {
-                let a = resolve(url)?;
-                if let Ok(mut c) = self.cache.lock() {
-                    *c = Some((Instant::now(), host.clone(), a.clone()));
-                }
-                a
-            }
-        };
-        match addrs.into_iter().find(|ip| internal(*ip)) {
-            Some(ip) => Err(Error::failed(format!(
-                "refusing to crawl {host}: it resolves to the internal address {ip}, and the target did not"
-            ))),
-            None => Ok(()),
+        if public.len() == 0 {
+            let host = uri.host().unwrap_or("");
+            return Err(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{host} resolves only to internal addresses, and the target did not"),
+            )));
         }
+        Ok(public)
     }
 }
 
@@ -573,11 +571,18 @@ mod tests {
 
     #[test]
     fn a_public_target_never_reaches_an_internal_address() {
-        let guard = AddressGuard { internal_target: false, cache: Mutex::new(None) };
-        let err = guard.check(&u("http://127.0.0.1:8080/")).unwrap_err();
-        assert!(err.message().contains("internal address 127.0.0.1"), "{err}");
-        assert!(guard.check(&u("http://[fe80::1]/")).is_err());
-        assert!(guard.check(&u("http://169.254.169.254/latest/meta-data/")).is_err());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let agent = public_only(&crate::http::agent(&crate::env::Env::default()));
+        for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/")] {
+            let err = agent.get(&url).call().unwrap_err().to_string();
+            assert!(err.contains("resolves only to internal addresses"), "{err}");
+        }
+        assert!(listener.accept().is_err(), "no connection was made");
+        assert!(internal_target(&u(&format!("http://127.0.0.1:{port}/"))).unwrap());
+        assert!(internal_target(&u("http://[::1]/")).unwrap());
+        assert!(!internal_target(&u("http://8.8.8.8/")).unwrap());
     }
 
     #[test]
