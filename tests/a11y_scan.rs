@@ -232,11 +232,17 @@ fn deployed_run(target: &str, vcap: &str) -> (std::process::Output, CallbackServ
     let cb = CallbackServer::start(78);
     let params = Params { callback: &cb.url(), task_id: 78, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "a11y-bucket" };
     let tmp = TempDir::new("a11y-deployed");
+    // Stand-ins for the scan's tools: these runs end before the scan.
+    let stand_in = tmp.path().join("stand-in");
+    std::fs::write(&stand_in, "").unwrap();
     let out = build_task()
         .args(["a11y", "-t", &enc(target), "-b", &enc("1"), "-o", &enc("o"), "-r", &enc("r"), "-p", &params.encrypted()])
         .env("DEPLOY_ENV", "dev")
         .env("VCAP_SERVICES", vcap)
         .env("TMPDIR", tmp.path())
+        .env("A11Y_AXE_JS", &stand_in)
+        .env("A11Y_CHROMEDRIVER", &stand_in)
+        .env("A11Y_CHROMIUM", &stand_in)
         .output()
         .unwrap();
     (out, cb)
@@ -352,4 +358,28 @@ fn frames_of_another_origin_are_scanned_too_and_keep_their_html_clean() {
     let text = serde_json::to_string(r).unwrap();
     assert!(!text.contains("cd_frame_id_"), "the driver's frame marks are not in the results");
     assert!(inner.hits("/inner.html") >= 1);
+}
+
+#[test]
+fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let tmp = TempDir::new("a11y-local");
+    let run = |envs: &[(&str, &Path)]| {
+        let mut cmd = build_task();
+        cmd.args(["a11y", "-t", &site.url("/"), "--output-dir"]).arg(tmp.path().join("out")).env("TMPDIR", tmp.path());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[("A11Y_AXE_JS", &tmp.path().join("nope.js"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("axe-core is not at"), "{}", stderr(&out));
+    let results = tmp.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("axe-results-1.json"), "[]").unwrap();
+    let out = run(&[("A11Y_RESULTS_DIR", &results)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
+    assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
 }

@@ -91,6 +91,22 @@ impl Task for A11y {
         let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
         let user_agent = user_agent(ctx)?;
         let settings = Settings::from_env(ctx);
+        let results_dir = settings.results_dir.unwrap_or_else(|| ctx.work_dir.join("results"));
+        // The report reads every file there: old results would join this run's.
+        if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(Error::usage(format!("the results directory {} is not empty", results_dir.display())));
+        }
+
+        // What the scan needs, before the crawl spends its time.
+        for (what, path, var) in [
+            ("axe-core", &settings.axe_js, "A11Y_AXE_JS"),
+            ("chromedriver", &settings.chromedriver, "A11Y_CHROMEDRIVER"),
+            ("Chromium", &settings.chromium, "A11Y_CHROMIUM"),
+        ] {
+            if !path.is_file() {
+                return Err(Error::failed(format!("{what} is not at {} (set {var})", path.display())));
+            }
+        }
 
         let mut opts = crawl::Options::new(&user_agent);
         opts.budget = settings.crawl_budget;
@@ -104,7 +120,6 @@ impl Task for A11y {
         }
         let urls = crawl::sample(found.pages, URL_LIMIT);
 
-        let results_dir = settings.results_dir.unwrap_or_else(|| ctx.work_dir.join("results"));
         let cfg = scan::Config {
             chromedriver: settings.chromedriver,
             chromium: settings.chromium,
