@@ -458,7 +458,7 @@ impl Resolver for PublicOnly {
         for addr in all.iter().filter(|a| !internal(a.ip())) {
             let _ = public.try_push(*addr);
         }
-        if public.len() == 0 {
+        if public.is_empty() {
             let host = uri.host().unwrap_or("");
             return Err(ureq::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
