@@ -18,10 +18,10 @@ pub mod fault;
 pub mod owasp_zap;
 
 #[cfg(feature = "a11y")]
-#[path = "../tasks/a11y/report.rs"]
-pub mod a11y_report;
+#[path = "../tasks/a11y/mod.rs"]
+pub mod a11y;
 
-#[cfg(not(any(feature = "example", feature = "owasp-zap")))]
+#[cfg(not(any(feature = "example", feature = "owasp-zap", feature = "a11y")))]
 compile_error!("build-task needs at least one task feature, e.g. --features example");
 
 /// Every compiled-in task.
@@ -32,6 +32,8 @@ pub static ALL: &[&dyn Task] = &[
     &fault::Fault,
     #[cfg(feature = "owasp-zap")]
     &owasp_zap::OwaspZap,
+    #[cfg(feature = "a11y")]
+    &a11y::A11y,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Task> {

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use build_task::tasks::a11y_report::generate;
+use build_task::tasks::a11y::report::generate;
 use miniserde::json::{self, Number, Object, Value};
 
 use crate::support::{TempDir, shared_fixtures};

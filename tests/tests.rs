@@ -34,3 +34,11 @@ mod zap_run;
 // The a11y report step against the original reporter's outputs.
 #[cfg(feature = "a11y")]
 mod a11y_report;
+
+// The a11y crawler against generated sites on loopback.
+#[cfg(feature = "a11y")]
+mod a11y_crawl;
+
+// The a11y scan in real Chromium, and the whole a11y task end to end.
+#[cfg(feature = "a11y")]
+mod a11y_scan;

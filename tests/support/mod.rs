@@ -2,11 +2,13 @@
 //! s3s-fs server, and pages-core-shaped params.
 #![allow(dead_code)]
 
+pub mod axe;
 pub mod callback;
 pub mod proxy;
 pub mod s3;
 pub mod site;
 pub mod tls;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,79 @@
+//! The a11y bench's Rust side: serve a generated site, crawl, or scan.
+//!
+//!   a11y-bench serve PORT PAGES      a generated site on 127.0.0.1:PORT
+//!   a11y-bench serve-dir PORT DIR    a directory on 127.0.0.1:PORT
+//!   a11y-bench crawl URL [LIST]      crawl; prints `pages seconds`, the
+//!                                    pages one a line into LIST
+//!   a11y-bench scan AXE_JS DIR URL…  scan; prints `pages seconds`
+//!
+//! It drives the task's own crawl and scan modules, so the production
+//! binary carries no bench entry point. bench/a11y/run.sh runs it.
+
+#[path = "../../tests/support/web.rs"]
+mod web;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use build_task::cancel::Cancel;
+use build_task::env::Env;
+use build_task::tasks::a11y::{crawl, scan};
+
+const UA: &str = "cloudgovpagescrawler/1.0 (bench)";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| usage());
+    match arg(0).as_str() {
+        "serve" => {
+            let port: u16 = arg(1).parse().unwrap_or_else(|_| usage());
+            let pages: usize = arg(2).parse().unwrap_or_else(|_| usage());
+            let _server = web::WebServer::start(port, web::generated_site(pages)).expect("bind");
+            park();
+        }
+        "serve-dir" => {
+            let port: u16 = arg(1).parse().unwrap_or_else(|_| usage());
+            let _server = web::WebServer::directory(port, &PathBuf::from(arg(2))).expect("bind");
+            park();
+        }
+        "crawl" => {
+            let agent = build_task::http::agent(&Env::default());
+            let started = Instant::now();
+            let found = crawl::crawl(&agent, &arg(1), &crawl::Options::new(UA), &Cancel::new()).expect("crawl");
+            println!("{} {:.3}", found.pages.len(), started.elapsed().as_secs_f64());
+            if let Some(list) = args.get(2) {
+                std::fs::write(list, found.pages.join("\n") + "\n").expect("write the page list");
+            }
+        }
+        "scan" => {
+            let agent = build_task::http::agent(&Env::default());
+            let dir = PathBuf::from(arg(2));
+            let cfg = scan::Config {
+                chromedriver: "/usr/bin/chromedriver".into(),
+                chromium: "/usr/bin/chromium".into(),
+                axe_js: PathBuf::from(arg(1)),
+                user_agent: UA.into(),
+                page_load_timeout: Duration::from_secs(60),
+                script_timeout: Duration::from_secs(120),
+                scratch: dir.join("scratch"),
+            };
+            let urls = args[3..].to_vec();
+            let started = Instant::now();
+            let summary = scan::scan(&agent, &Cancel::new(), &cfg, &urls, &dir.join("results")).expect("scan");
+            let _ = std::fs::remove_dir_all(dir.join("scratch"));
+            println!("{} {:.3}", summary.scanned, started.elapsed().as_secs_f64());
+        }
+        _ => usage(),
+    }
+}
+
+fn park() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: a11y-bench serve PORT PAGES | serve-dir PORT DIR | crawl URL | scan AXE_JS DIR URL...");
+    std::process::exit(2);
+}

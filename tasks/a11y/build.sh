@@ -1,0 +1,68 @@
+#!/bin/sh
+# Installs what the a11y task needs in its image (Debian, as root, from /):
+# Chromium, its WebDriver and fonts from Debian, and axe-core's axe.min.js
+# from the npm package, checked against the integrity hash pinned here.
+#
+# axe-core is fetched with npm itself (Debian's package), which then leaves
+# again with everything it pulled in: the image keeps no Node.js. The pinned
+# hash, not the transport, is what makes the bytes trusted.
+#
+#   A11Y_BUILD_STEP=axe build.sh   only the axe-core step (no apt), for a try
+#                                  outside an image with AXE_DIR set.
+set -eu
+
+# The version the fixtures were recorded with; bump both lines together
+# (`npm view axe-core@<version> dist.integrity`).
+AXE_VERSION=4.13.0
+AXE_INTEGRITY=sha512-UzGt8zg7Ny8djbYMhxl2zuEevVa7r2gJjYY5Lwr1xM7+XU2nd6CkIWFTVcCIbAP63vSz71NaVyyuSk9lHKcy0A==
+# Where the task looks by default (A11Y_AXE_JS overrides it at run time).
+AXE_DIR=${AXE_DIR:-/usr/local/lib/axe-core}
+
+say() { printf 'a11y build: %s\n' "$*"; }
+
+install_browser() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  # chromium-driver is chromedriver for Debian's chromium, same version.
+  apt-get install -y --no-install-recommends \
+    ca-certificates chromium chromium-driver fonts-liberation
+  chromium --version
+  chromedriver --version
+}
+
+install_axe() {
+  tmp=$(mktemp -d)
+  fetched_npm=no
+  if ! command -v npm >/dev/null 2>&1; then
+    apt-get install -y --no-install-recommends npm
+    fetched_npm=yes
+  fi
+  (cd "$tmp" && npm pack --silent --cache "$tmp/npm-cache" "axe-core@$AXE_VERSION" >/dev/null)
+  tarball="$tmp/axe-core-$AXE_VERSION.tgz"
+  # The integrity is base64 of the SHA-512; sha512sum prints hex.
+  want=$(printf '%s' "${AXE_INTEGRITY#sha512-}" | base64 -d | od -An -v -tx1 | tr -d ' \n')
+  got=$(sha512sum "$tarball" | cut -d' ' -f1)
+  if [ "$want" != "$got" ]; then
+    say "axe-core-$AXE_VERSION.tgz does not match its pinned integrity: refusing it" >&2
+    exit 1
+  fi
+  mkdir -p "$AXE_DIR"
+  tar -xzf "$tarball" -C "$tmp" package/axe.min.js package/LICENSE package/package.json
+  install -m 0644 "$tmp/package/axe.min.js" "$tmp/package/LICENSE" "$tmp/package/package.json" "$AXE_DIR/"
+  rm -rf "$tmp"
+  say "axe-core $AXE_VERSION in $AXE_DIR (integrity checked)"
+  if [ "$fetched_npm" = yes ]; then
+    apt-get purge -y --auto-remove npm nodejs
+    say "removed npm and Node.js again"
+  fi
+}
+
+case "${A11Y_BUILD_STEP:-all}" in
+  axe) install_axe ;;
+  *)
+    install_browser
+    install_axe
+    apt-get clean
+    rm -rf /var/lib/apt/lists/* /root/.npm
+    ;;
+esac

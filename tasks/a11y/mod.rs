@@ -1,0 +1,184 @@
+//! The `a11y` task: crawl the built site, scan each page with axe-core in
+//! headless Chromium, and write the report pages-core shows.
+//!
+//! Three steps, one module each: [`crawl`] finds the pages (at most
+//! [`URL_LIMIT`]), [`scan`] writes one axe results file per page into a
+//! results directory, and [`report`] turns that directory into `index.json`
+//! and one JSON file per page in the artifact, as the original Node reporter
+//! did. The user agent for both the crawler and the browser is the
+//! `user-agent` user-provided service's `USER_AGENT`, as in the original.
+
+pub mod crawl;
+pub mod report;
+pub mod scan;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::task::{Context, Flag, Outcome, Task};
+use crate::info;
+
+pub struct A11y;
+
+/// The original scanned at most this many pages: the first and a random
+/// sample of the rest.
+pub const URL_LIMIT: usize = 400;
+
+/// The user agent of a local run (no DEPLOY_ENV, no `user-agent` service).
+pub const DEFAULT_USER_AGENT: &str = concat!("cloudgovpagescrawler/", env!("CARGO_PKG_VERSION"), " (build-task)");
+
+/// Where build.sh puts axe-core.
+pub const DEFAULT_AXE_JS: &str = "/usr/local/lib/axe-core/axe.min.js";
+
+const FLAGS: &[Flag] = &[
+    Flag {
+        short: 't',
+        long: "target",
+        value: "URL",
+        required: true,
+        help: "Crawl and scan the site at this URL.",
+        template: "{{task.Build.url}}",
+    },
+    Flag {
+        short: 'b',
+        long: "buildid",
+        value: "ID",
+        required: false,
+        help: "Name the build the report is for.",
+        template: "{{task.Build.id}}",
+    },
+    Flag {
+        short: 'o',
+        long: "owner",
+        value: "OWNER",
+        required: false,
+        help: "Name the site's repository owner.",
+        template: "{{task.Build.Site.owner}}",
+    },
+    Flag {
+        short: 'r',
+        long: "repository",
+        value: "REPO",
+        required: false,
+        help: "Name the site's repository.",
+        template: "{{task.Build.Site.repository}}",
+    },
+    Flag {
+        short: 'c',
+        long: "config",
+        value: "JSON",
+        required: false,
+        help: "Apply these scan rules (the site build task's metadata, with its `rules`).",
+        template: "{{task.SiteBuildTask.metadata}}",
+    },
+];
+
+impl Task for A11y {
+    fn name(&self) -> &'static str {
+        "a11y"
+    }
+
+    fn about(&self) -> &'static str {
+        "Crawl the site, scan every page with axe-core in headless Chromium, report WCAG violations."
+    }
+
+    fn flags(&self) -> &'static [Flag] {
+        FLAGS
+    }
+
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
+        let user_agent = user_agent(ctx)?;
+        let settings = Settings::from_env(ctx);
+        let results_dir = settings.results_dir.unwrap_or_else(|| ctx.work_dir.join("results"));
+        // The report reads every file there: old results would join this run's.
+        if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(Error::usage(format!("the results directory {} is not empty", results_dir.display())));
+        }
+
+        // What the scan needs, before the crawl spends its time.
+        for (what, path, var) in [
+            ("axe-core", &settings.axe_js, "A11Y_AXE_JS"),
+            ("chromedriver", &settings.chromedriver, "A11Y_CHROMEDRIVER"),
+            ("Chromium", &settings.chromium, "A11Y_CHROMIUM"),
+        ] {
+            if !path.is_file() {
+                return Err(Error::failed(format!("{what} is not at {} (set {var})", path.display())));
+            }
+        }
+
+        let mut opts = crawl::Options::new(&user_agent);
+        opts.budget = settings.crawl_budget;
+        let found = crawl::crawl(&ctx.http, target, &opts, &ctx.cancel)?;
+        if found.pages.is_empty() {
+            return Err(Error::failed("0 urls found"));
+        }
+        info!("{} urls found", found.pages.len());
+        if found.pages.len() > URL_LIMIT {
+            info!("limiting scanning to {URL_LIMIT} urls");
+        }
+        let urls = crawl::sample(found.pages, URL_LIMIT);
+
+        let cfg = scan::Config {
+            chromedriver: settings.chromedriver,
+            chromium: settings.chromium,
+            axe_js: settings.axe_js,
+            user_agent,
+            page_load_timeout: settings.page_timeout,
+            script_timeout: settings.page_timeout * 2,
+            scratch: ctx.work_dir.clone(),
+        };
+        let summary = scan::scan(&ctx.http, &ctx.cancel, &cfg, &urls, &results_dir)?;
+        info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);
+        ctx.cancel.check()?;
+
+        let count = report::generate(&results_dir, &ctx.out_dir, target, ctx.flag("config"))
+            .map_err(|e| e.context("cannot write the report"))?;
+        Ok(Outcome { message: None, count })
+    }
+}
+
+/// The user agent from the `user-agent` service; a deployed run without it
+/// fails, a local one uses [`DEFAULT_USER_AGENT`].
+fn user_agent(ctx: &Context) -> Result<String> {
+    match ctx.env.user_provided("user-agent", "USER_AGENT") {
+        Ok(ua) => Ok(ua.expose().to_owned()),
+        Err(e) if ctx.env.deploy_env().is_some() => Err(e.context("no user agent for the crawler and the browser")),
+        Err(_) => Ok(DEFAULT_USER_AGENT.to_owned()),
+    }
+}
+
+/// Paths and limits an operator (or a test) may change through the
+/// environment.
+struct Settings {
+    /// A11Y_AXE_JS: axe-core's axe.min.js.
+    axe_js: PathBuf,
+    /// A11Y_CHROMEDRIVER.
+    chromedriver: PathBuf,
+    /// A11Y_CHROMIUM.
+    chromium: PathBuf,
+    /// A11Y_RESULTS_DIR: keep the raw axe results here (default: scratch
+    /// space, removed after the run).
+    results_dir: Option<PathBuf>,
+    /// A11Y_CRAWL_BUDGET_SECS.
+    crawl_budget: Duration,
+    /// A11Y_PAGE_TIMEOUT_SECS: page load; axe gets twice that.
+    page_timeout: Duration,
+}
+
+impl Settings {
+    fn from_env(ctx: &Context) -> Settings {
+        let env = &ctx.env;
+        let path = |k: &str, d: &str| PathBuf::from(env.get(k).unwrap_or(d));
+        let secs = |k: &str, d: u64| Duration::from_secs(env.get(k).and_then(|v| v.parse().ok()).unwrap_or(d));
+        Settings {
+            axe_js: path("A11Y_AXE_JS", DEFAULT_AXE_JS),
+            chromedriver: path("A11Y_CHROMEDRIVER", "/usr/bin/chromedriver"),
+            chromium: path("A11Y_CHROMIUM", "/usr/bin/chromium"),
+            results_dir: env.get("A11Y_RESULTS_DIR").map(PathBuf::from),
+            crawl_budget: secs("A11Y_CRAWL_BUDGET_SECS", 15 * 60),
+            page_timeout: secs("A11Y_PAGE_TIMEOUT_SECS", 90),
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The a11y scan in Debian's Chromium and chromedriver, and the whole a11y
+//! task end to end: crawl, scan, report, callback and S3.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use build_task::cancel::Cancel;
+use build_task::env::Env;
+use build_task::tasks::a11y::scan::{self, Config, Summary};
+use serde_json::Value;
+
+use crate::support::axe::axe_js;
+use crate::support::callback::{field, CallbackServer};
+use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::support::web::{Reply, WebServer};
+use crate::support::{build_task, enc, have_tool, shared_fixtures, stderr, vcap_services, Params, TempDir};
+
+/// chromedriver, Chromium and axe-core, or None (skip) where they are missing.
+fn tools() -> Option<PathBuf> {
+    if !have_tool("chromedriver") || !have_tool("chromium") {
+        return None;
+    }
+    axe_js()
+}
+
+fn config(axe: PathBuf, scratch: &Path) -> Config {
+    Config {
+        chromedriver: "/usr/bin/chromedriver".into(),
+        chromium: "/usr/bin/chromium".into(),
+        axe_js: axe,
+        user_agent: "build-task-tests/1.0".into(),
+        page_load_timeout: Duration::from_secs(30),
+        script_timeout: Duration::from_secs(60),
+        scratch: scratch.to_path_buf(),
+    }
+}
+
+fn run_scan(cfg: &Config, urls: &[String], results: &Path) -> Summary {
+    let agent = build_task::http::agent(&Env::default());
+    scan::scan(&agent, &Cancel::new(), cfg, urls, results).expect("the scan runs")
+}
+
+/// The results files in `dir` by name, parsed.
+fn results(dir: &Path) -> BTreeMap<String, Value> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&p).unwrap();
+            (name, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        })
+        .collect()
+}
+
+fn bad_page() -> Reply {
+    Reply::html("<!doctype html><html><head></head><body><img src=x.png><a href=/></a></body></html>")
+}
+
+#[test]
+fn a_page_that_cannot_load_writes_the_error_marker_and_the_scan_goes_on() {
+    let Some(axe) = tools() else { return };
+    let tmp = TempDir::new("a11y-marker");
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let closed = WebServer::start(0, |_| bad_page()).unwrap();
+    let closed_url = closed.url("/gone.html");
+    drop(closed);
+    let urls = vec![closed_url.clone(), site.url("/")];
+    let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
+    assert_eq!(summary, Summary { scanned: 1, failed: 1, browsers: 1 });
+    let files = results(&tmp.path().join("results"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("results/0")).unwrap(),
+        format!("[{{\"url\": \"{closed_url}\", \"error\": true}}]")
+    );
+    let (name, result) = files.iter().find(|(n, _)| n.starts_with("axe-results-")).expect("a results file");
+    assert!(name.ends_with(".json"));
+    let r = &result[0];
+    assert_eq!(r["url"], site.url("/"));
+    let ids: Vec<&str> = r["violations"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    for id in ["html-has-lang", "image-alt", "link-name", "document-title"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    assert_eq!(r["testEnvironment"]["userAgent"], "build-task-tests/1.0");
+}
+
+#[test]
+fn a_crashed_browser_is_replaced_and_the_scan_goes_on() {
+    let Some(axe) = tools() else { return };
+    let tmp = TempDir::new("a11y-crash");
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    // chrome://crash takes the page's renderer down: the session is lost.
+    let urls = vec![site.url("/"), "chrome://crash".to_owned(), site.url("/again.html")];
+    let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
+    assert_eq!(summary.scanned, 2, "{summary:?}");
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    assert!(summary.browsers >= 2, "{summary:?}");
+    let files = results(&tmp.path().join("results"));
+    assert_eq!(files["1"][0]["url"], "chrome://crash");
+    let urls: Vec<&str> = files.values().filter_map(|v| v[0]["url"].as_str()).collect();
+    assert!(urls.contains(&site.url("/again.html").as_str()), "{urls:?}");
+}
+
+/// The fixture's results, by page URL.
+fn fixture_results(fixtures: &Path) -> BTreeMap<String, Value> {
+    results(&fixtures.join("axe/results"))
+        .into_values()
+        .filter(|v| v[0].get("error").is_none())
+        .map(|v| (v[0]["url"].as_str().unwrap().to_owned(), v[0].clone()))
+        .collect()
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The whole task, as pages-core starts it, on the fixture site.
+///
+/// The scan's results files are checked first (they are the scan's whole
+/// output); then, once the report step is in, the artifact in S3 and the
+/// count in the success status.
+#[test]
+fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback_and_s3() {
+    let Some(axe) = tools() else { return };
+    let Some(fixtures) = shared_fixtures() else { return };
+    let Some(s3) = S3Server::start("a11y-bucket") else { return };
+    let site_dir = fixtures.join("axe/site");
+    // The recorded URLs have port 8723: serve there when it is free.
+    let site = WebServer::directory(8723, &site_dir).or_else(|_| WebServer::directory(0, &site_dir)).unwrap();
+    let cb = CallbackServer::start(77);
+    let tmp = TempDir::new("a11y-e2e");
+    let results_dir = tmp.path().join("results");
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let params = Params {
+        callback: &cb.url(),
+        task_id: 77,
+        region: REGION,
+        access_key: ACCESS_KEY,
+        secret_key: SECRET_KEY,
+        bucket: "a11y-bucket",
+    };
+    let target = site.url("");
+    let out = build_task()
+        .args(["a11y", "-t", &enc(&target), "-b", &enc("1"), "-o", &enc("owner"), "-r", &enc("repo")])
+        .args(["-c", &enc(r#"{"runDay":15,"rules":[]}"#), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
+        .env("TMPDIR", &scratch)
+        .env("A11Y_AXE_JS", &axe)
+        .env("A11Y_RESULTS_DIR", &results_dir)
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+
+    // 1. The scan: one results file per crawled page, shaped as the CLI's.
+    let ours = results(&results_dir);
+    let recorded = fixture_results(&fixtures);
+    let sample = recorded.values().next().unwrap();
+    let crawled = ["/", "/index.html", "/forms.html", "/links.html", "/images.html", "/contrast.html", "/aria.html", "/clean.html", "/sub/deep.html"];
+    assert_eq!(ours.len(), crawled.len(), "{:?}\n{log}", ours.keys());
+    let mut seen = Vec::new();
+    let mut violated = std::collections::BTreeSet::new();
+    for (name, file) in &ours {
+        assert!(name.starts_with("axe-results-") && name.ends_with(".json"), "{name}");
+        let text = std::fs::read_to_string(results_dir.join(name)).unwrap();
+        assert!(text.starts_with("[\n  {\n    \"testEngine\": {") && text.ends_with("}\n]"), "pretty-printed as the CLI did");
+        let r = &file.as_array().unwrap()[..];
+        assert_eq!(r.len(), 1);
+        let r = &r[0];
+        assert_eq!(keys(r), keys(sample), "keys in the CLI's order");
+        for same in ["testEngine", "testRunner", "toolOptions"] {
+            assert_eq!(r[same], sample[same], "{same}");
+        }
+        assert_eq!(r["testEnvironment"]["userAgent"], "build-task-tests/1.0");
+        let url = r["url"].as_str().unwrap();
+        let path = url.strip_prefix(&target).unwrap();
+        seen.push(path.to_owned());
+        violated.extend(ids(&r["violations"]));
+        // index.html is the home page under its other name.
+        let page = if path == "/index.html" { format!("{target}/") } else { url.to_owned() };
+        let Some(want) = recorded.get(&page) else { panic!("no recorded result for {page}") };
+        if page.ends_with(":8723/") || site.port == 8723 {
+            assert_eq!(r["violations"], want["violations"], "violations on {url}");
+        } else {
+            // On another port, URLs inside the results differ: compare ids.
+            assert_eq!(ids(&r["violations"]), ids(&want["violations"]), "violations on {url}");
+        }
+        for part in ["passes", "incomplete", "inapplicable"] {
+            assert_eq!(ids(&r[part]), ids(&want[part]), "{part} on {url}");
+        }
+    }
+    seen.sort();
+    let mut crawled: Vec<String> = crawled.iter().map(|s| s.to_string()).collect();
+    crawled.sort();
+    assert_eq!(seen, crawled);
+    let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "the run's scratch space is removed: {left:?}");
+
+    // 2. The report, the upload and the status: these need the report step.
+    let statuses = cb.statuses();
+    let last = cb.bodies().last().cloned().unwrap_or_default();
+    if field(&last, "message").is_some_and(|m| m.contains("report step not merged yet")) {
+        eprintln!("skipped the report checks: the report step is not in this build");
+        return;
+    }
+    assert_eq!(statuses, ["processing", "success"], "{log}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert_eq!(field(&last, "artifact").unwrap(), "_tasks/artifacts/77/");
+    // No rule is ignored, so the count is every rule violated on some page.
+    assert_eq!(field(&last, "count").unwrap(), violated.len().to_string());
+    let index = s3.object("a11y-bucket", "_tasks/artifacts/77/index.json").expect("index.json uploaded");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(index["baseurl"], target.as_str());
+    assert_eq!(index["totalPageCount"], ours.len());
+    let rules: Vec<String> = ids(&index["violatedRules"]);
+    assert_eq!(rules.iter().cloned().collect::<std::collections::BTreeSet<_>>(), violated);
+    for name in ours.keys() {
+        let key = format!("_tasks/artifacts/77/{name}");
+        assert!(s3.object("a11y-bucket", &key).is_some(), "{key} uploaded");
+    }
+}
+
+/// Runs the deployed task against `target` with `vcap`; the callback's bodies.
+fn deployed_run(target: &str, vcap: &str) -> (std::process::Output, CallbackServer) {
+    let cb = CallbackServer::start(78);
+    let params = Params { callback: &cb.url(), task_id: 78, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "a11y-bucket" };
+    let tmp = TempDir::new("a11y-deployed");
+    // Stand-ins for the scan's tools: these runs end before the scan.
+    let stand_in = tmp.path().join("stand-in");
+    std::fs::write(&stand_in, "").unwrap();
+    let out = build_task()
+        .args(["a11y", "-t", &enc(target), "-b", &enc("1"), "-o", &enc("o"), "-r", &enc("r"), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap)
+        .env("TMPDIR", tmp.path())
+        .env("A11Y_AXE_JS", &stand_in)
+        .env("A11Y_CHROMEDRIVER", &stand_in)
+        .env("A11Y_CHROMIUM", &stand_in)
+        .output()
+        .unwrap();
+    (out, cb)
+}
+
+#[test]
+fn a_site_without_pages_is_the_error_0_urls_found() {
+    let site = WebServer::start(0, |path| match path {
+        "/robots.txt" => Reply::typed("text/plain", b"User-agent: *\nDisallow: /\n".to_vec()),
+        _ => bad_page(),
+    })
+    .unwrap();
+    let (out, cb) = deployed_run(&site.url("/"), &vcap_services("dev"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    assert_eq!(field(&cb.bodies()[1], "message").unwrap(), "the task failed: 0 urls found");
+    assert_eq!(site.requests(), ["/robots.txt"]);
+}
+
+#[test]
+fn a_deployed_run_without_the_user_agent_service_fails_before_crawling() {
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let vcap = vcap_services("dev").replace("\"user-agent\"", "\"another-service\"");
+    let (out, cb) = deployed_run(&site.url("/"), &vcap);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = field(&cb.bodies()[1], "message").unwrap();
+    assert!(message.contains("no user agent") && message.contains("'user-agent'"), "{message}");
+    assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[test]
+fn sigterm_during_the_scan_reports_the_cancel_and_leaves_no_browser_behind() {
+    let Some(axe) = tools() else { return };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = std::sync::Arc::new(AtomicUsize::new(0));
+    let asked2 = asked.clone();
+    let site = WebServer::start(0, move |path| match path {
+        "/" => Reply::html("<html lang=en><title>t</title><a href=/slow.html>slow</a></html>"),
+        // The crawler's request is answered; the browser's hangs.
+        "/slow.html" => {
+            if asked2.fetch_add(1, Ordering::SeqCst) > 0 {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            Reply::html("<html lang=en><title>slow</title></html>")
+        }
+        _ => Reply::status(404),
+    })
+    .unwrap();
+    let cb = CallbackServer::start(79);
+    let params = Params { callback: &cb.url(), task_id: 79, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "a11y-bucket" };
+    let tmp = TempDir::new("a11y-cancel");
+    let scratch = tmp.path().to_string_lossy().into_owned();
+    let mut child = build_task()
+        .args(["a11y", "-t", &enc(&site.url("/")), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("TMPDIR", tmp.path())
+        .env("A11Y_AXE_JS", &axe)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while asked.load(Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the browser never asked for /slow.html");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!processes_mentioning(&scratch).is_empty(), "Chromium runs with its profile under the run's scratch space");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    assert!(field(&cb.bodies()[1], "message").unwrap().contains("cancelled (SIGTERM)"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(processes_mentioning(&scratch), Vec::<String>::new(), "no chromedriver or Chromium is left");
+}
+
+#[test]
+fn frames_of_another_origin_are_scanned_too_and_keep_their_html_clean() {
+    let Some(axe) = tools() else { return };
+    let tmp = TempDir::new("a11y-frames");
+    let inner = WebServer::start(0, |_| {
+        Reply::html("<!doctype html><html lang=en><title>inner</title><body><img src=inner.png></body></html>")
+    })
+    .unwrap();
+    let inner_url = inner.url("/inner.html");
+    let site = WebServer::start(0, move |_| {
+        Reply::html(format!(
+            "<!doctype html><html lang=en><title>outer</title><body><main><h1>Outer</h1>\
+             <iframe title=\"other origin\" src=\"{inner_url}\"></iframe></main></body></html>"
+        ))
+    })
+    .unwrap();
+    let summary = run_scan(&config(axe, tmp.path()), &[site.url("/")], &tmp.path().join("results"));
+    assert_eq!(summary.scanned, 1, "{summary:?}");
+    let files = results(&tmp.path().join("results"));
+    let r = &files.values().next().unwrap()[0];
+    let image_alt = r["violations"].as_array().unwrap().iter().find(|v| v["id"] == "image-alt").expect("image-alt inside the frame");
+    assert_eq!(image_alt["nodes"][0]["target"], serde_json::json!(["iframe", "img"]));
+    let text = serde_json::to_string(r).unwrap();
+    assert!(!text.contains("cd_frame_id_"), "the driver's frame marks are not in the results");
+    assert!(inner.hits("/inner.html") >= 1);
+}
+
+#[test]
+fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let tmp = TempDir::new("a11y-local");
+    let run = |envs: &[(&str, &Path)]| {
+        let mut cmd = build_task();
+        cmd.args(["a11y", "-t", &site.url("/"), "--output-dir"]).arg(tmp.path().join("out")).env("TMPDIR", tmp.path());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[("A11Y_AXE_JS", &tmp.path().join("nope.js"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("axe-core is not at"), "{}", stderr(&out));
+    let results = tmp.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("axe-results-1.json"), "[]").unwrap();
+    let out = run(&[("A11Y_RESULTS_DIR", &results)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
+    assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
+}
