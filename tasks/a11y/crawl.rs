@@ -303,7 +303,7 @@ impl Fetcher<'_> {
 
 /// The href of every `<a>` and `<area>`, and the page's base URL (the first
 /// `<base href>`, resolved against the page), in document order.
-fn links(html: &[u8], page: &Url) -> Vec<String> {
+pub fn links(html: &[u8], page: &Url) -> Vec<String> {
     use html5gum::{Token, Tokenizer};
     let mut hrefs = Vec::new();
     let mut base: Option<Url> = None;
@@ -381,7 +381,7 @@ fn ignored_extension(path: &str) -> bool {
 /// robots.txt of the target's origin, for our user agent, matched as
 /// Google's reference parser does. A missing or unreadable robots.txt allows
 /// everything (as Scrapy does).
-struct Robots {
+pub struct Robots {
     /// The body, ASCII only (see [`ascii_robots`]); None allows all.
     body: Option<String>,
     /// Groups are matched on the product token, e.g. "cloudgovpagescrawler"
@@ -390,6 +390,12 @@ struct Robots {
 }
 
 impl Robots {
+    /// Rules from a robots.txt body, for `user_agent` (matched on its product token).
+    pub fn from_body(body: &[u8], user_agent: &str) -> Robots {
+        let token = user_agent.split(['/', ' ']).next().unwrap_or("").to_owned();
+        Robots { body: Some(ascii_robots(body)), token }
+    }
+
     fn fetch(agent: &Agent, scope: &Scope, opts: &Options) -> Robots {
         let token = opts.user_agent.split(['/', ' ']).next().unwrap_or("").to_owned();
         let Ok(url) = scope.root.join("/robots.txt") else { return Robots { body: None, token } };
@@ -408,7 +414,7 @@ impl Robots {
         Robots { body: body.map(|b| ascii_robots(&b)), token }
     }
 
-    fn allowed(&self, url: &Url) -> bool {
+    pub fn allowed(&self, url: &Url) -> bool {
         match &self.body {
             Some(body) => robotstxt::DefaultMatcher::default().one_agent_allowed_by_robots(body, &self.token, url.as_str()),
             None => true,
