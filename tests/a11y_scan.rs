@@ -153,8 +153,8 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
         .env("VCAP_SERVICES", vcap_services("dev"))
         .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
         .env("TMPDIR", &scratch)
-        .env("A11Y_AXE_JS", &axe)
-        .env("A11Y_RESULTS_DIR", &results_dir)
+        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
+        .env("BUILD_TASK_A11Y_RESULTS_DIR", &results_dir)
         .output()
         .unwrap();
     let log = stderr(&out);
@@ -240,9 +240,9 @@ fn deployed_run(target: &str, vcap: &str) -> (std::process::Output, CallbackServ
         .env("DEPLOY_ENV", "dev")
         .env("VCAP_SERVICES", vcap)
         .env("TMPDIR", tmp.path())
-        .env("A11Y_AXE_JS", &stand_in)
-        .env("A11Y_CHROMEDRIVER", &stand_in)
-        .env("A11Y_CHROMIUM", &stand_in)
+        .env("BUILD_TASK_A11Y_AXE_JS", &stand_in)
+        .env("BUILD_TASK_A11Y_CHROMEDRIVER", &stand_in)
+        .env("BUILD_TASK_A11Y_CHROMIUM", &stand_in)
         .output()
         .unwrap();
     (out, cb)
@@ -311,7 +311,7 @@ fn sigterm_during_the_scan_reports_the_cancel_and_leaves_no_browser_behind() {
         .env("DEPLOY_ENV", "dev")
         .env("VCAP_SERVICES", vcap_services("dev"))
         .env("TMPDIR", tmp.path())
-        .env("A11Y_AXE_JS", &axe)
+        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -372,13 +372,13 @@ fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
         }
         cmd.output().unwrap()
     };
-    let out = run(&[("A11Y_AXE_JS", &tmp.path().join("nope.js"))]);
+    let out = run(&[("BUILD_TASK_A11Y_AXE_JS", &tmp.path().join("nope.js"))]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("axe-core is not at"), "{}", stderr(&out));
     let results = tmp.path().join("results");
     std::fs::create_dir_all(&results).unwrap();
     std::fs::write(results.join("axe-results-1.json"), "[]").unwrap();
-    let out = run(&[("A11Y_RESULTS_DIR", &results)]);
+    let out = run(&[("BUILD_TASK_A11Y_RESULTS_DIR", &results)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
     assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());

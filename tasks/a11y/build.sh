@@ -15,7 +15,7 @@ set -eu
 # (`npm view axe-core@<version> dist.integrity`).
 AXE_VERSION=4.13.0
 AXE_INTEGRITY=sha512-UzGt8zg7Ny8djbYMhxl2zuEevVa7r2gJjYY5Lwr1xM7+XU2nd6CkIWFTVcCIbAP63vSz71NaVyyuSk9lHKcy0A==
-# Where the task looks by default (A11Y_AXE_JS overrides it at run time).
+# Where the task looks by default (BUILD_TASK_A11Y_AXE_JS overrides it at run time).
 AXE_DIR=${AXE_DIR:-/usr/local/lib/axe-core}
 
 say() { printf 'a11y build: %s\n' "$*"; }

@@ -99,9 +99,9 @@ impl Task for A11y {
 
         // What the scan needs, before the crawl spends its time.
         for (what, path, var) in [
-            ("axe-core", &settings.axe_js, "A11Y_AXE_JS"),
-            ("chromedriver", &settings.chromedriver, "A11Y_CHROMEDRIVER"),
-            ("Chromium", &settings.chromium, "A11Y_CHROMIUM"),
+            ("axe-core", &settings.axe_js, "BUILD_TASK_A11Y_AXE_JS"),
+            ("chromedriver", &settings.chromedriver, "BUILD_TASK_A11Y_CHROMEDRIVER"),
+            ("Chromium", &settings.chromium, "BUILD_TASK_A11Y_CHROMIUM"),
         ] {
             if !path.is_file() {
                 return Err(Error::failed(format!("{what} is not at {} (set {var})", path.display())));
@@ -152,18 +152,18 @@ fn user_agent(ctx: &Context) -> Result<String> {
 /// Paths and limits an operator (or a test) may change through the
 /// environment.
 struct Settings {
-    /// A11Y_AXE_JS: axe-core's axe.min.js.
+    /// BUILD_TASK_A11Y_AXE_JS: axe-core's axe.min.js.
     axe_js: PathBuf,
-    /// A11Y_CHROMEDRIVER.
+    /// BUILD_TASK_A11Y_CHROMEDRIVER.
     chromedriver: PathBuf,
-    /// A11Y_CHROMIUM.
+    /// BUILD_TASK_A11Y_CHROMIUM.
     chromium: PathBuf,
-    /// A11Y_RESULTS_DIR: keep the raw axe results here (default: scratch
+    /// BUILD_TASK_A11Y_RESULTS_DIR: keep the raw axe results here (default: scratch
     /// space, removed after the run).
     results_dir: Option<PathBuf>,
-    /// A11Y_CRAWL_BUDGET_SECS.
+    /// BUILD_TASK_A11Y_CRAWL_BUDGET_SECS.
     crawl_budget: Duration,
-    /// A11Y_PAGE_TIMEOUT_SECS: page load; axe gets twice that.
+    /// BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS: page load; axe gets twice that.
     page_timeout: Duration,
 }
 
@@ -173,12 +173,12 @@ impl Settings {
         let path = |k: &str, d: &str| PathBuf::from(env.get(k).unwrap_or(d));
         let secs = |k: &str, d: u64| Duration::from_secs(env.get(k).and_then(|v| v.parse().ok()).unwrap_or(d));
         Settings {
-            axe_js: path("A11Y_AXE_JS", DEFAULT_AXE_JS),
-            chromedriver: path("A11Y_CHROMEDRIVER", "/usr/bin/chromedriver"),
-            chromium: path("A11Y_CHROMIUM", "/usr/bin/chromium"),
-            results_dir: env.get("A11Y_RESULTS_DIR").map(PathBuf::from),
-            crawl_budget: secs("A11Y_CRAWL_BUDGET_SECS", 15 * 60),
-            page_timeout: secs("A11Y_PAGE_TIMEOUT_SECS", 90),
+            axe_js: path("BUILD_TASK_A11Y_AXE_JS", DEFAULT_AXE_JS),
+            chromedriver: path("BUILD_TASK_A11Y_CHROMEDRIVER", "/usr/bin/chromedriver"),
+            chromium: path("BUILD_TASK_A11Y_CHROMIUM", "/usr/bin/chromium"),
+            results_dir: env.get("BUILD_TASK_A11Y_RESULTS_DIR").map(PathBuf::from),
+            crawl_budget: secs("BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", 15 * 60),
+            page_timeout: secs("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", 90),
         }
     }
 }
