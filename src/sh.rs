@@ -74,6 +74,13 @@ mod tests {
     }
 
     #[test]
+    fn an_escaped_program_name_is_split_as_sh_would_split_it() {
+        // Found by the sh_words fuzz target: `build-tas\k` is `build-task` to sh.
+        assert_eq!(split("\n\nbuild-tas\\k list").unwrap(), ["list"]);
+        assert_eq!(split("'build-task' list").unwrap(), ["list"]);
+    }
+
+    #[test]
     fn the_legacy_python_command_is_accepted() {
         let words = split("python build-task/main.py -t 'a b' -p '{}'").unwrap();
         assert_eq!(words, ["-t", "a b", "-p", "{}"]);
