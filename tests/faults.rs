@@ -269,6 +269,21 @@ fn upload_cases() -> Vec<UploadCase> {
             )
         },
         UploadCase {
+            env: MULTIPART,
+            // S3 never answers part 3: the clean-up must not wait for it.
+            sigterm: Some(("partNumber=3", Duration::from_millis(300))),
+            bound: secs(5),
+            ..case(
+                "SIGTERM while S3 holds a part",
+                &["--mode", "big-file", "--seconds", "24"],
+                vec![("partNumber=3", S3Fault::Hang)],
+                143,
+                error,
+                &["the task was cancelled (SIGTERM)"],
+                Stored::Nothing,
+            )
+        },
+        UploadCase {
             // One worker, held up on the 1 MiB file for 1.5 s, reaches
             // vanish.txt after the task's thread removed it (at 0.5 s).
             env: &[("BUILD_TASK_S3_WORKERS", "1")],
@@ -408,6 +423,14 @@ fn run_upload_case(case: &UploadCase, task_id: u64) -> Row {
     for part in case.message {
         if !message.contains(part) {
             why.push(format!("the message {message:?} does not say {part:?}"));
+        }
+    }
+    for (pattern, fault) in &case.proxy {
+        // A fault that fired once on a run that succeeded was retried.
+        let once = !matches!(fault, S3Fault::Delay(_) | S3Fault::AlwaysSlowDown);
+        let want = if once && case.exit == 0 { 2 } else { 1 };
+        if proxy.count(pattern) < want {
+            why.push(format!("{pattern} was requested {} times, not at least {want}", proxy.count(pattern)));
         }
     }
     let prefix = format!("_tasks/artifacts/{task_id}/");
