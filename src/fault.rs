@@ -8,7 +8,7 @@
 //! upload), `fifo` a named pipe beside index.json (skipped by the walk),
 //! `unreadable` a file with mode 000 (unreadable without CAP_DAC_OVERRIDE,
 //! as for Cloud Foundry's vcap user), `vanish` a file a thread removes
-//! 500 ms after the task returned (between the walk and its upload, when the
+//! a second after the task returned (between the walk and its upload, when the
 //! upload of the 1 MiB file before it is held up), `grow` a 4 MiB file a
 //! thread goes on appending to for N seconds after the task returned.
 
@@ -122,7 +122,7 @@ impl Task for Fault {
                 let path = ctx.out_dir.join("vanish.txt");
                 std::fs::write(&path, "here, then gone\n").map_err(write_error)?;
                 std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(500));
+                    std::thread::sleep(Duration::from_millis(1000));
                     let _ = std::fs::remove_file(path);
                 });
             }

@@ -284,13 +284,13 @@ fn upload_cases() -> Vec<UploadCase> {
             )
         },
         UploadCase {
-            // One worker, held up on the 1 MiB file for 1.5 s, reaches
-            // vanish.txt after the task's thread removed it (at 0.5 s).
+            // One worker, held up on the 1 MiB file for 2.5 s, reaches
+            // vanish.txt after the task's thread removed it (at 1 s).
             env: &[("BUILD_TASK_S3_WORKERS", "1")],
             ..case(
                 "artifact file removed before upload",
                 &["--mode", "vanish"],
-                vec![("/blob-0.bin?", S3Fault::Delay(Duration::from_millis(1500)))],
+                vec![("/blob-0.bin?", S3Fault::Delay(Duration::from_millis(2500)))],
                 1,
                 error,
                 &["cannot read vanish.txt: No such file or directory"],
