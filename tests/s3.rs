@@ -351,3 +351,29 @@ fn a_body_changed_on_the_way_is_refused_by_its_checksum_with_bad_digest() {
     // (s3s-fs writes the body before it checks the checksum, so unlike S3 it
     // keeps the corrupt object; the error is what this test is about.)
 }
+
+#[test]
+fn a_cancel_does_not_wait_for_a_part_s3_never_answers() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let proxy = Proxy::start(s3.port, &[("partNumber=2", Fault::Hang)]);
+    let dir = TempDir::new("s3-cancel-hang");
+    artifact(dir.path(), &[("big.bin", noise(16 * MIB, 14))]);
+    // The default time-out (60 s): only leaving the worker behind is quick.
+    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
+    let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env);
+    let cancel = Cancel::new();
+    assert!(std::thread::scope(|s| {
+        let run = s.spawn(|| store.put_artifact(dir.path(), &cancel));
+        while proxy.count("partNumber=2") == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let cancelled = Instant::now();
+        cancel.trigger(libc::SIGTERM);
+        let err = run.join().unwrap().unwrap_err();
+        assert_eq!(err.exit_code(), 143, "{err}");
+        cancelled.elapsed() < Duration::from_secs(2)
+    }), "the clean-up waited for the hung part");
+    assert_eq!(proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]), 1, "{:?}", proxy.requests());
+    assert!(s3.keys(BUCKET).is_empty());
+}

@@ -27,6 +27,19 @@ pub enum Fault {
     /// Answer 404 NoSuchBucket, as S3 does for a bucket that does not exist
     /// (s3s-fs makes the bucket's folder on a PUT instead).
     NoSuchBucket,
+    /// Answer this status with this S3 error code and message, without
+    /// forwarding (403 AccessDenied, 500 InternalError, …).
+    Error(u16, &'static str, &'static str),
+    /// Read the request, wait this long, then forward it: every matching
+    /// request, so a test knows an upload is in progress for that long.
+    Delay(Duration),
+}
+
+impl Fault {
+    /// Whether the fault fires on every matching request, not just the first.
+    fn repeats(self) -> bool {
+        matches!(self, Fault::AlwaysSlowDown | Fault::Delay(_))
+    }
 }
 
 #[derive(Default)]
@@ -70,6 +83,18 @@ impl Proxy {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// Waits until a request line contains `pattern`; false on time-out.
+    pub fn wait_for(&self, pattern: &str, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.count(pattern) == 0 {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// How many request lines contain `pattern`.
     pub fn count(&self, pattern: &str) -> usize {
         self.count_all(&[pattern])
@@ -110,7 +135,7 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
             let mut state = state.lock().unwrap();
             state.requests.push(request_line.clone());
             let hit = state.faults.iter_mut().find(|(p, f, fired)| {
-                request_line.contains(p.as_str()) && (!*fired || *f == Fault::AlwaysSlowDown)
+                request_line.contains(p.as_str()) && (!*fired || f.repeats())
             });
             hit.map(|(_, f, fired)| {
                 *fired = true;
@@ -118,11 +143,19 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
             })
         };
         match fault {
-            Some(fault @ (Fault::SlowDown | Fault::AlwaysSlowDown | Fault::NoSuchBucket)) => {
+            Some(fault @ (Fault::SlowDown | Fault::AlwaysSlowDown | Fault::NoSuchBucket | Fault::Error(..))) => {
                 io::copy(&mut (&mut reader).take(len as u64), &mut io::sink())?;
                 let (status, code, message) = match fault {
-                    Fault::NoSuchBucket => ("404 Not Found", "NoSuchBucket", "The specified bucket does not exist"),
-                    _ => ("503 Service Unavailable", "SlowDown", "Please reduce your request rate."),
+                    Fault::NoSuchBucket => (404, "NoSuchBucket", "The specified bucket does not exist"),
+                    Fault::Error(status, code, message) => (status, code, message),
+                    _ => (503, "SlowDown", "Please reduce your request rate."),
+                };
+                let status = match status {
+                    403 => "403 Forbidden",
+                    404 => "404 Not Found",
+                    500 => "500 Internal Server Error",
+                    503 => "503 Service Unavailable",
+                    _ => "400 Bad Request",
                 };
                 let body = format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>1</RequestId></Error>"
@@ -146,6 +179,16 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
                 // Wait until the client closes, or a minute at most.
                 client.set_read_timeout(Some(Duration::from_secs(60)))?;
                 let _ = reader.read(&mut [0; 1]);
+                return Ok(());
+            }
+            Some(Fault::Delay(delay)) => {
+                let mut body = Vec::new();
+                (&mut reader).take(len as u64).read_to_end(&mut body)?;
+                std::thread::sleep(delay);
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                up.write_all(&body)?;
+                io::copy(&mut up, &mut client)?;
                 return Ok(());
             }
             Some(Fault::Corrupt) => {

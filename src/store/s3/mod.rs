@@ -14,15 +14,18 @@
 //! returns an error, the error names the object and S3's code and message,
 //! every multipart upload this run started has been aborted, and the objects
 //! this run already stored are deleted — both best effort: a network that is
-//! gone can leave them behind, and that is logged. Objects of earlier runs
-//! are never touched.
+//! gone can leave them behind, and that is logged. After a cancel the
+//! workers get half a second to stop; one still waiting for S3's answer is
+//! left behind, so the clean-up and the error status go out within the ten
+//! seconds Cloud Foundry allows (a whole-object PUT that S3 completes after
+//! the clean-up can then stay). Objects of earlier runs are never touched.
 
 mod actions;
 mod request;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rusty_s3::{Bucket, Credentials, UrlStyle};
@@ -130,6 +133,7 @@ fn size(text: &str) -> Option<u64> {
     number.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
+#[derive(Clone)]
 pub struct S3Store {
     bucket: Bucket,
     credentials: Credentials,
@@ -172,21 +176,62 @@ struct Multipart {
     parts: Mutex<Vec<Option<(String, String)>>>,
 }
 
-/// What the workers share.
-struct Run<'a> {
-    store: &'a S3Store,
-    entries: &'a [walk::Entry],
-    uploads: &'a [Multipart],
+/// How long the workers get to stop after a cancel. One waiting for an
+/// answer S3 is slow to give cannot be interrupted: the clean-up goes on
+/// without it, so it cannot use up the time Cloud Foundry leaves after SIGTERM.
+const STOP_TIME: Duration = Duration::from_millis(500);
+
+/// What the workers share. It is owned, not borrowed, so that a worker stuck
+/// in a request can be left behind.
+struct Run {
+    store: S3Store,
+    entries: Vec<walk::Entry>,
+    uploads: Vec<Multipart>,
     jobs: Vec<Job>,
     next: AtomicUsize,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     /// Keys this run stored, for the clean-up after a failure.
     stored: Mutex<Vec<String>>,
-    cancel: &'a Cancel,
+    cancel: Cancel,
+    /// How many workers have ended, and a wake-up for each.
+    ended: Mutex<usize>,
+    ended_cv: Condvar,
 }
 
-impl Run<'_> {
+impl Run {
+    /// Runs `workers` threads and waits until they end, or, after a cancel,
+    /// for at most STOP_TIME more.
+    fn run_workers(self: &Arc<Self>, workers: usize) {
+        for _ in 0..workers {
+            let run = Arc::clone(self);
+            std::thread::spawn(move || {
+                run.work();
+                if let Ok(mut ended) = run.ended.lock() {
+                    *ended += 1;
+                }
+                run.ended_cv.notify_all();
+            });
+        }
+        let mut stop_by = None;
+        let Ok(mut ended) = self.ended.lock() else { return };
+        while *ended < workers {
+            let now = Instant::now();
+            if self.cancel.signal().is_some() {
+                let by = *stop_by.get_or_insert(now + STOP_TIME);
+                if now >= by {
+                    warn!("{} uploads did not stop in time; cleaning up without them", workers - *ended);
+                    return;
+                }
+            }
+            // Short waits: a cancel does not wake this condition variable.
+            match self.ended_cv.wait_timeout(ended, Duration::from_millis(50)) {
+                Ok((guard, _)) => ended = guard,
+                Err(_) => return,
+            }
+        }
+    }
+
     fn fail(&self, error: Error) {
         // The first error is the one reported; the others follow from it.
         if !self.failed.swap(true, Ordering::SeqCst)
@@ -212,12 +257,12 @@ impl Run<'_> {
     }
 
     fn run(&self, job: &Job) -> Result<()> {
-        let store = self.store;
+        let store = &self.store;
         match *job {
             Job::Put(i) => {
                 let entry = &self.entries[i];
                 let key = store.key(entry);
-                store.put_object(&key, entry, self.cancel)?;
+                store.put_object(&key, entry, &self.cancel)?;
                 if let Ok(mut stored) = self.stored.lock() {
                     stored.push(key);
                 }
@@ -233,7 +278,7 @@ impl Run<'_> {
                 let len = upload.part_size.min(entry.len - offset);
                 let part = request::FileRange { path: &entry.path, key: &entry.key, offset, len };
                 let done =
-                    store.upload_part(&store.key(entry), &upload.upload_id, number, &part, self.cancel)?;
+                    store.upload_part(&store.key(entry), &upload.upload_id, number, &part, &self.cancel)?;
                 if let Ok(mut parts) = upload.parts.lock() {
                     parts[number as usize - 1] = Some(done);
                 }
@@ -306,27 +351,26 @@ impl Store for S3Store {
         small.sort_by_key(|&i| std::cmp::Reverse(entries[i].len));
         jobs.extend(small.into_iter().map(Job::Put));
 
-        let run = Run {
-            store: self,
-            entries: &entries,
-            uploads: &uploads,
+        let workers = self.config.workers.min(jobs.len()).max(1);
+        let run = Arc::new(Run {
+            store: self.clone(),
+            entries,
+            uploads,
             jobs,
             next: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
             stored: Mutex::new(Vec::new()),
-            cancel,
-        };
-        let workers = self.config.workers.min(run.jobs.len()).max(1);
-        std::thread::scope(|s| {
-            for _ in 1..workers {
-                s.spawn(|| run.work());
-            }
-            run.work();
+            cancel: cancel.clone(),
+            ended: Mutex::new(0),
+            ended_cv: Condvar::new(),
         });
+        run.run_workers(workers);
+        let (entries, uploads) = (&run.entries, &run.uploads);
 
-        let mut stored = run.stored.into_inner().unwrap_or_default();
-        let mut result = match run.error.into_inner().ok().flatten() {
+        let mut stored = run.stored.lock().map(|s| s.clone()).unwrap_or_default();
+        // Workers left behind after a cancel have set no error.
+        let mut result = match run.error.lock().ok().and_then(|mut e| e.take()).or_else(|| cancel.check().err()) {
             Some(e) => Err(e),
             None => Ok(()),
         };
@@ -358,7 +402,7 @@ impl Store for S3Store {
             Err(e) => {
                 let open: Vec<&Multipart> =
                     uploads.iter().enumerate().filter(|(u, _)| !completed.contains(u)).map(|(_, m)| m).collect();
-                self.clean_up(&entries, &open, &stored);
+                self.clean_up(entries, &open, &stored);
                 Err(e)
             }
         }
