@@ -6,8 +6,8 @@
 //! The artifact modes each leave one kind of awkward output behind:
 //! `big-output` N files of 1 MiB, `big-file` one file of N MiB (a multipart
 //! upload), `fifo` a named pipe beside index.json (skipped by the walk),
-//! `unreadable` a file with mode 000 (unreadable without CAP_DAC_OVERRIDE,
-//! as for Cloud Foundry's vcap user), `vanish` a file a thread removes
+//! `unreadable` a file with mode 000 (unreadable to a process without
+//! CAP_DAC_OVERRIDE), `vanish` a file a thread removes
 //! a second after the task returned (between the walk and its upload, when the
 //! upload of the 1 MiB file before it is held up), `grow` a 4 MiB file a
 //! thread goes on appending to for N seconds after the task returned.

@@ -162,8 +162,8 @@ struct UploadCase {
     proxy: Vec<(&'static str, S3Fault)>,
     /// SIGTERM this long after the proxy saw a request matching the pattern.
     sigterm: Option<(&'static str, Duration)>,
-    /// Run without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, as Cloud
-    /// Foundry's unprivileged vcap user does (the tests run as root).
+    /// Run without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so that a mode
+    /// 000 file is really unreadable (the tests run as root, as CF tasks do).
     unprivileged: bool,
     exit: i32,
     accepted: &'static [&'static str],
