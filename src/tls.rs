@@ -128,6 +128,53 @@ mod tests {
         assert_eq!(ours.len(), 6);
     }
 
+    /// A handshake in memory between a client on `provider()` and a server
+    /// on ring's default provider, limited to `version`; the suite chosen.
+    fn handshake(version: &'static rustls::SupportedProtocolVersion) -> rustls::CipherSuite {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen makes a certificate");
+        let cert = certified.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[version])
+            .and_then(|b| b.with_no_client_auth().with_single_cert(vec![cert.clone()], key))
+            .expect("a server config");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).expect("the certificate is a usable root");
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .expect("a client config")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a DNS name");
+        let mut client = rustls::ClientConnection::new(Arc::new(client), name).expect("a client connection");
+        let mut server = rustls::ServerConnection::new(Arc::new(server)).expect("a server connection");
+        for _ in 0..10 {
+            let mut bytes = Vec::new();
+            client.write_tls(&mut bytes).expect("client writes");
+            server.read_tls(&mut &bytes[..]).expect("server reads");
+            server.process_new_packets().expect("the server accepts the client");
+            bytes.clear();
+            server.write_tls(&mut bytes).expect("server writes");
+            client.read_tls(&mut &bytes[..]).expect("client reads");
+            client.process_new_packets().expect("the client accepts the server");
+            if !client.is_handshaking() && !server.is_handshaking() {
+                assert_eq!(client.protocol_version(), Some(version.version));
+                return client.negotiated_cipher_suite().expect("a suite after the handshake").suite();
+            }
+        }
+        panic!("the handshake did not finish in 10 round trips");
+    }
+
+    #[test]
+    fn a_tls_1_3_server_is_verified_and_agrees_on_aes_gcm() {
+        assert_eq!(handshake(&rustls::version::TLS13), rustls::CipherSuite::TLS13_AES_256_GCM_SHA384);
+    }
+
+    #[test]
+    fn a_tls_1_2_server_is_verified_and_agrees_on_ecdhe_aes_gcm() {
+        assert_eq!(handshake(&rustls::version::TLS12), rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384);
+    }
+
     #[test]
     fn the_provider_serves_tls_1_2_and_1_3_and_refuses_private_keys() {
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider()));
