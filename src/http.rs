@@ -1,6 +1,6 @@
 //! The one HTTP client everything shares, and the retry policy.
 //!
-//! ureq with rustls (ring). Trust is Mozilla's roots plus the PEM bundle in
+//! ureq with rustls (ring, as `tls` trims it). Trust is Mozilla's roots plus the PEM bundle in
 //! SSL_CERT_FILE plus every `*.crt` in CF_SYSTEM_CERT_PATH (where Cloud
 //! Foundry mounts the platform's CAs). ureq has no timeouts unless asked, so
 //! every phase gets one here. Redirects are off: nothing we call should
@@ -26,7 +26,7 @@ pub fn agent(env: &Env) -> Agent {
     roots.extend(extra_roots(env));
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .unversioned_rustls_crypto_provider(Arc::new(crate::tls::provider()))
         .root_certs(RootCerts::new_with_certs(&roots))
         .build();
     Agent::config_builder()

@@ -20,3 +20,4 @@ pub mod sh;
 pub mod store;
 pub mod task;
 pub mod tasks;
+pub mod tls;
