@@ -28,6 +28,52 @@ pub struct Flag {
     pub template: &'static str,
 }
 
+/// The flags pages-core passes to a site scan (the Python tasks' `-t -b -o -r -c`),
+/// shared by the scanning tasks. Only the target is required: pages-core's
+/// public migrations pass no `-c`, and no rules is a valid configuration.
+pub const SITE_SCAN_FLAGS: &[Flag] = &[
+    Flag {
+        short: 't',
+        long: "target",
+        value: "URL",
+        required: true,
+        help: "Scan the site at this URL.",
+        template: "{{task.Build.url}}",
+    },
+    Flag {
+        short: 'b',
+        long: "buildid",
+        value: "ID",
+        required: false,
+        help: "Name the build the scan belongs to (accepted, unused).",
+        template: "{{task.Build.id}}",
+    },
+    Flag {
+        short: 'o',
+        long: "owner",
+        value: "OWNER",
+        required: false,
+        help: "Name the site's repository owner (accepted, unused).",
+        template: "{{task.Build.Site.owner}}",
+    },
+    Flag {
+        short: 'r',
+        long: "repository",
+        value: "REPO",
+        required: false,
+        help: "Name the site's repository (accepted, unused).",
+        template: "{{task.Build.Site.repository}}",
+    },
+    Flag {
+        short: 'c',
+        long: "config",
+        value: "JSON",
+        required: false,
+        help: "Apply this scan config's rules, {\"rules\":[...]} (none when absent).",
+        template: "{{task.SiteBuildTask.metadata}}",
+    },
+];
+
 /// A build task compiled into the binary.
 pub trait Task: Sync {
     /// The name used on the command line and in BUILD_TASK.

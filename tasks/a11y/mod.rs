@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::task::{Context, Flag, Outcome, Task};
+use crate::task::{Context, Flag, Outcome, Task, SITE_SCAN_FLAGS};
 use crate::info;
 
 pub struct A11y;
@@ -31,48 +31,6 @@ pub const DEFAULT_USER_AGENT: &str = concat!("cloudgovpagescrawler/", env!("CARG
 /// Where build.sh puts axe-core.
 pub const DEFAULT_AXE_JS: &str = "/usr/local/lib/axe-core/axe.min.js";
 
-const FLAGS: &[Flag] = &[
-    Flag {
-        short: 't',
-        long: "target",
-        value: "URL",
-        required: true,
-        help: "Crawl and scan the site at this URL.",
-        template: "{{task.Build.url}}",
-    },
-    Flag {
-        short: 'b',
-        long: "buildid",
-        value: "ID",
-        required: false,
-        help: "Name the build the report is for.",
-        template: "{{task.Build.id}}",
-    },
-    Flag {
-        short: 'o',
-        long: "owner",
-        value: "OWNER",
-        required: false,
-        help: "Name the site's repository owner.",
-        template: "{{task.Build.Site.owner}}",
-    },
-    Flag {
-        short: 'r',
-        long: "repository",
-        value: "REPO",
-        required: false,
-        help: "Name the site's repository.",
-        template: "{{task.Build.Site.repository}}",
-    },
-    Flag {
-        short: 'c',
-        long: "config",
-        value: "JSON",
-        required: false,
-        help: "Apply these scan rules (the site build task's metadata, with its `rules`).",
-        template: "{{task.SiteBuildTask.metadata}}",
-    },
-];
 
 impl Task for A11y {
     fn name(&self) -> &'static str {
@@ -84,7 +42,7 @@ impl Task for A11y {
     }
 
     fn flags(&self) -> &'static [Flag] {
-        FLAGS
+        SITE_SCAN_FLAGS
     }
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::task::{Context, Flag, Outcome, Task};
+use crate::task::{Context, Flag, Outcome, Task, SITE_SCAN_FLAGS};
 use crate::{debug, info};
 
 use report::Config;
@@ -36,48 +36,6 @@ const TAIL_LINES: usize = 20;
 /// Longer output lines are cut in the quoted tail (the log gets them whole).
 const TAIL_LINE_CHARS: usize = 300;
 
-const FLAGS: &[Flag] = &[
-    Flag {
-        short: 't',
-        long: "target",
-        value: "URL",
-        required: true,
-        help: "Scan the site at this URL.",
-        template: "{{task.Build.url}}",
-    },
-    Flag {
-        short: 'b',
-        long: "buildid",
-        value: "ID",
-        required: false,
-        help: "Name the build the scan belongs to (logged only).",
-        template: "{{task.Build.id}}",
-    },
-    Flag {
-        short: 'o',
-        long: "owner",
-        value: "OWNER",
-        required: false,
-        help: "Name the site's repository owner (accepted, unused).",
-        template: "{{task.Build.Site.owner}}",
-    },
-    Flag {
-        short: 'r',
-        long: "repository",
-        value: "REPO",
-        required: false,
-        help: "Name the site's repository (accepted, unused).",
-        template: "{{task.Build.Site.repository}}",
-    },
-    Flag {
-        short: 'c',
-        long: "config",
-        value: "JSON",
-        required: false,
-        help: "Apply this scan config's rules, {\"rules\":[...]} (none when absent).",
-        template: "{{task.SiteBuildTask.metadata}}",
-    },
-];
 
 impl Task for OwaspZap {
     fn name(&self) -> &'static str {
@@ -89,7 +47,7 @@ impl Task for OwaspZap {
     }
 
     fn flags(&self) -> &'static [Flag] {
-        FLAGS
+        SITE_SCAN_FLAGS
     }
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
@@ -100,9 +58,6 @@ impl Task for OwaspZap {
         }
         // The config is checked before a scan that may take most of an hour.
         let config = Config::parse(ctx.flag("config").unwrap_or(""))?;
-        if let Some(build) = ctx.flag("buildid") {
-            info!("scanning for build {}", build.chars().take(20).collect::<String>());
-        }
         info!("{} scan rules", config.rules.len());
 
         let scan = Scan::from_env(ctx)?;
