@@ -36,7 +36,9 @@ pub fn command_words(args: &[OsString]) -> Result<Vec<OsString>> {
         words = &words[1..];
     }
     let program = words.first().map(String::as_str).unwrap_or("");
-    let is_us = Path::new(program).file_name().is_some_and(|n| n == "build-task");
+    // As the word names a file to exec: `build-task` or a path ending in it
+    // (Path would also take `build-task/`, which sh could not run).
+    let is_us = program == "build-task" || program.ends_with("/build-task");
     let rest = if is_us {
         &words[1..]
     } else if matches!(program, "python" | "python3")
@@ -78,6 +80,13 @@ mod tests {
         // Found by the sh_words fuzz target: `build-tas\k` is `build-task` to sh.
         assert_eq!(split("\n\nbuild-tas\\k list").unwrap(), ["list"]);
         assert_eq!(split("'build-task' list").unwrap(), ["list"]);
+    }
+
+    #[test]
+    fn a_path_with_trailing_slashes_is_not_our_program() {
+        // Found by the sh_words fuzz target: sh cannot exec `…/build-task//`.
+        assert!(split("/usr/local/bin/build-task// list").is_err());
+        assert!(split("x/build-task/ list").is_err());
     }
 
     #[test]
