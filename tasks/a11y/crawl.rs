@@ -592,6 +592,14 @@ mod tests {
     }
 
     #[test]
+    fn a_link_to_a_mixed_case_unicode_host_resolves_without_a_panic() {
+        // Found by the robots fuzz target while url ran on the ASCII-only IDNA
+        // stub, whose debug assertion fired on `//Zî`.
+        let page = Url::parse("http://127.0.0.1:8080/dir/page.html").unwrap();
+        assert_eq!(links("<a href='//Z\u{ee}/'>x</a>".as_bytes(), &page), ["http://xn--z-lga/"]);
+    }
+
+    #[test]
     fn robots_txt_outside_ascii_is_matched_without_a_panic() {
         let body = "User-agent: *\nDisallow: /caf\u{e9}/\u{a0}\u{a0}\nDisallow: /priv\u{a0}ate\n# \u{1f600}\n";
         let robots = Robots { body: Some(ascii_robots(body.as_bytes())), token: "cloudgovpagescrawler".into() };
