@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::axe::axe_js;
 use crate::support::callback::{field, CallbackServer};
-use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::support::s3::S3Server;
 use crate::support::web::{Reply, WebServer};
 use crate::support::{build_task, enc, have_tool, shared_fixtures, stderr, vcap_services, Params, TempDir};
 
@@ -137,14 +137,8 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
     let results_dir = tmp.path().join("results");
     let scratch = tmp.path().join("tmp");
     std::fs::create_dir_all(&scratch).unwrap();
-    let params = Params {
-        callback: &cb.url(),
-        task_id: 77,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: "a11y-bucket",
-    };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 77, "a11y-bucket");
     let target = site.url("");
     let out = build_task()
         .args(["a11y", "-t", &enc(&target), "-b", &enc("1"), "-o", &enc("owner"), "-r", &enc("repo")])
@@ -230,7 +224,8 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
 /// Runs the deployed task against `target` with `vcap`; the callback's bodies.
 fn deployed_run(target: &str, vcap: &str) -> (std::process::Output, CallbackServer) {
     let cb = CallbackServer::start(78);
-    let params = Params { callback: &cb.url(), task_id: 78, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "a11y-bucket" };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 78, "a11y-bucket");
     let tmp = TempDir::new("a11y-deployed");
     // Stand-ins for the scan's tools: these runs end before the scan.
     let stand_in = tmp.path().join("stand-in");
@@ -303,7 +298,8 @@ fn sigterm_during_the_scan_reports_the_cancel_and_leaves_no_browser_behind() {
     })
     .unwrap();
     let cb = CallbackServer::start(79);
-    let params = Params { callback: &cb.url(), task_id: 79, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "a11y-bucket" };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 79, "a11y-bucket");
     let tmp = TempDir::new("a11y-cancel");
     let scratch = tmp.path().to_string_lossy().into_owned();
     let mut child = build_task()

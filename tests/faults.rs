@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::callback::{field, CallbackServer, Fault};
 use crate::support::proxy::{Fault as S3Fault, Proxy};
-use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::support::s3::S3Server;
 use crate::support::{bin, build_task, stderr, Params, TempDir};
 
 /// One row of the matrix.
@@ -63,7 +63,8 @@ struct Row {
 fn run_case(case: &Case, s3: &S3Server, task_id: u64) -> Row {
     let cb = CallbackServer::with_faults(task_id, case.callback.clone());
     let tmp = TempDir::new("matrix");
-    let params = Params { callback: &cb.url(), task_id, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket: "matrix" };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, task_id, "matrix");
     let started = Instant::now();
     let child = build_task()
         .arg("fault")
@@ -373,7 +374,8 @@ fn run_upload_case(case: &UploadCase, task_id: u64) -> Row {
     let proxy = Proxy::start(s3.port, &case.proxy);
     let cb = CallbackServer::start(task_id);
     let tmp = TempDir::new("matrix-s3");
-    let params = Params { callback: &cb.url(), task_id, region: REGION, access_key: ACCESS_KEY, secret_key: SECRET_KEY, bucket };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, task_id, bucket);
     let mut command = if case.unprivileged {
         if !can_drop_dac_override() {
             return skip("setpriv cannot drop CAP_DAC_OVERRIDE here");

@@ -20,7 +20,7 @@ use std::time::Duration;
 use miniserde::{json, Deserialize};
 
 use crate::support::callback::{field, CallbackServer};
-use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::support::s3::S3Server;
 use crate::support::site::Site;
 use crate::support::{enc, have_tool, vcap_services, Params};
 
@@ -429,14 +429,8 @@ fn task_run(task_id: u64) -> Option<TaskRun> {
     let s3 = S3Server::start("site-bucket")?;
     let cb = CallbackServer::start(task_id);
     let site = Site::start(&["Content-Type: text/html", "X-Content-Type-Options: nosniff"], "<html>hi</html>", Duration::ZERO);
-    let params = Params {
-        callback: &cb.url(),
-        task_id,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: "site-bucket",
-    };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, task_id, "site-bucket");
     // pages-core's command: every value encrypted, the params in single quotes.
     let command = format!("exec build-task example -t '{}' -p '{}'", enc(&site.url()), params.encrypted());
     Some(TaskRun { s3, cb, _site: site, command })

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use crate::support::callback::{field, CallbackServer};
-use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::support::s3::S3Server;
 use crate::support::site::Site;
 use crate::support::{build_task, stderr, stdout, vcap_services, Params, TempDir};
 
@@ -18,14 +18,8 @@ fn a_deployed_run_with_encrypted_params_delivers_processing_then_success_and_upl
     let Some(s3) = S3Server::start("site-bucket") else { return };
     let cb = CallbackServer::start(4242);
     let site = secure_site();
-    let params = Params {
-        callback: &cb.url(),
-        task_id: 4242,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: "site-bucket",
-    };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 4242, "site-bucket");
     let tmp = TempDir::new("deployed");
     let out = build_task()
         .args(["example", "-t", &crate::support::enc(&site.url()), "-p", &params.encrypted()])
@@ -80,14 +74,7 @@ impl Deployed {
     }
 
     fn params(&self) -> String {
-        Params {
-            callback: &self.cb.url(),
-            task_id: self.cb.task_id,
-            region: REGION,
-            access_key: ACCESS_KEY,
-            secret_key: SECRET_KEY,
-            bucket: "fault-bucket",
-        }
+        Params::on_s3s(&self.cb.url(), self.cb.task_id, "fault-bucket")
         .plain()
     }
 
@@ -226,14 +213,8 @@ fn a_tampered_ciphertext_delivers_an_error_status_and_exits_2() {
     let Some(d) = Deployed::start(19) else { return };
     let bucket = crate::support::enc("fault-bucket");
     let tampered = format!("{}{}", &bucket[..bucket.len() - 2], if bucket.ends_with("00") { "11" } else { "00" });
-    let params = Params {
-        callback: &d.cb.url(),
-        task_id: 19,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: "fault-bucket",
-    }
+    let callback = d.cb.url();
+    let params = Params::on_s3s(&callback, 19, "fault-bucket")
     .encrypted();
     // Swap the BUCKET value for a tampered ciphertext of it.
     let start = params.find(r#""BUCKET": ""#).unwrap() + r#""BUCKET": ""#.len();
@@ -253,14 +234,8 @@ fn a_tampered_ciphertext_delivers_an_error_status_and_exits_2() {
 #[test]
 fn a_deployed_run_refuses_plain_text_flags() {
     let Some(d) = Deployed::start(20) else { return };
-    let params = Params {
-        callback: &d.cb.url(),
-        task_id: 20,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: "fault-bucket",
-    }
+    let callback = d.cb.url();
+    let params = Params::on_s3s(&callback, 20, "fault-bucket")
     .encrypted();
     let out = build_task()
         .args(["fault", "--mode", "ok", "-p", &params])
@@ -310,14 +285,8 @@ fn an_https_callback_is_trusted_through_ssl_cert_file_or_cf_system_cert_path() {
     let ca = crate::support::tls::TestCa::new();
     for (var, value) in [("SSL_CERT_FILE", ca.ca_file()), ("CF_SYSTEM_CERT_PATH", ca.ca_dir())] {
         let cb = CallbackServer::start_tls(31, &ca);
-        let params = Params {
-            callback: &cb.url(),
-            task_id: 31,
-            region: REGION,
-            access_key: ACCESS_KEY,
-            secret_key: SECRET_KEY,
-            bucket: "tls-bucket",
-        };
+        let callback = cb.url();
+        let params = Params::on_s3s(&callback, 31, "tls-bucket");
         let out = build_task()
             .args(["fault", "--mode", "ok", "-p", &params.plain()])
             .env(var, &value)
@@ -333,14 +302,8 @@ fn an_https_callback_is_trusted_through_ssl_cert_file_or_cf_system_cert_path() {
 fn an_https_callback_with_an_unknown_ca_is_refused_and_exits_3() {
     let ca = crate::support::tls::TestCa::new();
     let cb = CallbackServer::start_tls(32, &ca);
-    let params = Params {
-        callback: &cb.url(),
-        task_id: 32,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: "tls-bucket",
-    };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 32, "tls-bucket");
     let out = build_task().args(["fault", "--mode", "ok", "-p", &params.plain()]).output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(cb.requests().is_empty(), "no request got through the handshake");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use miniserde::json::Value;
 
 use crate::support::callback::{field, CallbackServer};
-use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::support::s3::S3Server;
 use crate::support::{build_task, enc, stderr, vcap_services, Params, TempDir};
 use crate::zap_report::diff;
 
@@ -26,14 +26,8 @@ fn stand_in() -> PathBuf {
 /// A deployed run of the task as pages-core starts it, with every flag
 /// encrypted, the stand-in scanner in `tmp/wrk`, and the given extra env.
 fn deployed_run(task_id: u64, cb: &CallbackServer, s3: &S3Server, tmp: &TempDir, env: &[(&str, &str)]) -> Output {
-    let params = Params {
-        callback: &cb.url(),
-        task_id,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: BUCKET,
-    };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, task_id, BUCKET);
     let config = std::fs::read_to_string(fixture("config.json")).unwrap();
     let mut cmd: Command = build_task();
     cmd.args(["owasp-zap", "-t", &enc("https://site.example"), "-b", &enc("77"), "-o", &enc("agency")])
@@ -171,14 +165,8 @@ fn a_cancelled_run_stops_the_whole_scan_and_reports_the_cancel() {
     let Some(s3) = S3Server::start(BUCKET) else { return };
     let cb = CallbackServer::start(505);
     let tmp = TempDir::new("zap-cancel");
-    let params = Params {
-        callback: &cb.url(),
-        task_id: 505,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: SECRET_KEY,
-        bucket: BUCKET,
-    };
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 505, BUCKET);
     let mut child = build_task()
         .args(["owasp-zap", "-t", &enc("https://site.example"), "-p", &params.encrypted()])
         .env("DEPLOY_ENV", "dev")

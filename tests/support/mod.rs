@@ -124,7 +124,12 @@ pub struct Params<'a> {
     pub bucket: &'a str,
 }
 
-impl Params<'_> {
+impl<'a> Params<'a> {
+    /// Params for a run against [`s3::S3Server`]'s credentials and region.
+    pub fn on_s3s(callback: &'a str, task_id: u64, bucket: &'a str) -> Params<'a> {
+        Params { callback, task_id, region: s3::REGION, access_key: s3::ACCESS_KEY, secret_key: s3::SECRET_KEY, bucket }
+    }
+
     /// The `-p` text exactly as pages-core renders DEFAULT_BUILD_TASK_PARAMS
     /// after encrypting every value: TASK_ID is a bare, unquoted ciphertext.
     pub fn encrypted(&self) -> String {
