@@ -254,6 +254,15 @@ fn upload_cases() -> Vec<UploadCase> {
             &["cannot store blob-0.bin: S3 answered 403: RequestTimeTooSkewed"],
             Stored::Nothing,
         ),
+        case(
+            "S3 stores blob-1.bin but every answer is lost",
+            three,
+            vec![("/blob-1.bin?", S3Fault::LoseAnswer)],
+            1,
+            error,
+            &["gave up after 5 tries: cannot store blob-1.bin"],
+            Stored::Nothing,
+        ),
         UploadCase {
             env: MULTIPART,
             // Parts take a second each, so SIGTERM surely lands mid-upload.

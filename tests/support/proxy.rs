@@ -30,6 +30,10 @@ pub enum Fault {
     /// Answer this status with this S3 error code and message, without
     /// forwarding (403 AccessDenied, 500 InternalError, …).
     Error(u16, &'static str, &'static str),
+    /// Forward the request, let S3 answer, then reset the client's
+    /// connection instead of passing the answer on: every matching request.
+    /// S3 has done the work; the client cannot know it.
+    LoseAnswer,
     /// Read the request, wait this long, then forward it: every matching
     /// request, so a test knows an upload is in progress for that long.
     Delay(Duration),
@@ -38,7 +42,7 @@ pub enum Fault {
 impl Fault {
     /// Whether the fault fires on every matching request, not just the first.
     fn repeats(self) -> bool {
-        matches!(self, Fault::AlwaysSlowDown | Fault::Delay(_))
+        matches!(self, Fault::AlwaysSlowDown | Fault::Delay(_) | Fault::LoseAnswer)
     }
 }
 
@@ -171,6 +175,14 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
                 write_head(&mut up, &head)?;
                 io::copy(&mut (&mut reader).take(len as u64 / 2), &mut up)?;
                 let _ = up.shutdown(Shutdown::Both);
+                reset(&client);
+                return Ok(());
+            }
+            Some(Fault::LoseAnswer) => {
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                io::copy(&mut (&mut reader).take(len as u64), &mut up)?;
+                io::copy(&mut up, &mut io::sink())?;
                 reset(&client);
                 return Ok(());
             }

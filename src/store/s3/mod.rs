@@ -12,8 +12,10 @@
 //! `put_artifact` returns `Ok` only after S3 accepted every object (for a
 //! multipart upload: after CompleteMultipartUpload succeeded). When it
 //! returns an error, the error names the object and S3's code and message,
-//! every multipart upload this run started has been aborted, and the objects
-//! this run already stored are deleted — both best effort: a network that is
+//! every multipart upload this run started has been aborted, and every key
+//! this run sent an object to is deleted, whether or not S3's answer arrived
+//! (an answer lost on the way can hide a stored object; deleting a key that
+//! is not there is a no-op) — both best effort: a network that is
 //! gone can leave them behind, and that is logged. After a cancel the
 //! workers get half a second to stop; one still waiting for S3's answer is
 //! left behind, so the clean-up and the error status go out within the ten
@@ -191,8 +193,9 @@ struct Run {
     next: AtomicUsize,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
-    /// Keys this run stored, for the clean-up after a failure.
-    stored: Mutex<Vec<String>>,
+    /// Keys this run sent an object to, recorded before it is sent, for the
+    /// clean-up after a failure.
+    written: Mutex<Vec<String>>,
     cancel: Cancel,
     /// How many workers have ended, and a wake-up for each.
     ended: Mutex<usize>,
@@ -262,10 +265,10 @@ impl Run {
             Job::Put(i) => {
                 let entry = &self.entries[i];
                 let key = store.key(entry);
-                store.put_object(&key, entry, &self.cancel)?;
-                if let Ok(mut stored) = self.stored.lock() {
-                    stored.push(key);
+                if let Ok(mut written) = self.written.lock() {
+                    written.push(key.clone());
                 }
+                store.put_object(&key, entry, &self.cancel)?;
                 // A file that grew is stored without its tail: an error, and
                 // the object is deleted with the others.
                 request::unchanged(entry)?;
@@ -360,7 +363,7 @@ impl Store for S3Store {
             next: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
-            stored: Mutex::new(Vec::new()),
+            written: Mutex::new(Vec::new()),
             cancel: cancel.clone(),
             ended: Mutex::new(0),
             ended_cv: Condvar::new(),
@@ -368,7 +371,7 @@ impl Store for S3Store {
         run.run_workers(workers);
         let (entries, uploads) = (&run.entries, &run.uploads);
 
-        let mut stored = run.stored.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut written = run.written.lock().map(|w| w.clone()).unwrap_or_default();
         // Workers left behind after a cancel have set no error.
         let mut result = match run.error.lock().ok().and_then(|mut e| e.take()).or_else(|| cancel.check().err()) {
             Some(e) => Err(e),
@@ -381,6 +384,7 @@ impl Store for S3Store {
                 let parts: Vec<(String, String)> =
                     upload.parts.lock().map(|p| p.iter().flatten().cloned().collect()).unwrap_or_default();
                 let key = self.key(entry);
+                written.push(key.clone());
                 let done = cancel.check().and_then(|()| {
                     self.complete_multipart_upload(&key, &entry.key, &upload.upload_id, &parts, cancel)
                 });
@@ -389,7 +393,6 @@ impl Store for S3Store {
                     break;
                 }
                 completed.push(u);
-                stored.push(key);
                 if let Err(e) = request::unchanged(entry) {
                     result = Err(e);
                     break;
@@ -402,7 +405,7 @@ impl Store for S3Store {
             Err(e) => {
                 let open: Vec<&Multipart> =
                     uploads.iter().enumerate().filter(|(u, _)| !completed.contains(u)).map(|(_, m)| m).collect();
-                self.clean_up(entries, &open, &stored);
+                self.clean_up(entries, &open, &written);
                 Err(e)
             }
         }
@@ -414,14 +417,14 @@ impl Store for S3Store {
 }
 
 impl S3Store {
-    /// Aborts the open multipart uploads and deletes the stored keys, best
+    /// Aborts the open multipart uploads and deletes the written keys, best
     /// effort, within a few seconds: after SIGTERM Cloud Foundry waits only
     /// ten before SIGKILL, and the error status must still go out.
     fn clean_up<M: std::borrow::Borrow<Multipart> + Sync>(
         &self,
         entries: &[walk::Entry],
         open: &[M],
-        stored: &[String],
+        written: &[String],
     ) {
         const CLEAN_UP_TIME: Duration = Duration::from_secs(5);
         let deadline = Instant::now() + CLEAN_UP_TIME;
@@ -438,7 +441,7 @@ impl S3Store {
             }
         });
         let not_aborted = left.swap(0, Ordering::SeqCst);
-        parallel(self.config.workers, stored, |key| {
+        parallel(self.config.workers, written, |key| {
             if Instant::now() >= deadline || self.delete_object(key, &cancel).is_err() {
                 left.fetch_add(1, Ordering::SeqCst);
             }
@@ -448,9 +451,9 @@ impl S3Store {
             warn!("{not_aborted} multipart uploads could not be aborted");
         }
         if not_deleted > 0 {
-            warn!("{not_deleted} objects this run stored could not be deleted");
-        } else if !stored.is_empty() {
-            warn!("deleted the {} objects this run had stored", stored.len());
+            warn!("{not_deleted} objects this run may have written could not be deleted");
+        } else if !written.is_empty() {
+            warn!("deleted the {} objects this run may have written", written.len());
         }
     }
 
