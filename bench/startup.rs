@@ -58,7 +58,7 @@ fn main() {
         samples.push(started.elapsed());
         assert!(line.starts_with("PUT /v0/tasks/1/token"), "unexpected request: {line}");
         // Refuse it, as pages-core does for a finished task: the run ends (exit 3).
-        while reader.read_line(&mut line).map_or(false, |n| n > 2) {
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
             line.clear();
         }
         let _ = reader.get_mut().write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");

@@ -4,11 +4,16 @@
 //! `upload <endpoint> <bucket> <task id> <path>`, with AWS_ACCESS_KEY_ID,
 //! AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION in the environment and the
 //! BUILD_TASK_S3_* / BUILD_TASK_MULTIPART_* settings honoured.
+//!
+//! `upload presign <endpoint> <bucket> <key> <sha256 base64>` prints a
+//! presigned PutObject URL with the checksum header signed, as build-task
+//! signs one: the bench's `curl -T` with the same checksum.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use build_task::cancel::Cancel;
+use rusty_s3::S3Action;
 use build_task::env::Env;
 use build_task::params::Params;
 use build_task::store::s3::S3Store;
@@ -16,6 +21,11 @@ use build_task::store::Store;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [verb, endpoint, bucket, key, checksum] = args.as_slice()
+        && verb == "presign"
+    {
+        return presign(endpoint, bucket, key, checksum);
+    }
     let [endpoint, bucket, task_id, path] = args.as_slice() else {
         eprintln!("usage: upload <endpoint> <bucket> <task id> <path>");
         return ExitCode::from(2);
@@ -54,4 +64,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn presign(endpoint: &str, bucket: &str, key: &str, checksum: &str) -> ExitCode {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let Ok(endpoint) = endpoint.parse() else {
+        eprintln!("upload: {endpoint} is not a URL");
+        return ExitCode::from(2);
+    };
+    let Ok(bucket) = rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket.to_owned(), var("AWS_DEFAULT_REGION"))
+    else {
+        eprintln!("upload: not a usable endpoint and bucket");
+        return ExitCode::from(2);
+    };
+    let credentials = rusty_s3::Credentials::new(var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"));
+    let mut put = bucket.put_object(Some(&credentials), key);
+    put.headers_mut().insert("x-amz-checksum-sha256", checksum);
+    println!("{}", put.sign(std::time::Duration::from_secs(3600)));
+    ExitCode::SUCCESS
 }

@@ -95,7 +95,7 @@ pub fn encrypt(key: &Key, iv: [u8; 16], plain: &str) -> String {
 }
 
 fn hex(text: &str) -> Result<Vec<u8>, DecryptError> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(DecryptError::Hex);
     }
     text.as_bytes()

@@ -128,12 +128,11 @@ pub fn redact_url(url: &str) -> String {
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     let host = authority.rsplit('@').next().unwrap_or(authority);
     let mut segments: Vec<&str> = path.split('/').collect();
-    if segments.len() > 1 || segments.first().is_some_and(|s| !s.is_empty()) {
-        if let Some(last) = segments.last_mut() {
-            if !last.is_empty() {
-                *last = "[redacted]";
-            }
-        }
+    if (segments.len() > 1 || segments.first().is_some_and(|s| !s.is_empty()))
+        && let Some(last) = segments.last_mut()
+        && !last.is_empty()
+    {
+        *last = "[redacted]";
     }
     format!("{scheme}://{host}/{}", segments.join("/"))
 }

@@ -51,10 +51,10 @@ impl Params {
         let mut values: [Option<&Value>; 6] = Default::default();
         let mut twice = None;
         for (name, value) in &entries.0 {
-            if let Some(i) = KEYS.iter().position(|k| k == name) {
-                if values[i].replace(value).is_some() {
-                    twice.get_or_insert(i);
-                }
+            if let Some(i) = KEYS.iter().position(|k| k == name)
+                && values[i].replace(value).is_some()
+            {
+                twice.get_or_insert(i);
             }
         }
         if twice == Some(0) {

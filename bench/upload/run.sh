@@ -6,13 +6,15 @@
 #
 # Cases: (a) one 1 GiB file, (b) 2,000 files of 20 KiB, (c) 400 files of
 # 200 KiB plus one 50 MiB file, and (d) one 1 MiB file, the baseline for peak
-# RSS. Each tool uploads each case once under
-# /usr/bin/time; the table shows wall time, CPU time (user + sys) and peak RSS,
-# and the ratios to boto3 (and to curl for the 1 GiB file). "bt 1 PUT" is
-# build-task with the 1 GiB file sent in one PutObject rather than in parts.
+# RSS. Each tool uploads each case BENCH_RUNS times (default 3) under
+# /usr/bin/time; the table shows the medians of wall time, CPU time (user +
+# sys), peak RSS and the CPU s3s-fs spent meanwhile, and the ratios to boto3
+# (and to curl for the 1 GiB file). "bt 1 PUT" is build-task with the 1 GiB
+# file sent in one PutObject rather than in parts; "curl -T +sum" is curl
+# sending the SHA-256 checksum header build-task sends, hashed first.
 #
 # Needs s3s-fs (cargo install s3s-fs --version 0.14.1 --features binary
-# --locked), python3 with venv, curl, /usr/bin/time, and about 5 GiB free
+# --locked), python3 with venv, curl, openssl, /usr/bin/time, and about 5 GiB free
 # under $BENCH_TMP (default /tmp). BENCH_CASES="a b c d" picks cases. boto3 goes into bench/.venv from PyPI.
 # build-task's side is examples/upload.rs, built like the release binary
 # (musl, opt-level z, LTO), with the default settings unless the
@@ -67,21 +69,36 @@ done
 
 results=$work/results.tsv
 : >"$results"
+runs=${BENCH_RUNS:-3}
+ticks=$(getconf CLK_TCK)
 
-# measure <case> <tool> <command...>: one timed run, then an empty bucket.
+# The CPU seconds s3s-fs has used so far (user + system).
+server_cpu() {
+    awk -v t="$ticks" '{ print ($14 + $15) / t }' "/proc/$s3s_pid/stat"
+}
+
+# measure <case> <tool> <command...>: $runs timed runs, each followed by an
+# empty bucket. Each run records wall, client CPU, peak RSS and the CPU
+# s3s-fs spent meanwhile.
 measure() {
-    local case=$1 tool=$2
+    local case=$1 tool=$2 run before after
     shift 2
-    echo "  $case: $tool" >&2
-    if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1; then
-        echo "run.sh: $tool failed on case $case:" >&2
-        cat "$work/out" >&2
-        exit 1
-    fi
-    read -r wall user sys rss <"$work/time"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$case" "$tool" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$rss" >>"$results"
-    rm -rf "${work:?}/s3/$bucket" && mkdir -p "$work/s3/$bucket"
-    sync
+    for run in $(seq "$runs"); do
+        echo "  $case: $tool ($run/$runs)" >&2
+        before=$(server_cpu)
+        if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1; then
+            echo "run.sh: $tool failed on case $case:" >&2
+            cat "$work/out" >&2
+            exit 1
+        fi
+        after=$(server_cpu)
+        read -r wall user sys rss <"$work/time"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$tool" "$wall" \
+            "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$rss" \
+            "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" >>"$results"
+        rm -rf "${work:?}/s3/$bucket" && mkdir -p "$work/s3/$bucket"
+        sync
+    done
 }
 
 task=1
@@ -97,21 +114,36 @@ for case in ${BENCH_CASES:-a b c d}; do
     task=$((task + 1))
 done
 if [[ " ${BENCH_CASES:-a} " == *" a "* ]]; then
+    big=$work/data/a/big.bin
     url=$("$py" bench/upload/boto3_upload.py presign "$endpoint" "$bucket" "_tasks/artifacts/curl/big.bin")
-    measure a "curl -T" curl --silent --show-error --fail -T "$work/data/a/big.bin" "$url"
+    measure a "curl -T" curl --silent --show-error --fail -T "$big" "$url"
+    # The same PUT with the checksum build-task sends: hashed first (OpenSSL),
+    # signed into the URL, and verified by s3s-fs as it writes.
+    measure a "curl -T +sum" sh -c '
+        sum=$(openssl dgst -sha256 -binary "$3" | base64)
+        url=$("$1" presign "$2" bench _tasks/artifacts/curl/big.bin "$sum")
+        curl --silent --show-error --fail -T "$3" -H "x-amz-checksum-sha256: $sum" "$url"' \
+        sh "$bt" "$endpoint" "$big"
 fi
 
 echo
-echo "build-task $(git rev-parse --short HEAD), boto3 $boto3_version (default TransferConfig), s3s-fs $(s3s-fs --version 2>/dev/null | awk '{ print $2 }'), $(nproc) cores"
+echo "build-task $(git rev-parse --short HEAD), boto3 $boto3_version (default TransferConfig), s3s-fs $(s3s-fs --version 2>/dev/null | awk '{ print $2 }'), $(nproc) cores, median of $runs runs"
 awk -F'\t' '
-    { wall[$1, $2] = $3; cpu[$1, $2] = $4; rss[$1, $2] = $5; if (!seen[$1, $2]++) order[n++] = $1 SUBSEP $2 }
+    function median(list,    v, m, i, j, t) {
+        m = split(list, v, " ")
+        for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }
+    { k = $1 SUBSEP $2; wall[k] = wall[k] " " $3; cpu[k] = cpu[k] " " $4; rss[k] = rss[k] " " $5; srv[k] = srv[k] " " $6
+      if (!seen[k]++) order[n++] = k }
     END {
         names["a"] = "(a) 1 x 1 GiB"; names["b"] = "(b) 2000 x 20 KiB"; names["c"] = "(c) 400 x 200 KiB + 50 MiB"; names["d"] = "(d) 1 x 1 MiB"
-        printf "%-28s %-11s %9s %9s %10s %11s %10s\n", "case", "tool", "wall s", "cpu s", "RSS MiB", "wall/boto3", "wall/curl"
+        for (i = 0; i < n; i++) { k = order[i]; w[k] = median(wall[k]) }
+        printf "%-28s %-12s %8s %8s %8s %12s %11s %10s\n", "case", "tool", "wall s", "cpu s", "RSS MiB", "s3s-fs cpu s", "wall/boto3", "wall/curl"
         for (i = 0; i < n; i++) {
-            split(order[i], k, SUBSEP); c = k[1]; t = k[2]
-            rb = ((c, "boto3") in wall) ? sprintf("%.2f", wall[c, t] / wall[c, "boto3"]) : "-"
-            rc = ((c, "curl -T") in wall) ? sprintf("%.2f", wall[c, t] / wall[c, "curl -T"]) : "-"
-            printf "%-28s %-11s %9.2f %9.2f %10.1f %11s %10s\n", names[c], t, wall[c, t], cpu[c, t], rss[c, t] / 1024, rb, rc
+            k = order[i]; split(k, p, SUBSEP); c = p[1]; t = p[2]
+            rb = ((c, "boto3") in w) ? sprintf("%.2f", w[k] / w[c, "boto3"]) : "-"
+            rc = ((c, "curl -T") in w) ? sprintf("%.2f", w[k] / w[c, "curl -T"]) : "-"
+            printf "%-28s %-12s %8.2f %8.2f %8.1f %12.2f %11s %10s\n", names[c], t, w[k], median(cpu[k]), median(rss[k]) / 1024, median(srv[k]), rb, rc
         }
     }' "$results"

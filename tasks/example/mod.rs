@@ -94,7 +94,7 @@ pub fn missing_headers(headers: &ureq::http::HeaderMap) -> Vec<&'static str> {
     let frame_ancestors = csp.split(';').any(|d| d.trim().to_ascii_lowercase().starts_with("frame-ancestors"));
     SECURITY_HEADERS
         .into_iter()
-        .filter(|name| !headers.contains_key(*name) && !(*name == "X-Frame-Options" && frame_ancestors))
+        .filter(|name| !(headers.contains_key(*name) || (*name == "X-Frame-Options" && frame_ancestors)))
         .collect()
 }
 
