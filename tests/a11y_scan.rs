@@ -14,7 +14,7 @@ use crate::support::axe::axe_js;
 use crate::support::callback::{field, CallbackServer};
 use crate::support::s3::S3Server;
 use crate::support::web::{Reply, WebServer};
-use crate::support::{build_task, enc, have_tool, shared_fixtures, stderr, vcap_services, Params, TempDir};
+use crate::support::{build_task, deployed, enc, have_tool, shared_fixtures, stderr, vcap_services, Params, TempDir};
 
 /// chromedriver, Chromium and axe-core, or None (skip) where they are missing.
 fn tools() -> Option<PathBuf> {
@@ -140,13 +140,9 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
     let callback = cb.url();
     let params = Params::on_s3s(&callback, 77, "a11y-bucket");
     let target = site.url("");
-    let out = build_task()
+    let out = deployed(&s3.endpoint(), Path::new(&scratch))
         .args(["a11y", "-t", &enc(&target), "-b", &enc("1"), "-o", &enc("owner"), "-r", &enc("repo")])
         .args(["-c", &enc(r#"{"runDay":15,"rules":[]}"#), "-p", &params.encrypted()])
-        .env("DEPLOY_ENV", "dev")
-        .env("VCAP_SERVICES", vcap_services("dev"))
-        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
-        .env("TMPDIR", &scratch)
         .env("BUILD_TASK_A11Y_AXE_JS", &axe)
         .env("BUILD_TASK_A11Y_RESULTS_DIR", &results_dir)
         .output()

@@ -21,12 +21,8 @@ fn a_deployed_run_with_encrypted_params_delivers_processing_then_success_and_upl
     let callback = cb.url();
     let params = Params::on_s3s(&callback, 4242, "site-bucket");
     let tmp = TempDir::new("deployed");
-    let out = build_task()
+    let out = crate::support::deployed(&s3.endpoint(), tmp.path())
         .args(["example", "-t", &crate::support::enc(&site.url()), "-p", &params.encrypted()])
-        .env("DEPLOY_ENV", "dev")
-        .env("VCAP_SERVICES", vcap_services("dev"))
-        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
-        .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -336,7 +336,7 @@ fn a_file_that_grows_while_it_is_uploaded_is_an_error_and_its_object_is_removed(
 fn a_run_whose_upload_is_refused_reports_an_error_naming_the_object_and_s3s_code() {
     use crate::support::callback::{field, CallbackServer};
     use crate::support::site::Site;
-    use crate::support::{build_task, enc, stderr, vcap_services, Params as TaskParams};
+    use crate::support::{deployed, enc, stderr, Params as TaskParams};
 
     let Some(s3) = S3Server::start(BUCKET) else { return };
     let cb = CallbackServer::start(TASK);
@@ -350,12 +350,8 @@ fn a_run_whose_upload_is_refused_reports_an_error_naming_the_object_and_s3s_code
         bucket: BUCKET,
     };
     let tmp = TempDir::new("s3-run");
-    let out = build_task()
+    let out = deployed(&s3.endpoint(), tmp.path())
         .args(["example", "-t", &enc(&site.url()), "-p", &params.encrypted()])
-        .env("DEPLOY_ENV", "dev")
-        .env("VCAP_SERVICES", vcap_services("dev"))
-        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
-        .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::callback::CallbackServer;
 use crate::support::s3::{S3Server, REGION};
-use crate::support::{build_task, enc, vcap_services, Params, TempDir, KEY};
+use crate::support::{deployed, enc, Params, TempDir, KEY};
 
 const ACCESS: &str = "AKIAMARKERACCESS0001";
 const SECRET: &str = "MARKERsecretKEYvalue0123456789abcdefMARK";
@@ -37,13 +37,9 @@ fn no_secret_marker_appears_in_any_output_callback_body_or_object() {
         let task_id = 900 + i as u64;
         let cb = CallbackServer::with_token(task_id, TOKEN);
         let params = Params { callback: &cb.url(), task_id, region: REGION, access_key: ACCESS, secret_key: secret, bucket: "hygiene" };
-        let child = build_task()
+        let child = deployed(&s3.endpoint(), tmp.path())
             .args(["fault", "--mode", &enc(mode), "-p", &params.encrypted()])
-            .env("DEPLOY_ENV", "dev")
-            .env("VCAP_SERVICES", vcap_services("dev"))
             .env("LOGLEVEL", "debug")
-            .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
-            .env("TMPDIR", tmp.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -10,7 +10,7 @@ use miniserde::json::Value;
 
 use crate::support::callback::{field, CallbackServer};
 use crate::support::s3::S3Server;
-use crate::support::{build_task, enc, stderr, vcap_services, Params, TempDir};
+use crate::support::{build_task, deployed, enc, stderr, Params, TempDir};
 use crate::zap_report::diff;
 
 const BUCKET: &str = "zap-bucket";
@@ -29,13 +29,9 @@ fn deployed_run(task_id: u64, cb: &CallbackServer, s3: &S3Server, tmp: &TempDir,
     let callback = cb.url();
     let params = Params::on_s3s(&callback, task_id, BUCKET);
     let config = std::fs::read_to_string(fixture("config.json")).unwrap();
-    let mut cmd: Command = build_task();
+    let mut cmd: Command = deployed(&s3.endpoint(), tmp.path());
     cmd.args(["owasp-zap", "-t", &enc("https://site.example"), "-b", &enc("77"), "-o", &enc("agency")])
         .args(["-r", &enc("site"), "-c", &enc(&config), "-p", &params.encrypted()])
-        .env("DEPLOY_ENV", "dev")
-        .env("VCAP_SERVICES", vcap_services("dev"))
-        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
-        .env("TMPDIR", tmp.path())
         .env("BUILD_TASK_ZAP_COMMAND", stand_in())
         .env("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk"))
         .env("LOGLEVEL", "debug");
@@ -167,12 +163,8 @@ fn a_cancelled_run_stops_the_whole_scan_and_reports_the_cancel() {
     let tmp = TempDir::new("zap-cancel");
     let callback = cb.url();
     let params = Params::on_s3s(&callback, 505, BUCKET);
-    let mut child = build_task()
+    let mut child = deployed(&s3.endpoint(), tmp.path())
         .args(["owasp-zap", "-t", &enc("https://site.example"), "-p", &params.encrypted()])
-        .env("DEPLOY_ENV", "dev")
-        .env("VCAP_SERVICES", vcap_services("dev"))
-        .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
-        .env("TMPDIR", tmp.path())
         .env("BUILD_TASK_ZAP_COMMAND", stand_in())
         .env("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk"))
         .env("ZAP_STANDIN_SLEEP", "60")

@@ -53,6 +53,7 @@ trap cleanup EXIT
 
 echo "writing the cases..." >&2
 "$py" bench/upload/make_data.py "$work/data"
+sync
 
 export AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
 bucket=bench
@@ -77,54 +78,55 @@ server_cpu() {
     awk -v t="$ticks" '{ print ($14 + $15) / t }' "/proc/$s3s_pid/stat"
 }
 
-# measure <case> <tool> <command...>: $runs timed runs, each followed by an
-# empty bucket. Each run records wall, client CPU, peak RSS and the CPU
-# s3s-fs spent meanwhile.
+# measure <case> <tool> <command...>: one timed run, then an empty bucket.
+# It records wall, client CPU, peak RSS and the CPU s3s-fs spent meanwhile.
 measure() {
-    local case=$1 tool=$2 run before after
+    local case=$1 tool=$2 before after
     shift 2
-    for run in $(seq "$runs"); do
-        echo "  $case: $tool ($run/$runs)" >&2
-        before=$(server_cpu)
-        if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1; then
-            echo "run.sh: $tool failed on case $case:" >&2
-            cat "$work/out" >&2
-            exit 1
-        fi
-        after=$(server_cpu)
-        read -r wall user sys rss <"$work/time"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$tool" "$wall" \
-            "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$rss" \
-            "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" >>"$results"
-        rm -rf "${work:?}/s3/$bucket" && mkdir -p "$work/s3/$bucket"
-        sync
-    done
+    echo "  $case: $tool ($run/$runs)" >&2
+    before=$(server_cpu)
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1; then
+        echo "run.sh: $tool failed on case $case:" >&2
+        cat "$work/out" >&2
+        exit 1
+    fi
+    after=$(server_cpu)
+    read -r wall user sys rss <"$work/time"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$tool" "$wall" \
+        "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$rss" \
+        "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" >>"$results"
+    rm -rf "${work:?}/s3/$bucket" && mkdir -p "$work/s3/$bucket"
+    sync
 }
 
+# The tools take turns within each run, so that a slower stretch of a
+# shared machine does not fall on one tool alone.
 task=1
 for case in ${BENCH_CASES:-a b c d}; do
-    measure "$case" build-task "$bt" "$endpoint" "$bucket" "$task" "$work/data/$case"
-    task=$((task + 1))
-    if [ "$case" = a ]; then
-        # For comparison: the same file in one PutObject instead of parts.
-        measure "$case" "bt 1 PUT" env BUILD_TASK_MULTIPART_THRESHOLD=2G "$bt" "$endpoint" "$bucket" "$task" "$work/data/$case"
+    for run in $(seq "$runs"); do
+        measure "$case" build-task "$bt" "$endpoint" "$bucket" "$task" "$work/data/$case"
         task=$((task + 1))
-    fi
-    measure "$case" boto3 "$py" bench/upload/boto3_upload.py upload "$endpoint" "$bucket" "_tasks/artifacts/$task/" "$work/data/$case"
-    task=$((task + 1))
+        if [ "$case" = a ]; then
+            # For comparison: the same file in one PutObject instead of parts.
+            measure "$case" "bt 1 PUT" env BUILD_TASK_MULTIPART_THRESHOLD=2G "$bt" "$endpoint" "$bucket" "$task" "$work/data/$case"
+            task=$((task + 1))
+        fi
+        measure "$case" boto3 "$py" bench/upload/boto3_upload.py upload "$endpoint" "$bucket" "_tasks/artifacts/$task/" "$work/data/$case"
+        task=$((task + 1))
+        if [ "$case" = a ]; then
+            big=$work/data/a/big.bin
+            url=$("$py" bench/upload/boto3_upload.py presign "$endpoint" "$bucket" "_tasks/artifacts/curl/big.bin")
+            measure a "curl -T" curl --silent --show-error --fail -T "$big" "$url"
+            # The same PUT with the checksum build-task sends: hashed first
+            # (OpenSSL), signed into the URL, and verified by s3s-fs as it writes.
+            measure a "curl -T +sum" sh -c '
+                sum=$(openssl dgst -sha256 -binary "$3" | base64)
+                url=$("$1" presign "$2" bench _tasks/artifacts/curl/big.bin "$sum")
+                curl --silent --show-error --fail -T "$3" -H "x-amz-checksum-sha256: $sum" "$url"' \
+                sh "$bt" "$endpoint" "$big"
+        fi
+    done
 done
-if [[ " ${BENCH_CASES:-a} " == *" a "* ]]; then
-    big=$work/data/a/big.bin
-    url=$("$py" bench/upload/boto3_upload.py presign "$endpoint" "$bucket" "_tasks/artifacts/curl/big.bin")
-    measure a "curl -T" curl --silent --show-error --fail -T "$big" "$url"
-    # The same PUT with the checksum build-task sends: hashed first (OpenSSL),
-    # signed into the URL, and verified by s3s-fs as it writes.
-    measure a "curl -T +sum" sh -c '
-        sum=$(openssl dgst -sha256 -binary "$3" | base64)
-        url=$("$1" presign "$2" bench _tasks/artifacts/curl/big.bin "$sum")
-        curl --silent --show-error --fail -T "$3" -H "x-amz-checksum-sha256: $sum" "$url"' \
-        sh "$bt" "$endpoint" "$big"
-fi
 
 echo
 echo "build-task $(git rev-parse --short HEAD), boto3 $boto3_version (default TransferConfig), s3s-fs $(s3s-fs --version 2>/dev/null | awk '{ print $2 }'), $(nproc) cores, median of $runs runs"

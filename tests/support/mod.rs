@@ -107,6 +107,17 @@ pub fn enc(plain: &str) -> String {
     crypto::encrypt(&key(), iv, plain)
 }
 
+/// build-task as Cloud Foundry runs it in the `dev` space: DEPLOY_ENV and
+/// VCAP_SERVICES set, S3 at `s3_endpoint`, scratch files under `tmp`.
+pub fn deployed(s3_endpoint: &str, tmp: &std::path::Path) -> Command {
+    let mut cmd = build_task();
+    cmd.env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("AWS_ENDPOINT_URL_S3", s3_endpoint)
+        .env("TMPDIR", tmp);
+    cmd
+}
+
 /// VCAP_SERVICES with the `pages-<env>-encryption` and `user-agent` services.
 pub fn vcap_services(deploy_env: &str) -> String {
     format!(
