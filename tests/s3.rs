@@ -251,6 +251,19 @@ fn an_object_s3_stored_but_whose_answer_was_lost_is_removed_after_the_failure() 
 }
 
 #[test]
+fn a_complete_answered_200_with_an_internal_error_is_retried() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let complete = "SignedHeaders=host&uploadId=";
+    let proxy = Proxy::start(s3.port, &[(complete, Fault::OkWithError)]);
+    let dir = TempDir::new("s3-ok-error");
+    let expected = artifact(dir.path(), &[("big.bin", noise(6 * MIB, 16))]);
+    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    assert_eq!(proxy.count_all(&["POST ", complete]), 2, "{:?}", proxy.requests());
+    assert_stored(&s3, &expected);
+}
+
+#[test]
 fn a_multipart_upload_completed_but_whose_answer_was_lost_is_removed_after_the_failure() {
     let Some(s3) = S3Server::start(BUCKET) else { return };
     // Only CompleteMultipartUpload and AbortMultipartUpload sign no header

@@ -30,6 +30,9 @@ pub enum Fault {
     /// Answer this status with this S3 error code and message, without
     /// forwarding (403 AccessDenied, 500 InternalError, …).
     Error(u16, &'static str, &'static str),
+    /// Answer 200 OK with an InternalError document, without forwarding: S3
+    /// may fail a CompleteMultipartUpload that way, after it has sent 200.
+    OkWithError,
     /// Forward the request, let S3 answer, then reset the client's
     /// connection instead of passing the answer on: every matching request.
     /// S3 has done the work; the client cannot know it.
@@ -147,14 +150,18 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
             })
         };
         match fault {
-            Some(fault @ (Fault::SlowDown | Fault::AlwaysSlowDown | Fault::NoSuchBucket | Fault::Error(..))) => {
+            Some(
+                fault @ (Fault::SlowDown | Fault::AlwaysSlowDown | Fault::NoSuchBucket | Fault::Error(..) | Fault::OkWithError),
+            ) => {
                 io::copy(&mut (&mut reader).take(len as u64), &mut io::sink())?;
                 let (status, code, message) = match fault {
                     Fault::NoSuchBucket => (404, "NoSuchBucket", "The specified bucket does not exist"),
                     Fault::Error(status, code, message) => (status, code, message),
+                    Fault::OkWithError => (200, "InternalError", "We encountered an internal error. Please try again."),
                     _ => (503, "SlowDown", "Please reduce your request rate."),
                 };
                 let status = match status {
+                    200 => "200 OK",
                     403 => "403 Forbidden",
                     404 => "404 Not Found",
                     500 => "500 Internal Server Error",

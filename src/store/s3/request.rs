@@ -126,12 +126,23 @@ struct S3Error {
     message: Option<String>,
 }
 
+impl S3Error {
+    fn parse(body: &str) -> Option<S3Error> {
+        instant_xml::from_str(body).ok()
+    }
+
+    /// Codes S3 sends with a 200 for a request worth another try.
+    fn retryable(&self) -> bool {
+        matches!(self.code.as_str(), "InternalError" | "SlowDown" | "ServiceUnavailable")
+    }
+}
+
 /// `: Code: Message` from an S3 error document, or nothing.
 pub(super) fn s3_error(body: &str) -> String {
-    match instant_xml::from_str::<S3Error>(body) {
-        Ok(S3Error { code, message: Some(m) }) if !m.is_empty() => format!(": {code}: {m}"),
-        Ok(S3Error { code, .. }) => format!(": {code}"),
-        Err(_) => String::new(),
+    match S3Error::parse(body) {
+        Some(S3Error { code, message: Some(m) }) if !m.is_empty() => format!(": {code}: {m}"),
+        Some(S3Error { code, .. }) => format!(": {code}"),
+        None => String::new(),
     }
 }
 
@@ -200,7 +211,15 @@ impl S3Store {
             let body = response.into_body().read_to_string();
             if (200..300).contains(&status) {
                 let body = body.map_err(|e| Attempt::Transient(fail(&e), None))?;
-                return Ok(Reply { etag, body });
+                // S3 can fail a request after it has sent 200 (a
+                // CompleteMultipartUpload, say): the body is then an error.
+                return match S3Error::parse(&body) {
+                    None => Ok(Reply { etag, body }),
+                    Some(e) => {
+                        let err = fail(&format_args!("S3 answered 200 with an error{}", s3_error(&body)));
+                        Err(if e.retryable() { Attempt::Transient(err, None) } else { Attempt::Fatal(err) })
+                    }
+                };
             }
             let err = fail(&format_args!("S3 answered {status}{}", s3_error(&body.unwrap_or_default())));
             Err(if http::retryable_status(status) { Attempt::Transient(err, retry_after) } else { Attempt::Fatal(err) })
