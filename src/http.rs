@@ -40,6 +40,9 @@ pub fn agent(env: &Env) -> Agent {
         .timeout_recv_response(Some(Duration::from_secs(60)))
         .timeout_recv_body(Some(Duration::from_secs(60)))
         .max_idle_connections_per_host(16)
+        // Per connection; half ureq's default saves each upload worker 64 KiB
+        // and sends as fast over loopback (bench/upload/run.sh).
+        .output_buffer_size(64 * 1024)
         .build()
         .new_agent()
 }
