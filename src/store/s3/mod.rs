@@ -41,7 +41,7 @@ use crate::http::{self, Retry};
 use crate::params::Params;
 use crate::{debug, warn};
 
-pub use request::content_type;
+pub use request::{content_type, s3_error};
 
 const MIB: u64 = 1024 * 1024;
 

@@ -139,7 +139,7 @@ impl S3Error {
 }
 
 /// `: Code: Message` from an S3 error document, or nothing.
-pub(super) fn s3_error(body: &str) -> String {
+pub fn s3_error(body: &str) -> String {
     match S3Error::parse(body) {
         Some(S3Error { code, message: Some(m) }) if !m.is_empty() => format!(": {code}: {m}"),
         Some(S3Error { code, .. }) => format!(": {code}"),
