@@ -25,6 +25,8 @@ const BUCKET: &str = "artifacts";
 const TASK: u64 = 7;
 const PREFIX: &str = "_tasks/artifacts/7/";
 const MIB: usize = 1024 * 1024;
+/// Files of 5 MiB and more go up in 5 MiB parts.
+const IN_PARTS: [(&str, &str); 2] = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
 
 /// A store writing to `endpoint` with `secret`, configured by `env`.
 fn store(endpoint: &str, bucket: &str, secret: &str, env: &[(&str, &str)]) -> S3Store {
@@ -162,8 +164,7 @@ fn a_large_file_goes_up_in_parts_beside_small_files_and_round_trips() {
         dir.path(),
         &[("big/video.bin", noise(12 * MIB + 12_345, 3)), ("index.json", b"{}".to_vec()), ("a.txt", noise(5 * MIB - 1, 4))],
     );
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
-    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
     assert_stored(&s3, &expected);
     // Three parts, each sent once; the 5 MiB - 1 file went up whole.
     assert_eq!(proxy.count("&uploads="), 1, "{:?}", proxy.requests());
@@ -204,8 +205,7 @@ fn slow_down_then_success_is_retried() {
     let dir = TempDir::new("s3-503");
     let expected =
         artifact(dir.path(), &[("a.txt", b"a".to_vec()), ("b.txt", noise(100_000, 5)), ("big.bin", noise(6 * MIB, 6))]);
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
-    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
     assert_eq!(proxy.count(put_b), 2, "{:?}", proxy.requests());
     assert_eq!(proxy.count("&uploads="), 2, "{:?}", proxy.requests());
     assert_stored(&s3, &expected);
@@ -218,8 +218,7 @@ fn a_reset_mid_body_is_retried_and_leaves_no_partial_object() {
     let proxy = Proxy::start(s3.port, &[(put_b, Fault::ResetMidBody), ("partNumber=2", Fault::ResetMidBody)]);
     let dir = TempDir::new("s3-reset");
     let expected = artifact(dir.path(), &[("b.bin", noise(2 * MIB, 7)), ("big.bin", noise(11 * MIB, 8))]);
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
-    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
     assert_eq!(proxy.count(put_b), 2, "{:?}", proxy.requests());
     assert_eq!(proxy.count("partNumber=2"), 2, "{:?}", proxy.requests());
     assert_stored(&s3, &expected);
@@ -282,8 +281,7 @@ fn a_complete_answered_200_with_an_internal_error_is_retried() {
     let proxy = Proxy::start(s3.port, &[(complete, Fault::OkWithError)]);
     let dir = TempDir::new("s3-ok-error");
     let expected = artifact(dir.path(), &[("big.bin", noise(6 * MIB, 16))]);
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
-    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap();
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
     assert_eq!(proxy.count_all(&["POST ", complete]), 2, "{:?}", proxy.requests());
     assert_stored(&s3, &expected);
 }
@@ -297,8 +295,7 @@ fn a_multipart_upload_completed_but_whose_answer_was_lost_is_removed_after_the_f
     let proxy = Proxy::start(s3.port, &[(complete, Fault::LoseAnswer)]);
     let dir = TempDir::new("s3-lost-complete");
     artifact(dir.path(), &[("big.bin", noise(6 * MIB, 15))]);
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
-    let result = upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path());
+    let result = upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path());
     let err = result.expect_err(&format!("{:?}", proxy.requests()));
     assert!(err.message().contains("cannot store big.bin"), "{err}");
     assert!(proxy.count(complete) >= 1, "{:?}", proxy.requests());
@@ -423,8 +420,7 @@ fn a_cancel_does_not_wait_for_a_part_s3_never_answers() {
     let dir = TempDir::new("s3-cancel-hang");
     artifact(dir.path(), &[("big.bin", noise(16 * MIB, 14))]);
     // The default time-out (60 s): only leaving the worker behind is quick.
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
-    let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env);
+    let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS);
     let cancel = Cancel::new();
     assert!(std::thread::scope(|s| {
         let run = s.spawn(|| store.put_artifact(dir.path(), &cancel));
