@@ -69,6 +69,12 @@ fn main() {
     let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("exec to 'processing' request on loopback, {runs} runs, encrypted params:");
-    println!("  min {:.2} ms   median {:.2} ms   p90 {:.2} ms   max {:.2} ms", ms(samples[0]), ms(pct(0.5)), ms(pct(0.9)), ms(samples[runs - 1]));
+    println!(
+        "  min {:.2} ms   median {:.2} ms   p90 {:.2} ms   max {:.2} ms",
+        ms(samples[0]),
+        ms(pct(0.5)),
+        ms(pct(0.9)),
+        ms(samples[runs - 1])
+    );
     println!("  budget: median <= 5 ms -> {}", if pct(0.5) <= Duration::from_millis(5) { "met" } else { "MISSED" });
 }

@@ -13,11 +13,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use build_task::cancel::Cancel;
-use rusty_s3::S3Action;
 use build_task::env::Env;
 use build_task::params::Params;
-use build_task::store::s3::S3Store;
 use build_task::store::Store;
+use build_task::store::s3::S3Store;
+use rusty_s3::S3Action;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,7 +46,12 @@ fn main() -> ExitCode {
     };
     let process = Env::from_process();
     let mut pairs = vec![("AWS_ENDPOINT_URL_S3", endpoint.as_str())];
-    for name in ["BUILD_TASK_S3_WORKERS", "BUILD_TASK_MULTIPART_THRESHOLD", "BUILD_TASK_MULTIPART_PART_SIZE", "BUILD_TASK_S3_TIMEOUT"] {
+    for name in [
+        "BUILD_TASK_S3_WORKERS",
+        "BUILD_TASK_MULTIPART_THRESHOLD",
+        "BUILD_TASK_MULTIPART_PART_SIZE",
+        "BUILD_TASK_S3_TIMEOUT",
+    ] {
         if let Some(v) = process.get(name) {
             pairs.push((name, v));
         }
@@ -72,7 +77,8 @@ fn presign(endpoint: &str, bucket: &str, key: &str, checksum: &str) -> ExitCode 
         eprintln!("upload: {endpoint} is not a URL");
         return ExitCode::from(2);
     };
-    let Ok(bucket) = rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket.to_owned(), var("AWS_DEFAULT_REGION"))
+    let Ok(bucket) =
+        rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket.to_owned(), var("AWS_DEFAULT_REGION"))
     else {
         eprintln!("upload: not a usable endpoint and bucket");
         return ExitCode::from(2);

@@ -98,13 +98,23 @@ pub struct Policy {
 
 /// The usual policy: pages-core allows 50 requests a minute per IP.
 pub const RETRY: Policy = Policy {
-    retry: Retry { attempts: 6, base: Duration::from_millis(500), cap: Duration::from_secs(8), budget: Duration::from_secs(60) },
+    retry: Retry {
+        attempts: 6,
+        base: Duration::from_millis(500),
+        cap: Duration::from_secs(8),
+        budget: Duration::from_secs(60),
+    },
     per_try: Duration::from_secs(15),
 };
 
 /// The policy for the status sent on cancel: CF kills us 10 s after SIGTERM.
 pub const CANCEL_RETRY: Policy = Policy {
-    retry: Retry { attempts: 3, base: Duration::from_millis(200), cap: Duration::from_millis(800), budget: Duration::from_secs(4) },
+    retry: Retry {
+        attempts: 3,
+        base: Duration::from_millis(200),
+        cap: Duration::from_millis(800),
+        budget: Duration::from_secs(4),
+    },
     per_try: Duration::from_secs(2),
 };
 

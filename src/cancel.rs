@@ -188,9 +188,7 @@ mod tests {
     #[test]
     fn cancel_kills_a_child_that_ignores_sigterm_and_its_grandchildren() {
         let c = Cancel::new();
-        let mut child = c
-            .spawn(Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & sleep 30; wait"]))
-            .unwrap();
+        let mut child = c.spawn(Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & sleep 30; wait"])).unwrap();
         let c2 = c.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));

@@ -94,7 +94,8 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
                     Long(l) => format!("--{l}"),
                     Value(_) => unreachable!("matched above"),
                 };
-                let known = task.flags().iter().any(|f| name == format!("-{}", f.short) || name == format!("--{}", f.long));
+                let known =
+                    task.flags().iter().any(|f| name == format!("-{}", f.short) || name == format!("--{}", f.long));
                 if known {
                     match parser.value() {
                         Ok(v) => match v.into_string() {

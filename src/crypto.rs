@@ -4,11 +4,11 @@
 //! AES-256-GCM under `sha256(key)`, a random 16-byte IV (not the usual 12), a
 //! 16-byte tag and no AAD, and writes `hex(tag):hex(iv):hex(ciphertext)`.
 
+use aes_gcm::AesGcm;
 use aes_gcm::aead::array::Array;
 use aes_gcm::aead::consts::U16;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes256;
-use aes_gcm::AesGcm;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -68,8 +68,7 @@ impl fmt::Display for DecryptError {
 /// Decrypts one `tag:iv:ciphertext` value.
 pub fn decrypt(key: &Key, text: &str) -> Result<Secret, DecryptError> {
     let mut fields = text.trim().split(':');
-    let (Some(tag), Some(iv), Some(ct), None) = (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
+    let (Some(tag), Some(iv), Some(ct), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
         return Err(DecryptError::Shape);
     };
     let tag = hex(tag)?;
@@ -77,9 +76,7 @@ pub fn decrypt(key: &Key, text: &str) -> Result<Secret, DecryptError> {
     let mut buf = hex(ct)?;
     let tag: Array<u8, U16> = Array::try_from(tag.as_slice()).map_err(|_| DecryptError::TagLength)?;
     let iv: Array<u8, U16> = Array::try_from(iv.as_slice()).map_err(|_| DecryptError::IvLength)?;
-    key.0
-        .decrypt_inout_detached(&iv, b"", buf.as_mut_slice().into(), &tag)
-        .map_err(|_| DecryptError::Tag)?;
+    key.0.decrypt_inout_detached(&iv, b"", buf.as_mut_slice().into(), &tag).map_err(|_| DecryptError::Tag)?;
     String::from_utf8(buf).map(Secret::new).map_err(|_| DecryptError::Utf8)
 }
 
@@ -98,10 +95,7 @@ fn hex(text: &str) -> Result<Vec<u8>, DecryptError> {
     if !text.len().is_multiple_of(2) {
         return Err(DecryptError::Hex);
     }
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| Ok(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
+    text.as_bytes().chunks(2).map(|pair| Ok(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
 }
 
 fn nibble(c: u8) -> Result<u8, DecryptError> {
@@ -128,8 +122,7 @@ mod tests {
     use super::*;
 
     // The vector from pages-cf-build-tasks test/common/test_utils.py.
-    const VECTOR: &str =
-        "6a7495108a7f8c9ab4d0990854240242:e05f0d25446be83fa92aa9586610496b:560d3e8ff02f852104417a";
+    const VECTOR: &str = "6a7495108a7f8c9ab4d0990854240242:e05f0d25446be83fa92aa9586610496b:560d3e8ff02f852104417a";
 
     fn key(s: &str) -> Key {
         Key::from_secret(&Secret::new(s))

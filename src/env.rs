@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use miniserde::json::Value;
 use miniserde::Deserialize;
+use miniserde::json::Value;
 
 use crate::crypto::Key;
 use crate::error::{Error, Result};
@@ -20,9 +20,8 @@ pub struct Env {
 impl Env {
     /// The process environment; variables that are not UTF-8 are left out.
     pub fn from_process() -> Env {
-        let vars = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
+        let vars =
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
         Env { vars }
     }
 

@@ -55,7 +55,8 @@ impl Task for Fault {
     }
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
-        let seconds: u64 = ctx.flag("seconds").unwrap_or("30").parse().map_err(|_| Error::usage("--seconds is not a number"))?;
+        let seconds: u64 =
+            ctx.flag("seconds").unwrap_or("30").parse().map_err(|_| Error::usage("--seconds is not a number"))?;
         let write_index = || {
             std::fs::write(ctx.out_dir.join("index.json"), "{\"fault\":true}\n")
                 .map_err(|e| Error::failed(format!("cannot write index.json: {e}")))

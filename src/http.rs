@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 use ureq::Agent;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
 use crate::cancel::Cancel;
 use crate::env::Env;
@@ -101,8 +101,7 @@ pub fn check_url(url: &str, what: &str) -> Result<()> {
 /// `localhost`, 127.0.0.0/8 or ::1.
 pub fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Bounded retries with exponential backoff and full jitter.
@@ -229,7 +228,12 @@ mod tests {
 
     #[test]
     fn retries_stop_at_the_attempt_limit() {
-        let r = Retry { attempts: 3, base: Duration::from_millis(1), cap: Duration::from_millis(2), budget: Duration::from_secs(5) };
+        let r = Retry {
+            attempts: 3,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            budget: Duration::from_secs(5),
+        };
         let mut tries = 0;
         let res: Result<()> = r.run(&Cancel::new(), |_| {
             tries += 1;

@@ -6,7 +6,7 @@
 
 use miniserde::de::{Deserialize, Map, Visitor};
 use miniserde::json::Value;
-use miniserde::{make_place, Result};
+use miniserde::{Result, make_place};
 
 make_place!(Place);
 
@@ -64,7 +64,6 @@ pub fn object_entries(text: &str) -> Result<Entries> {
 pub fn quote(s: &str) -> String {
     miniserde::json::to_string(s)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -73,8 +73,9 @@ impl Params {
                 Some(_) => return Err(Error::usage(format!("{name} must be a string"))),
             };
             let value = match key {
-                Some(key) => crypto::decrypt(key, &text)
-                    .map_err(|e| Error::usage(format!("{name} does not decrypt: {e}")))?,
+                Some(key) => {
+                    crypto::decrypt(key, &text).map_err(|e| Error::usage(format!("{name} does not decrypt: {e}")))?
+                }
                 None => Secret::new(text),
             };
             if value.expose().is_empty() {
@@ -85,10 +86,8 @@ impl Params {
 
         // The callback first, so that every later failure can be reported.
         let status_callback = read(0).map_err(fail)?;
-        let with_callback = |error: Error| ParamsError {
-            error: error.context("task params"),
-            callback: Some(status_callback.clone()),
-        };
+        let with_callback =
+            |error: Error| ParamsError { error: error.context("task params"), callback: Some(status_callback.clone()) };
         if let Some(i) = twice {
             return Err(with_callback(Error::usage(format!("{} is given twice", KEYS[i]))));
         }
@@ -147,10 +146,7 @@ pub fn quote_bare_values(text: &str) -> Cow<'_, str> {
             b'"' => in_string = true,
             b':' => {
                 let start = i + 1 + bytes[i + 1..].iter().take_while(|c| c.is_ascii_whitespace()).count();
-                let len = bytes[start..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_hexdigit() || **c == b':')
-                    .count();
+                let len = bytes[start..].iter().take_while(|c| c.is_ascii_hexdigit() || **c == b':').count();
                 let token = &text[start..start + len];
                 if token.contains(':') {
                     let out = out.get_or_insert_with(String::new);
@@ -235,11 +231,23 @@ mod tests {
         let plain = r#"{"STATUS_CALLBACK":"http://127.0.0.1:1/x","TASK_ID":5,"AWS_DEFAULT_REGION":"us-east-1","AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b","BUCKET":"bkt"}"#;
         let msg = |t: &str| Params::parse(t, None).unwrap_err().error.to_string();
         assert_eq!(msg(&plain.replace(r#","BUCKET":"bkt""#, "")), "task params: BUCKET is missing");
-        assert_eq!(msg(&plain.replace(r#""TASK_ID":5"#, r#""TASK_ID":[5]"#)), "task params: TASK_ID must be a string or a non-negative integer");
+        assert_eq!(
+            msg(&plain.replace(r#""TASK_ID":5"#, r#""TASK_ID":[5]"#)),
+            "task params: TASK_ID must be a string or a non-negative integer"
+        );
         assert_eq!(msg(&plain.replace(r#""BUCKET":"bkt""#, r#""BUCKET":7"#)), "task params: BUCKET must be a string");
-        assert_eq!(msg(&plain.replace(r#""TASK_ID":5"#, r#""TASK_ID":5,"TASK_ID":6"#)), "task params: TASK_ID is given twice");
-        assert_eq!(msg(&plain.replace(r#""TASK_ID":5"#, r#""TASK_ID":"../5""#)), "task params: TASK_ID is not a decimal integer");
-        assert_eq!(msg(&plain.replace(r#""AWS_ACCESS_KEY_ID":"a""#, r#""AWS_ACCESS_KEY_ID":"""#)), "task params: AWS_ACCESS_KEY_ID is empty");
+        assert_eq!(
+            msg(&plain.replace(r#""TASK_ID":5"#, r#""TASK_ID":5,"TASK_ID":6"#)),
+            "task params: TASK_ID is given twice"
+        );
+        assert_eq!(
+            msg(&plain.replace(r#""TASK_ID":5"#, r#""TASK_ID":"../5""#)),
+            "task params: TASK_ID is not a decimal integer"
+        );
+        assert_eq!(
+            msg(&plain.replace(r#""AWS_ACCESS_KEY_ID":"a""#, r#""AWS_ACCESS_KEY_ID":"""#)),
+            "task params: AWS_ACCESS_KEY_ID is empty"
+        );
         assert_eq!(msg(&plain[..40]), "task params: not a JSON object (check the quoting of the -p value)");
     }
 
@@ -250,7 +258,10 @@ mod tests {
         let tampered = if tampered == good { format!("{}1", &good[..good.len() - 1]) } else { tampered };
         let text = rendered(&enc("12")).replace(&good, &tampered);
         let err = Params::parse(&text, Some(&key())).unwrap_err();
-        assert_eq!(err.error.to_string(), "task params: BUCKET does not decrypt: the tag does not verify (wrong key or altered value)");
+        assert_eq!(
+            err.error.to_string(),
+            "task params: BUCKET does not decrypt: the tag does not verify (wrong key or altered value)"
+        );
         assert_eq!(err.callback.unwrap().expose(), "https://pages.example.gov/v0/tasks/12/tok");
     }
 
@@ -258,7 +269,10 @@ mod tests {
     fn plain_text_is_refused_when_a_key_is_given() {
         let plain = r#"{"STATUS_CALLBACK":"https://pages.example.gov/v0/tasks/5/t","TASK_ID":5,"AWS_DEFAULT_REGION":"us-east-1","AWS_ACCESS_KEY_ID":"a","AWS_SECRET_ACCESS_KEY":"b","BUCKET":"bkt"}"#;
         let err = Params::parse(plain, Some(&key())).unwrap_err();
-        assert_eq!(err.error.to_string(), "task params: STATUS_CALLBACK does not decrypt: not of the form tag:iv:ciphertext");
+        assert_eq!(
+            err.error.to_string(),
+            "task params: STATUS_CALLBACK does not decrypt: not of the form tag:iv:ciphertext"
+        );
         assert!(err.callback.is_none());
     }
 

@@ -16,12 +16,12 @@ use crate::callback::{self, Reporter, Status};
 use crate::cancel::Cancel;
 use crate::cli::{self, Command, Invocation};
 use crate::env::Env;
-use crate::error::{exit, Error};
+use crate::error::{Error, exit};
 use crate::log::{self, Level};
 use crate::params::Params;
+use crate::store::Store;
 use crate::store::local::LocalStore;
 use crate::store::s3::S3Store;
-use crate::store::Store;
 use crate::task::{Context, Outcome};
 use crate::{error, info, sh, tasks};
 
@@ -143,14 +143,8 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         Ok(d) => d,
         Err(e) => return report_error(&reporter, e),
     };
-    let ctx = Context {
-        flags,
-        http,
-        out_dir: dirs.out.clone(),
-        work_dir: dirs.work.clone(),
-        cancel: cancel.clone(),
-        env,
-    };
+    let ctx =
+        Context { flags, http, out_dir: dirs.out.clone(), work_dir: dirs.work.clone(), cancel: cancel.clone(), env };
 
     log::set_phase("task");
     let outcome = match inv.task.run(&ctx).and_then(|o| cancel.check().map(|()| o)) {
@@ -161,7 +155,10 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
 
     log::set_phase("upload");
     if !dirs.out.join("index.json").is_file() {
-        return report_error(&reporter, Error::failed("the task wrote no index.json, which pages-core's report page reads"));
+        return report_error(
+            &reporter,
+            Error::failed("the task wrote no index.json, which pages-core's report page reads"),
+        );
     }
     let summary = match store.put_artifact(&dirs.out, &cancel).and_then(|s| cancel.check().map(|()| s)) {
         Ok(s) => s,

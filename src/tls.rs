@@ -109,7 +109,10 @@ mod tests {
             let mapping: Vec<_> = a.mapping.iter().map(|(scheme, algs)| format!("{scheme:?} {algs:?}")).collect();
             format!("{:?} {mapping:?}", a.all)
         };
-        assert_eq!(describe(&ours.signature_verification_algorithms), describe(&ring.signature_verification_algorithms));
+        assert_eq!(
+            describe(&ours.signature_verification_algorithms),
+            describe(&ring.signature_verification_algorithms)
+        );
         assert_eq!(ours.signature_verification_algorithms.all.len(), 14);
         let names = |p: &CryptoProvider| p.kx_groups.iter().map(|g| g.name()).collect::<Vec<_>>();
         assert_eq!(names(&ours), names(&ring));
@@ -131,7 +134,8 @@ mod tests {
     /// A handshake in memory between a client on `provider()` and a server
     /// on ring's default provider, limited to `version`; the suite chosen.
     fn handshake(version: &'static rustls::SupportedProtocolVersion) -> rustls::CipherSuite {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen makes a certificate");
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen makes a certificate");
         let cert = certified.cert.der().clone();
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
         let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -7,7 +7,7 @@ use build_task::env::Env;
 use build_task::tasks::a11y::crawl::{self, Crawl, Options};
 
 use crate::support::shared_fixtures;
-use crate::support::web::{generated_site, Reply, WebServer};
+use crate::support::web::{Reply, WebServer, generated_site};
 
 const UA: &str = "cloudgovpagescrawler/1.0 (+tests)";
 
@@ -45,7 +45,10 @@ fn robots_txt_rules_for_our_agent_are_obeyed() {
     .unwrap();
     let c = run(&server.url("/"));
     assert_eq!(paths(&c, &server)[0], "/");
-    assert_eq!(paths(&c, &server).iter().map(String::as_str).collect::<BTreeSet<_>>(), ["/", "/private/ok.html", "/public.html"].into());
+    assert_eq!(
+        paths(&c, &server).iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        ["/", "/private/ok.html", "/public.html"].into()
+    );
     assert_eq!(server.hits("/private/secret.html"), 0, "a disallowed page is never requested");
     assert_eq!(server.hits("/robots.txt"), 1);
 }
@@ -112,7 +115,16 @@ fn redirects_to_another_host_are_never_followed() {
 #[test]
 fn error_statuses_and_non_html_responses_are_not_pages() {
     let server = WebServer::start(0, |path| match path {
-        "/" => page(&["/missing.html", "/broken.html", "/notes.txt", "/data", "/logo.png", "/style.css", "/report.pdf", "/ok.html"]),
+        "/" => page(&[
+            "/missing.html",
+            "/broken.html",
+            "/notes.txt",
+            "/data",
+            "/logo.png",
+            "/style.css",
+            "/report.pdf",
+            "/ok.html",
+        ]),
         "/broken.html" => Reply::status(500),
         "/notes.txt" => Reply::typed("text/plain", b"<a href=\"/hidden.html\">not a link</a>".to_vec()),
         "/data" => Reply::typed("application/json", b"{}".to_vec()),
@@ -206,8 +218,15 @@ fn the_fixture_site_gives_every_linked_page_once() {
     // and off-site links are not pages. nolang.html and media.html are not
     // linked from anywhere (the original's list of URLs was written by hand).
     let expected = sorted(&[
-        "/", "/index.html", "/forms.html", "/links.html", "/images.html", "/contrast.html", "/aria.html",
-        "/clean.html", "/sub/deep.html",
+        "/",
+        "/index.html",
+        "/forms.html",
+        "/links.html",
+        "/images.html",
+        "/contrast.html",
+        "/aria.html",
+        "/clean.html",
+        "/sub/deep.html",
     ]);
     assert_eq!(paths(&c, &server).into_iter().collect::<BTreeSet<_>>(), expected);
     assert_eq!(paths(&c, &server)[0], "/");

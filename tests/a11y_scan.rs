@@ -11,10 +11,10 @@ use build_task::tasks::a11y::scan::{self, Config, Summary};
 use serde_json::Value;
 
 use crate::support::axe::axe_js;
-use crate::support::callback::{field, CallbackServer};
+use crate::support::callback::{CallbackServer, field};
 use crate::support::s3::S3Server;
 use crate::support::web::{Reply, WebServer};
-use crate::support::{build_task, deployed, enc, have_tool, shared_fixtures, stderr, vcap_services, Params, TempDir};
+use crate::support::{Params, TempDir, build_task, deployed, enc, have_tool, shared_fixtures, stderr, vcap_services};
 
 /// chromedriver, Chromium and axe-core, or None (skip) where they are missing.
 fn tools() -> Option<PathBuf> {
@@ -153,14 +153,27 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
     let ours = results(&results_dir);
     let recorded = fixture_results(&fixtures);
     let sample = recorded.values().next().unwrap();
-    let crawled = ["/", "/index.html", "/forms.html", "/links.html", "/images.html", "/contrast.html", "/aria.html", "/clean.html", "/sub/deep.html"];
+    let crawled = [
+        "/",
+        "/index.html",
+        "/forms.html",
+        "/links.html",
+        "/images.html",
+        "/contrast.html",
+        "/aria.html",
+        "/clean.html",
+        "/sub/deep.html",
+    ];
     assert_eq!(ours.len(), crawled.len(), "{:?}\n{log}", ours.keys());
     let mut seen = Vec::new();
     let mut violated = std::collections::BTreeSet::new();
     for (name, file) in &ours {
         assert!(name.starts_with("axe-results-") && name.ends_with(".json"), "{name}");
         let text = std::fs::read_to_string(results_dir.join(name)).unwrap();
-        assert!(text.starts_with("[\n  {\n    \"testEngine\": {") && text.ends_with("}\n]"), "pretty-printed as the CLI did");
+        assert!(
+            text.starts_with("[\n  {\n    \"testEngine\": {") && text.ends_with("}\n]"),
+            "pretty-printed as the CLI did"
+        );
         let r = &file.as_array().unwrap()[..];
         assert_eq!(r.len(), 1);
         let r = &r[0];
@@ -227,7 +240,19 @@ fn deployed_run(target: &str, vcap: &str) -> (std::process::Output, CallbackServ
     let stand_in = tmp.path().join("stand-in");
     std::fs::write(&stand_in, "").unwrap();
     let out = build_task()
-        .args(["a11y", "-t", &enc(target), "-b", &enc("1"), "-o", &enc("o"), "-r", &enc("r"), "-p", &params.encrypted()])
+        .args([
+            "a11y",
+            "-t",
+            &enc(target),
+            "-b",
+            &enc("1"),
+            "-o",
+            &enc("o"),
+            "-r",
+            &enc("r"),
+            "-p",
+            &params.encrypted(),
+        ])
         .env("DEPLOY_ENV", "dev")
         .env("VCAP_SERVICES", vcap)
         .env("TMPDIR", tmp.path())
@@ -345,7 +370,12 @@ fn frames_of_another_origin_are_scanned_too_and_keep_their_html_clean() {
     assert_eq!(summary.scanned, 1, "{summary:?}");
     let files = results(&tmp.path().join("results"));
     let r = &files.values().next().unwrap()[0];
-    let image_alt = r["violations"].as_array().unwrap().iter().find(|v| v["id"] == "image-alt").expect("image-alt inside the frame");
+    let image_alt = r["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "image-alt")
+        .expect("image-alt inside the frame");
     assert_eq!(image_alt["nodes"][0]["target"], serde_json::json!(["iframe", "img"]));
     let text = serde_json::to_string(r).unwrap();
     assert!(!text.contains("cd_frame_id_"), "the driver's frame marks are not in the results");

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::callback::{field, CallbackServer};
+use crate::support::callback::{CallbackServer, field};
 use crate::support::{build_task, enc, vcap_services};
 
 const CT: &str = "6a7495108a7f8c9ab4d0990854240242:e05f0d25446be83fa92aa9586610496b:560d3e8ff02f852104417a";
@@ -50,7 +50,8 @@ fn plain(cb: &str, overrides: &[(&str, &str)]) -> String {
             None => pairs.push((k, (*v).to_owned())),
         }
     }
-    let body: Vec<String> = pairs.into_iter().filter(|(_, v)| v != "<absent>").map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    let body: Vec<String> =
+        pairs.into_iter().filter(|(_, v)| v != "<absent>").map(|(k, v)| format!("\"{k}\": {v}")).collect();
     format!("{{{}}}", body.join(", "))
 }
 
@@ -83,23 +84,80 @@ fn cases(cb: &str) -> Vec<Case> {
     // The command line itself.
     add("no task and no BUILD_TASK", words(&["-p", "{}"]), Env::Local, "no task given", false);
     add("unknown task", words(&["nosuch"]), Env::Local, "unknown task 'nosuch'", false);
-    add("unknown task from BUILD_TASK", words(&["-t", "x"]), Env::Custom(vec![("BUILD_TASK", "zzz".into())]), "BUILD_TASK: unknown task 'zzz'", false);
+    add(
+        "unknown task from BUILD_TASK",
+        words(&["-t", "x"]),
+        Env::Custom(vec![("BUILD_TASK", "zzz".into())]),
+        "BUILD_TASK: unknown task 'zzz'",
+        false,
+    );
     add("describe without a task", words(&["describe"]), Env::Local, "describe needs a task name", false);
     add("describe an unknown task", words(&["describe", "nope"]), Env::Local, "unknown task 'nope'", false);
     add("-p without a value", words(&["fault", "-p"]), Env::Local, "missing argument", false);
     add("-p twice", words(&["fault", "-p", "{}", "-p", "{}"]), Env::Local, "'-p' is given twice", false);
-    add("--output-dir without a value", words(&["example", "-t", "x", "--output-dir"]), Env::Local, "missing argument", false);
+    add(
+        "--output-dir without a value",
+        words(&["example", "-t", "x", "--output-dir"]),
+        Env::Local,
+        "missing argument",
+        false,
+    );
     add("an option where the task goes", words(&["--bogus"]), Env::Local, "no task given", false);
-    add("non-UTF-8 -p value", vec!["fault".into(), "-p".into(), OsString::from_vec(vec![b'{', 0xff, b'}'])], Env::Local, "not UTF-8", false);
+    add(
+        "non-UTF-8 -p value",
+        vec!["fault".into(), "-p".into(), OsString::from_vec(vec![b'{', 0xff, b'}'])],
+        Env::Local,
+        "not UTF-8",
+        false,
+    );
     add("non-UTF-8 task name", vec![OsString::from_vec(vec![0xfe, 0xff])], Env::Local, "unknown task", false);
-    add("missing required flag, local", words(&["fault"]), Env::Local, "the required flag '--mode' (-m) is missing", false);
+    add(
+        "missing required flag, local",
+        words(&["fault"]),
+        Env::Local,
+        "the required flag '--mode' (-m) is missing",
+        false,
+    );
     add("unknown flag, local", words(&["fault", "-m", "ok", "--zzz"]), Env::Local, "unknown flag '--zzz'", false);
-    add("stray argument, local", words(&["fault", "-m", "ok", "extra"]), Env::Local, "unexpected argument 'extra'", false);
+    add(
+        "stray argument, local",
+        words(&["fault", "-m", "ok", "extra"]),
+        Env::Local,
+        "unexpected argument 'extra'",
+        false,
+    );
     add("deployed without -p", words(&["fault", "-m", CT]), Env::Deployed, "no -p params given", false);
-    add("deployed without VCAP_SERVICES", fault_ok(&plain(cb, &[])), Env::Custom(vec![("DEPLOY_ENV", "dev".into())]), "VCAP_SERVICES is not set", false);
-    add("deployed with broken VCAP_SERVICES", fault_ok(&plain(cb, &[])), Env::Custom(vec![("DEPLOY_ENV", "dev".into()), ("VCAP_SERVICES", "{\"user-provided\":".into())]), "not a JSON object", false);
-    add("deployed without the encryption service", fault_ok(&plain(cb, &[])), Env::Custom(vec![("DEPLOY_ENV", "prod".into()), ("VCAP_SERVICES", vcap_services("dev"))]), "pages-prod-encryption", false);
-    add("encryption service without key", fault_ok(&plain(cb, &[])), Env::Custom(vec![("DEPLOY_ENV", "dev".into()), ("VCAP_SERVICES", r#"{"user-provided":[{"name":"pages-dev-encryption","credentials":{}}]}"#.into())]), "credentials.key", false);
+    add(
+        "deployed without VCAP_SERVICES",
+        fault_ok(&plain(cb, &[])),
+        Env::Custom(vec![("DEPLOY_ENV", "dev".into())]),
+        "VCAP_SERVICES is not set",
+        false,
+    );
+    add(
+        "deployed with broken VCAP_SERVICES",
+        fault_ok(&plain(cb, &[])),
+        Env::Custom(vec![("DEPLOY_ENV", "dev".into()), ("VCAP_SERVICES", "{\"user-provided\":".into())]),
+        "not a JSON object",
+        false,
+    );
+    add(
+        "deployed without the encryption service",
+        fault_ok(&plain(cb, &[])),
+        Env::Custom(vec![("DEPLOY_ENV", "prod".into()), ("VCAP_SERVICES", vcap_services("dev"))]),
+        "pages-prod-encryption",
+        false,
+    );
+    add(
+        "encryption service without key",
+        fault_ok(&plain(cb, &[])),
+        Env::Custom(vec![
+            ("DEPLOY_ENV", "dev".into()),
+            ("VCAP_SERVICES", r#"{"user-provided":[{"name":"pages-dev-encryption","credentials":{}}]}"#.into()),
+        ]),
+        "credentials.key",
+        false,
+    );
 
     // The -p text.
     for (name, text, says) in [
@@ -118,7 +176,13 @@ fn cases(cb: &str) -> Vec<Case> {
     }
     // Linux caps one argument at 128 KiB.
     let huge = "a".repeat(120_000);
-    add("a huge value", fault_ok(&plain(cb, &[("BUCKET", &format!("\"{huge}\""))])), Env::Local, "BUCKET is not a valid S3 bucket name", true);
+    add(
+        "a huge value",
+        fault_ok(&plain(cb, &[("BUCKET", &format!("\"{huge}\""))])),
+        Env::Local,
+        "BUCKET is not a valid S3 bucket name",
+        true,
+    );
     for (key, value, says) in [
         ("STATUS_CALLBACK", "<absent>", "STATUS_CALLBACK is missing"),
         ("STATUS_CALLBACK", "7", "STATUS_CALLBACK must be a string"),
@@ -168,7 +232,11 @@ fn cases(cb: &str) -> Vec<Case> {
         ("two fields", "00:00", "BUCKET does not decrypt: not of the form tag:iv:ciphertext"),
         ("four fields", "00:00:00:00", "BUCKET does not decrypt: not of the form tag:iv:ciphertext"),
         ("short tag", "00:e05f0d25446be83fa92aa9586610496b:560d", "BUCKET does not decrypt: the tag is not 16 bytes"),
-        ("12-byte IV", "6a7495108a7f8c9ab4d0990854240242:e05f0d25446be83fa92aa958:560d", "BUCKET does not decrypt: the IV is not 16 bytes"),
+        (
+            "12-byte IV",
+            "6a7495108a7f8c9ab4d0990854240242:e05f0d25446be83fa92aa958:560d",
+            "BUCKET does not decrypt: the IV is not 16 bytes",
+        ),
         ("the wrong key", CT, "BUCKET does not decrypt: the tag does not verify"),
         ("plain text", "bkt", "BUCKET does not decrypt: not of the form"),
         ("empty", "", "BUCKET does not decrypt"),
@@ -177,20 +245,114 @@ fn cases(cb: &str) -> Vec<Case> {
     }
     let good = enc("bkt");
     let tampered_tag = format!("{}{}", if good.starts_with('0') { "1" } else { "0" }, &good[1..]);
-    add("BUCKET: tampered tag", deployed(encrypted(cb, &[("BUCKET", format!("\"{tampered_tag}\""))])), Env::Deployed, "the tag does not verify", true);
+    add(
+        "BUCKET: tampered tag",
+        deployed(encrypted(cb, &[("BUCKET", format!("\"{tampered_tag}\""))])),
+        Env::Deployed,
+        "the tag does not verify",
+        true,
+    );
     let not_utf8 = build_task::crypto::encrypt(&crate::support::key(), [3; 16], "\u{0}ok");
-    add("BUCKET: decrypts to a control character", deployed(encrypted(cb, &[("BUCKET", format!("\"{not_utf8}\""))])), Env::Deployed, "BUCKET is not a valid S3 bucket name", true);
-    add("TASK_ID: decrypts to text", deployed(encrypted(cb, &[("TASK_ID", enc("abc"))])), Env::Deployed, "TASK_ID is not a decimal integer", true);
-    add("STATUS_CALLBACK: wrong key", deployed(encrypted(cb, &[("STATUS_CALLBACK", format!("\"{CT}\""))])), Env::Deployed, "STATUS_CALLBACK does not decrypt", false);
-    add("a flag in plain text", vec!["fault".into(), "--mode".into(), "ok".into(), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "the flag '--mode' does not decrypt", true);
-    add("a flag twice", vec!["fault".into(), "-m".into(), mode.clone().into(), "--mode".into(), mode.clone().into(), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "the flag '--mode' is given twice", true);
-    add("an unknown flag", vec!["fault".into(), "-m".into(), mode.clone().into(), "-x".into(), "1".into(), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "unknown flag '-x'", true);
-    add("a flag without value", vec!["fault".into(), "-p".into(), encrypted(cb, &[]).into(), "-m".into()], Env::Deployed, "the flag '-m' needs a value", true);
-    add("a non-UTF-8 flag value", vec!["fault".into(), "-m".into(), OsString::from_vec(vec![0xc3, 0x28]), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "the value of '-m' is not UTF-8", true);
-    add("a flag value that is a wrong-key ciphertext", vec!["fault".into(), "-m".into(), CT.into(), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "the flag '--mode' does not decrypt: the tag does not verify", true);
-    add("an unknown mode", vec!["fault".into(), "-m".into(), enc("dance").into(), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "unknown mode 'dance'", true);
-    add("example with a non-URL target", vec!["example".into(), "-t".into(), enc("not a url").into(), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "the target", true);
-    add("example with an ftp target", vec!["example".into(), "-t".into(), enc("ftp://x.gov/").into(), "-p".into(), encrypted(cb, &[]).into()], Env::Deployed, "http or https URL", true);
+    add(
+        "BUCKET: decrypts to a control character",
+        deployed(encrypted(cb, &[("BUCKET", format!("\"{not_utf8}\""))])),
+        Env::Deployed,
+        "BUCKET is not a valid S3 bucket name",
+        true,
+    );
+    add(
+        "TASK_ID: decrypts to text",
+        deployed(encrypted(cb, &[("TASK_ID", enc("abc"))])),
+        Env::Deployed,
+        "TASK_ID is not a decimal integer",
+        true,
+    );
+    add(
+        "STATUS_CALLBACK: wrong key",
+        deployed(encrypted(cb, &[("STATUS_CALLBACK", format!("\"{CT}\""))])),
+        Env::Deployed,
+        "STATUS_CALLBACK does not decrypt",
+        false,
+    );
+    add(
+        "a flag in plain text",
+        vec!["fault".into(), "--mode".into(), "ok".into(), "-p".into(), encrypted(cb, &[]).into()],
+        Env::Deployed,
+        "the flag '--mode' does not decrypt",
+        true,
+    );
+    add(
+        "a flag twice",
+        vec![
+            "fault".into(),
+            "-m".into(),
+            mode.clone().into(),
+            "--mode".into(),
+            mode.clone().into(),
+            "-p".into(),
+            encrypted(cb, &[]).into(),
+        ],
+        Env::Deployed,
+        "the flag '--mode' is given twice",
+        true,
+    );
+    add(
+        "an unknown flag",
+        vec![
+            "fault".into(),
+            "-m".into(),
+            mode.clone().into(),
+            "-x".into(),
+            "1".into(),
+            "-p".into(),
+            encrypted(cb, &[]).into(),
+        ],
+        Env::Deployed,
+        "unknown flag '-x'",
+        true,
+    );
+    add(
+        "a flag without value",
+        vec!["fault".into(), "-p".into(), encrypted(cb, &[]).into(), "-m".into()],
+        Env::Deployed,
+        "the flag '-m' needs a value",
+        true,
+    );
+    add(
+        "a non-UTF-8 flag value",
+        vec!["fault".into(), "-m".into(), OsString::from_vec(vec![0xc3, 0x28]), "-p".into(), encrypted(cb, &[]).into()],
+        Env::Deployed,
+        "the value of '-m' is not UTF-8",
+        true,
+    );
+    add(
+        "a flag value that is a wrong-key ciphertext",
+        vec!["fault".into(), "-m".into(), CT.into(), "-p".into(), encrypted(cb, &[]).into()],
+        Env::Deployed,
+        "the flag '--mode' does not decrypt: the tag does not verify",
+        true,
+    );
+    add(
+        "an unknown mode",
+        vec!["fault".into(), "-m".into(), enc("dance").into(), "-p".into(), encrypted(cb, &[]).into()],
+        Env::Deployed,
+        "unknown mode 'dance'",
+        true,
+    );
+    add(
+        "example with a non-URL target",
+        vec!["example".into(), "-t".into(), enc("not a url").into(), "-p".into(), encrypted(cb, &[]).into()],
+        Env::Deployed,
+        "the target",
+        true,
+    );
+    add(
+        "example with an ftp target",
+        vec!["example".into(), "-t".into(), enc("ftp://x.gov/").into(), "-p".into(), encrypted(cb, &[]).into()],
+        Env::Deployed,
+        "http or https URL",
+        true,
+    );
     out
 }
 
@@ -267,7 +429,8 @@ fn every_bad_input_gets_a_clear_message_and_exit_2_never_a_panic_or_hang() {
         }
         // A reported case ends in exactly one error status (a task that
         // judges its own flags has sent "processing" before it).
-        let terminal: Vec<_> = new.iter().filter(|r| field(&r.body, "status").as_deref() != Some("processing")).collect();
+        let terminal: Vec<_> =
+            new.iter().filter(|r| field(&r.body, "status").as_deref() != Some("processing")).collect();
         match (case.reported, terminal.as_slice()) {
             (true, [one]) => {
                 let message = field(&one.body, "message").unwrap_or_default();
@@ -289,8 +452,14 @@ fn every_bad_input_gets_a_clear_message_and_exit_2_never_a_panic_or_hang() {
         let mut cmd = std::process::Command::new(&sh);
         cmd.args(["-c", command]);
         match run(cmd, Duration::from_secs(10)) {
-            Ok(out) if out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("not a general shell") => {}
-            Ok(out) => failures.push(format!("sh {name}: exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr))),
+            Ok(out)
+                if out.status.code() == Some(2)
+                    && String::from_utf8_lossy(&out.stderr).contains("not a general shell") => {}
+            Ok(out) => failures.push(format!(
+                "sh {name}: exit {:?}: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            )),
             Err(e) => failures.push(format!("sh {name}: {e}")),
         }
     }
@@ -298,5 +467,11 @@ fn every_bad_input_gets_a_clear_message_and_exit_2_never_a_panic_or_hang() {
     let out = std::process::Command::new(&sh).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "sh with no arguments is refused");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len() + shell.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len() + shell.len(),
+        failures.join("\n\n")
+    );
 }

@@ -6,10 +6,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::callback::{field, CallbackServer, Fault};
+use crate::support::callback::{CallbackServer, Fault, field};
 use crate::support::proxy::{Fault as S3Fault, Proxy};
 use crate::support::s3::S3Server;
-use crate::support::{bin, build_task, stderr, Params, TempDir};
+use crate::support::{Params, TempDir, bin, build_task, stderr};
 
 /// One row of the matrix.
 struct Case {
@@ -31,23 +31,159 @@ fn cases() -> Vec<Case> {
     let ok: &[&str] = &["--mode", "ok"];
     let secs = Duration::from_secs;
     vec![
-        Case { name: "callback 500 once", callback: vec![Fault::Status(500, None)], args: ok, signal: None, exit: 0, accepted: &["processing", "success"], bound: secs(10) },
-        Case { name: "callback 503 twice", callback: vec![Fault::Status(503, None), Fault::Status(503, None)], args: ok, signal: None, exit: 0, accepted: &["processing", "success"], bound: secs(10) },
-        Case { name: "callback 429 Retry-After 2", callback: vec![Fault::Status(429, Some(2))], args: ok, signal: None, exit: 0, accepted: &["processing", "success"], bound: secs(10) },
-        Case { name: "callback resets once", callback: vec![Fault::Reset], args: ok, signal: None, exit: 0, accepted: &["processing", "success"], bound: secs(10) },
-        Case { name: "callback hangs once (20 s)", callback: vec![Fault::Hang(secs(20))], args: ok, signal: None, exit: 0, accepted: &["processing", "success"], bound: secs(25) },
-        Case { name: "callback slow (2 s)", callback: vec![Fault::Slow(secs(2)), Fault::Slow(secs(2))], args: ok, signal: None, exit: 0, accepted: &["processing", "success"], bound: secs(10) },
-        Case { name: "callback 503 on success once", callback: vec![Fault::Slow(Duration::ZERO), Fault::Status(503, None)], args: ok, signal: None, exit: 0, accepted: &["processing", "success"], bound: secs(10) },
-        Case { name: "callback 500 forever", callback: vec![Fault::Status(500, None); 20], args: ok, signal: None, exit: 3, accepted: &[], bound: secs(70) },
-        Case { name: "task error", callback: vec![], args: &["--mode", "fail"], signal: None, exit: 1, accepted: &["processing", "error"], bound: secs(10) },
-        Case { name: "task panic", callback: vec![], args: &["--mode", "panic"], signal: None, exit: 70, accepted: &["processing", "error"], bound: secs(10) },
-        Case { name: "task writes no index.json", callback: vec![], args: &["--mode", "no-index"], signal: None, exit: 1, accepted: &["processing", "error"], bound: secs(10) },
-        Case { name: "child crashes (SIGSEGV)", callback: vec![], args: &["--mode", "child-crash"], signal: None, exit: 1, accepted: &["processing", "error"], bound: secs(10) },
-        Case { name: "SIGTERM during processing request", callback: vec![Fault::Hang(secs(30))], args: ok, signal: Some(("TERM", Duration::from_millis(300))), exit: 143, accepted: &["error"], bound: secs(8) },
-        Case { name: "SIGTERM during the task", callback: vec![], args: &["--mode", "sleep"], signal: Some(("TERM", Duration::from_millis(300))), exit: 143, accepted: &["processing", "error"], bound: secs(6) },
-        Case { name: "SIGINT during the task", callback: vec![], args: &["--mode", "sleep"], signal: Some(("INT", Duration::from_millis(300))), exit: 130, accepted: &["processing", "error"], bound: secs(6) },
-        Case { name: "SIGTERM, child ignores SIGTERM", callback: vec![], args: &["--mode", "child-ignore-term"], signal: Some(("TERM", Duration::from_millis(300))), exit: 143, accepted: &["processing", "error"], bound: secs(8) },
-        Case { name: "SIGTERM during the final request", callback: vec![Fault::Slow(Duration::ZERO), Fault::Slow(secs(3))], args: ok, signal: Some(("TERM", Duration::from_millis(1500))), exit: 0, accepted: &["processing", "success"], bound: secs(10) },
+        Case {
+            name: "callback 500 once",
+            callback: vec![Fault::Status(500, None)],
+            args: ok,
+            signal: None,
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(10),
+        },
+        Case {
+            name: "callback 503 twice",
+            callback: vec![Fault::Status(503, None), Fault::Status(503, None)],
+            args: ok,
+            signal: None,
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(10),
+        },
+        Case {
+            name: "callback 429 Retry-After 2",
+            callback: vec![Fault::Status(429, Some(2))],
+            args: ok,
+            signal: None,
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(10),
+        },
+        Case {
+            name: "callback resets once",
+            callback: vec![Fault::Reset],
+            args: ok,
+            signal: None,
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(10),
+        },
+        Case {
+            name: "callback hangs once (20 s)",
+            callback: vec![Fault::Hang(secs(20))],
+            args: ok,
+            signal: None,
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(25),
+        },
+        Case {
+            name: "callback slow (2 s)",
+            callback: vec![Fault::Slow(secs(2)), Fault::Slow(secs(2))],
+            args: ok,
+            signal: None,
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(10),
+        },
+        Case {
+            name: "callback 503 on success once",
+            callback: vec![Fault::Slow(Duration::ZERO), Fault::Status(503, None)],
+            args: ok,
+            signal: None,
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(10),
+        },
+        Case {
+            name: "callback 500 forever",
+            callback: vec![Fault::Status(500, None); 20],
+            args: ok,
+            signal: None,
+            exit: 3,
+            accepted: &[],
+            bound: secs(70),
+        },
+        Case {
+            name: "task error",
+            callback: vec![],
+            args: &["--mode", "fail"],
+            signal: None,
+            exit: 1,
+            accepted: &["processing", "error"],
+            bound: secs(10),
+        },
+        Case {
+            name: "task panic",
+            callback: vec![],
+            args: &["--mode", "panic"],
+            signal: None,
+            exit: 70,
+            accepted: &["processing", "error"],
+            bound: secs(10),
+        },
+        Case {
+            name: "task writes no index.json",
+            callback: vec![],
+            args: &["--mode", "no-index"],
+            signal: None,
+            exit: 1,
+            accepted: &["processing", "error"],
+            bound: secs(10),
+        },
+        Case {
+            name: "child crashes (SIGSEGV)",
+            callback: vec![],
+            args: &["--mode", "child-crash"],
+            signal: None,
+            exit: 1,
+            accepted: &["processing", "error"],
+            bound: secs(10),
+        },
+        Case {
+            name: "SIGTERM during processing request",
+            callback: vec![Fault::Hang(secs(30))],
+            args: ok,
+            signal: Some(("TERM", Duration::from_millis(300))),
+            exit: 143,
+            accepted: &["error"],
+            bound: secs(8),
+        },
+        Case {
+            name: "SIGTERM during the task",
+            callback: vec![],
+            args: &["--mode", "sleep"],
+            signal: Some(("TERM", Duration::from_millis(300))),
+            exit: 143,
+            accepted: &["processing", "error"],
+            bound: secs(6),
+        },
+        Case {
+            name: "SIGINT during the task",
+            callback: vec![],
+            args: &["--mode", "sleep"],
+            signal: Some(("INT", Duration::from_millis(300))),
+            exit: 130,
+            accepted: &["processing", "error"],
+            bound: secs(6),
+        },
+        Case {
+            name: "SIGTERM, child ignores SIGTERM",
+            callback: vec![],
+            args: &["--mode", "child-ignore-term"],
+            signal: Some(("TERM", Duration::from_millis(300))),
+            exit: 143,
+            accepted: &["processing", "error"],
+            bound: secs(8),
+        },
+        Case {
+            name: "SIGTERM during the final request",
+            callback: vec![Fault::Slow(Duration::ZERO), Fault::Slow(secs(3))],
+            args: ok,
+            signal: Some(("TERM", Duration::from_millis(1500))),
+            exit: 0,
+            accepted: &["processing", "success"],
+            bound: secs(10),
+        },
     ]
 }
 
@@ -178,9 +314,11 @@ struct UploadCase {
 const MIB: usize = 1 << 20;
 const INDEX: &[u8] = b"{\"fault\":true}\n";
 const INDEX_LEN: usize = INDEX.len();
-const THREE_BLOBS: &[(&str, usize)] = &[("blob-0.bin", MIB), ("blob-1.bin", MIB), ("blob-2.bin", MIB), ("index.json", INDEX_LEN)];
+const THREE_BLOBS: &[(&str, usize)] =
+    &[("blob-0.bin", MIB), ("blob-1.bin", MIB), ("blob-2.bin", MIB), ("index.json", INDEX_LEN)];
 /// Files of 5 MiB and more go up in 5 MiB parts.
-const MULTIPART: &[(&str, &str)] = &[("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
+const MULTIPART: &[(&str, &str)] =
+    &[("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
 
 fn upload_cases() -> Vec<UploadCase> {
     let three: &[&str] = &["--mode", "big-output", "--seconds", "3"];
@@ -201,23 +339,45 @@ fn upload_cases() -> Vec<UploadCase> {
         bound: secs(15),
     };
     vec![
-        case("S3 503 SlowDown once", three, vec![("/index.json?", S3Fault::SlowDown)], 0, ok, &[], Stored::Whole(THREE_BLOBS)),
         case(
-            "S3 500 InternalError once",
+            "S3 503 SlowDown once",
             three,
-            vec![("/blob-1.bin?", S3Fault::Error(500, "InternalError", "We encountered an internal error. Please try again."))],
+            vec![("/index.json?", S3Fault::SlowDown)],
             0,
             ok,
             &[],
             Stored::Whole(THREE_BLOBS),
         ),
-        case("S3 resets mid-body once", three, vec![("/blob-2.bin?", S3Fault::ResetMidBody)], 0, ok, &[], Stored::Whole(THREE_BLOBS)),
+        case(
+            "S3 500 InternalError once",
+            three,
+            vec![(
+                "/blob-1.bin?",
+                S3Fault::Error(500, "InternalError", "We encountered an internal error. Please try again."),
+            )],
+            0,
+            ok,
+            &[],
+            Stored::Whole(THREE_BLOBS),
+        ),
+        case(
+            "S3 resets mid-body once",
+            three,
+            vec![("/blob-2.bin?", S3Fault::ResetMidBody)],
+            0,
+            ok,
+            &[],
+            Stored::Whole(THREE_BLOBS),
+        ),
         UploadCase {
             env: MULTIPART,
             ..case(
                 "S3 500 once on a multipart part",
                 &["--mode", "big-file", "--seconds", "12"],
-                vec![("partNumber=2", S3Fault::Error(500, "InternalError", "We encountered an internal error. Please try again."))],
+                vec![(
+                    "partNumber=2",
+                    S3Fault::Error(500, "InternalError", "We encountered an internal error. Please try again."),
+                )],
                 0,
                 ok,
                 &[],
@@ -247,7 +407,11 @@ fn upload_cases() -> Vec<UploadCase> {
             three,
             vec![(
                 "/blob-0.bin?",
-                S3Fault::Error(403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large."),
+                S3Fault::Error(
+                    403,
+                    "RequestTimeTooSkewed",
+                    "The difference between the request time and the current time is too large.",
+                ),
             )],
             1,
             error,
@@ -319,7 +483,15 @@ fn upload_cases() -> Vec<UploadCase> {
                 Stored::Nothing,
             )
         },
-        case("artifact fifo is skipped", &["--mode", "fifo"], vec![], 0, ok, &[], Stored::Whole(&[("index.json", INDEX_LEN)])),
+        case(
+            "artifact fifo is skipped",
+            &["--mode", "fifo"],
+            vec![],
+            0,
+            ok,
+            &[],
+            Stored::Whole(&[("index.json", INDEX_LEN)]),
+        ),
         case(
             "artifact grows during upload",
             &["--mode", "grow", "--seconds", "5"],
@@ -359,7 +531,11 @@ fn check_stored(s3: &S3Server, bucket: &str, prefix: &str, stored: Stored) -> Op
                 .iter()
                 .filter(|(key, len)| {
                     let bytes = s3.object(bucket, &format!("{prefix}{key}")).unwrap_or_default();
-                    if *key == "index.json" { bytes != INDEX } else { bytes.len() != *len || bytes.iter().any(|b| *b != b'x') }
+                    if *key == "index.json" {
+                        bytes != INDEX
+                    } else {
+                        bytes.len() != *len || bytes.iter().any(|b| *b != b'x')
+                    }
                 })
                 .map(|(key, _)| *key)
                 .collect();
@@ -371,14 +547,26 @@ fn check_stored(s3: &S3Server, bucket: &str, prefix: &str, stored: Stored) -> Op
 /// Whether this process may drop CAP_DAC_OVERRIDE for a child with setpriv.
 fn can_drop_dac_override() -> bool {
     Command::new("setpriv")
-        .args(["--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search", "--", "true"])
+        .args([
+            "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--",
+            "true",
+        ])
         .status()
         .is_ok_and(|s| s.success())
 }
 
 fn run_upload_case(case: &UploadCase, task_id: u64) -> Row {
     let bucket = "matrix";
-    let skip = |why: &str| Row { name: case.name, exit: None, accepted: vec![format!("skipped: {why}")], took: Duration::ZERO, ok: true, why: String::new() };
+    let skip = |why: &str| Row {
+        name: case.name,
+        exit: None,
+        accepted: vec![format!("skipped: {why}")],
+        took: Duration::ZERO,
+        ok: true,
+        why: String::new(),
+    };
     let Some(s3) = S3Server::start(bucket) else { return skip("no s3s-fs") };
     let proxy = Proxy::start(s3.port, &case.proxy);
     let cb = CallbackServer::start(task_id);
@@ -390,7 +578,8 @@ fn run_upload_case(case: &UploadCase, task_id: u64) -> Row {
             return skip("setpriv cannot drop CAP_DAC_OVERRIDE here");
         }
         let mut c = Command::new("setpriv");
-        c.args(["--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search", "--"]).arg(bin());
+        c.args(["--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search", "--"])
+            .arg(bin());
         c.env_clear();
         if let Ok(path) = std::env::var("PATH") {
             c.env("PATH", path);
@@ -501,7 +690,14 @@ fn run_full_disk_case() -> Row {
     if !why.is_empty() {
         why.push(err);
     }
-    Row { name, exit: out.status.code(), accepted: vec!["(local run)".into()], took, ok: why.is_empty(), why: why.join("; ") }
+    Row {
+        name,
+        exit: out.status.code(),
+        accepted: vec!["(local run)".into()],
+        took,
+        ok: why.is_empty(),
+        why: why.join("; "),
+    }
 }
 
 #[test]

@@ -11,18 +11,18 @@
 //! nothing touches the machine's own images.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use miniserde::{json, Deserialize};
+use miniserde::{Deserialize, json};
 
-use crate::support::callback::{field, CallbackServer};
+use crate::support::callback::{CallbackServer, field};
 use crate::support::s3::S3Server;
 use crate::support::site::Site;
-use crate::support::{enc, have_tool, vcap_services, Params};
+use crate::support::{Params, enc, have_tool, vcap_services};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const TAG: &str = "localhost/build-task-example:test";
@@ -154,7 +154,11 @@ fn the_example_binary_embeds_its_crate_list_and_it_matches_cargo_lock() {
     assert!(missing.is_empty(), "compiled in but not in the embedded list: {missing:?}");
     assert!(compiled.len() > 50, "{compiled:?}");
     let extra: Vec<_> = embedded.difference(&compiled).collect();
-    eprintln!("embedded crate list: {} crates ({} runtime); named beyond cargo tree: {extra:?}", embedded.len(), runtime.len());
+    eprintln!(
+        "embedded crate list: {} crates ({} runtime); named beyond cargo tree: {extra:?}",
+        embedded.len(),
+        runtime.len()
+    );
     assert!(runtime.iter().any(|p| p.starts_with("build-task ")));
     assert!(runtime.iter().any(|p| p.starts_with("rustls ")));
 }
@@ -246,8 +250,10 @@ fn unpack(tag: &str, dir: &Path) -> Built {
     let oci = dir.join("oci");
     run(buildah().arg("push").arg(tag).arg(format!("oci:{}:test", oci.display())));
     let index: OciIndex = json::from_str(&std::fs::read_to_string(oci.join("index.json")).unwrap()).unwrap();
-    let manifest: OciManifest = json::from_str(&std::fs::read_to_string(blob(&oci, &index.manifests[0].digest)).unwrap()).unwrap();
-    let image: OciImage = json::from_str(&std::fs::read_to_string(blob(&oci, &manifest.config.digest)).unwrap()).unwrap();
+    let manifest: OciManifest =
+        json::from_str(&std::fs::read_to_string(blob(&oci, &index.manifests[0].digest)).unwrap()).unwrap();
+    let image: OciImage =
+        json::from_str(&std::fs::read_to_string(blob(&oci, &manifest.config.digest)).unwrap()).unwrap();
     let compressed = manifest.layers.iter().map(|l| l.size).sum();
     let layer_types = manifest.layers.iter().map(|l| l.media_type.clone()).collect();
 
@@ -340,7 +346,10 @@ fn the_scratch_example_image_holds_only_the_binary_and_what_cloud_foundry_needs(
         ]
     );
     assert_eq!(std::fs::read_link(rootfs.join("bin/sh")).unwrap(), Path::new("/usr/local/bin/build-task"));
-    assert_eq!(std::fs::read(rootfs.join("usr/local/bin/build-task")).unwrap(), std::fs::read(static_binary()).unwrap());
+    assert_eq!(
+        std::fs::read(rootfs.join("usr/local/bin/build-task")).unwrap(),
+        std::fs::read(static_binary()).unwrap()
+    );
     assert_eq!(std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap(), "root:x:0:0:root:/root:/bin/sh\n");
     assert_eq!(std::fs::read_to_string(rootfs.join("etc/group")).unwrap(), "root:x:0:\n");
 
@@ -390,11 +399,8 @@ fn the_scratch_example_image_has_no_audit_finding() {
 /// What Cloud Foundry sets for a task (CONTRACT B7), on top of the image's
 /// ENV; AWS_ENDPOINT_URL_S3 points the upload at the loopback s3s-fs.
 fn cf_env(image: &Built, s3: &S3Server) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = image
-        .env
-        .iter()
-        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
+    let mut env: Vec<(String, String)> =
+        image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
     for (k, v) in [
         ("DEPLOY_ENV", "dev".to_owned()),
         ("LOGLEVEL", "info".to_owned()),
@@ -428,7 +434,8 @@ struct TaskRun {
 fn task_run(task_id: u64) -> Option<TaskRun> {
     let s3 = S3Server::start("site-bucket")?;
     let cb = CallbackServer::start(task_id);
-    let site = Site::start(&["Content-Type: text/html", "X-Content-Type-Options: nosniff"], "<html>hi</html>", Duration::ZERO);
+    let site =
+        Site::start(&["Content-Type: text/html", "X-Content-Type-Options: nosniff"], "<html>hi</html>", Duration::ZERO);
     let callback = cb.url();
     let params = Params::on_s3s(&callback, task_id, "site-bucket");
     // pages-core's command: every value encrypted, the params in single quotes.
@@ -444,7 +451,10 @@ impl TaskRun {
         let success = &self.cb.bodies()[1];
         assert_eq!(field(success, "artifact").unwrap(), format!("_tasks/artifacts/{task_id}/"));
         assert_eq!(field(success, "count").unwrap(), "5");
-        let index = self.s3.object("site-bucket", &format!("_tasks/artifacts/{task_id}/index.json")).expect("index.json uploaded");
+        let index = self
+            .s3
+            .object("site-bucket", &format!("_tasks/artifacts/{task_id}/index.json"))
+            .expect("index.json uploaded");
         let index = String::from_utf8(index).unwrap();
         assert!(index.contains(r#""status":200"#), "{index}");
         assert!(index.contains(r#""missingHeaders":["Strict-Transport-Security","Content-Security-Policy","X-Frame-Options","Referrer-Policy","Permissions-Policy"]"#), "{index}");
@@ -493,11 +503,25 @@ fn run_allowing_failure(cmd: &mut Command) -> Output {
 /// apt lists, docs and man pages, and a fetch tool (wget).
 fn busybox_base(dir: &Path) -> PathBuf {
     let root = dir.join("base-context/rootfs");
-    for d in ["bin", "etc", "root", "tmp", "usr/bin", "usr/share/doc/pkg", "usr/share/man/man1", "var/lib/apt/lists", "var/cache/apt", "srv/open"] {
+    for d in [
+        "bin",
+        "etc",
+        "root",
+        "tmp",
+        "usr/bin",
+        "usr/share/doc/pkg",
+        "usr/share/man/man1",
+        "var/lib/apt/lists",
+        "var/cache/apt",
+        "srv/open",
+    ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(which("busybox"), root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "find", "chmod", "rm", "sed", "cat", "readlink", "head", "cut", "mkdir", "printf", "echo", "test", "[", "ls", "touch", "wget"] {
+    for applet in [
+        "sh", "find", "chmod", "rm", "sed", "cat", "readlink", "head", "cut", "mkdir", "printf", "echo", "test", "[",
+        "ls", "touch", "wget",
+    ] {
         symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let write = |path: &str, text: &str, mode: u32| {
@@ -521,10 +545,7 @@ fn busybox_base(dir: &Path) -> PathBuf {
 }
 
 fn which(tool: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .unwrap()
+    std::env::split_paths(&std::env::var_os("PATH").unwrap()).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap()
 }
 
 #[test]
@@ -546,7 +567,12 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     let planted: Vec<String> = report.findings.iter().map(|f| format!("{} {}", f.rule, f.path)).collect();
     assert_eq!(
         planted,
-        ["world-writable /etc/open.conf", "world-writable /srv/open", "cis-4.8-setuid /usr/bin/su-like", "cis-4.8-setuid /usr/bin/wall-like"]
+        [
+            "world-writable /etc/open.conf",
+            "world-writable /srv/open",
+            "cis-4.8-setuid /usr/bin/su-like",
+            "cis-4.8-setuid /usr/bin/wall-like"
+        ]
     );
 
     // The context: a task folder with .env and build.sh, the hardening step,
@@ -556,7 +582,9 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     std::fs::create_dir_all(&task).unwrap();
     std::fs::create_dir_all(context.join("hardening")).unwrap();
     std::fs::copy(Path::new(REPO).join("hardening/harden.sh"), context.join("hardening/harden.sh")).unwrap();
-    run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh")).arg(static_binary()).arg(context.join("layout")));
+    run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh"))
+        .arg(static_binary())
+        .arg(context.join("layout")));
     // buildah resolves `FROM image-${IMAGE_KIND}` to a stage only when the
     // arg is given explicitly; BuildKit takes the default.
     std::fs::write(task.join(".env"), format!("BASE_IMAGE={base_tag}\nBUILD_TASK=fake\nIMAGE_KIND=base\n")).unwrap();
@@ -570,7 +598,10 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     let rootfs = image.unpacked.join("rootfs");
 
     assert_eq!(std::fs::read_to_string(rootfs.join("opt/fake/ready")).unwrap(), "installed\n", "build.sh ran");
-    assert_eq!(std::fs::read(rootfs.join("usr/local/bin/build-task")).unwrap(), std::fs::read(static_binary()).unwrap());
+    assert_eq!(
+        std::fs::read(rootfs.join("usr/local/bin/build-task")).unwrap(),
+        std::fs::read(static_binary()).unwrap()
+    );
     assert!(image.env.iter().any(|e| e == "BUILD_TASK=fake"), "{:?}", image.env);
     assert_eq!(image.working_dir, "/");
     let mode = |p: &str| std::fs::symlink_metadata(rootfs.join(p)).map(|m| m.mode() & 0o7777).ok();
@@ -579,7 +610,13 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     assert_eq!(mode("etc/open.conf"), Some(0o664), "world-writable cleared");
     assert_eq!(mode("srv/open"), Some(0o775), "world-writable directory cleared");
     assert_eq!(mode("tmp"), Some(0o1777), "the sticky /tmp is kept");
-    for gone in ["bin/wget", "usr/share/doc/pkg", "usr/share/man/man1", "var/lib/apt/lists/deb.debian.org_dists", "tmp/build-task-setup"] {
+    for gone in [
+        "bin/wget",
+        "usr/share/doc/pkg",
+        "usr/share/man/man1",
+        "var/lib/apt/lists/deb.debian.org_dists",
+        "tmp/build-task-setup",
+    ] {
         assert_eq!(mode(gone), None, "{gone} should be removed");
     }
     assert_eq!(mode("bin/sh"), Some(0o777), "the base's shell stays");

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use crate::support::callback::{field, CallbackServer};
+use crate::support::callback::{CallbackServer, field};
 use crate::support::s3::S3Server;
 use crate::support::site::Site;
-use crate::support::{build_task, stderr, stdout, vcap_services, Params, TempDir};
+use crate::support::{Params, TempDir, build_task, stderr, stdout, vcap_services};
 
 fn secure_site() -> Site {
     Site::start(
@@ -33,7 +33,12 @@ fn a_deployed_run_with_encrypted_params_delivers_processing_then_success_and_upl
     assert_eq!(field(success, "message").unwrap(), "null");
     let index = s3.object("site-bucket", "_tasks/artifacts/4242/index.json").expect("index.json uploaded");
     let index = String::from_utf8(index).unwrap();
-    assert!(index.contains(r#""missingHeaders":["Content-Security-Policy","X-Frame-Options","Referrer-Policy","Permissions-Policy"]"#), "{index}");
+    assert!(
+        index.contains(
+            r#""missingHeaders":["Content-Security-Policy","X-Frame-Options","Referrer-Policy","Permissions-Policy"]"#
+        ),
+        "{index}"
+    );
     assert!(cb.requests().iter().all(|r| r.content_type.as_deref() == Some("application/json")));
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the run's scratch space is removed");
 }
@@ -70,8 +75,7 @@ impl Deployed {
     }
 
     fn params(&self) -> String {
-        Params::on_s3s(&self.cb.url(), self.cb.task_id, "fault-bucket")
-        .plain()
+        Params::on_s3s(&self.cb.url(), self.cb.task_id, "fault-bucket").plain()
     }
 
     fn command(&self, args: &[&str]) -> std::process::Command {
@@ -210,8 +214,7 @@ fn a_tampered_ciphertext_delivers_an_error_status_and_exits_2() {
     let bucket = crate::support::enc("fault-bucket");
     let tampered = format!("{}{}", &bucket[..bucket.len() - 2], if bucket.ends_with("00") { "11" } else { "00" });
     let callback = d.cb.url();
-    let params = Params::on_s3s(&callback, 19, "fault-bucket")
-    .encrypted();
+    let params = Params::on_s3s(&callback, 19, "fault-bucket").encrypted();
     // Swap the BUCKET value for a tampered ciphertext of it.
     let start = params.find(r#""BUCKET": ""#).unwrap() + r#""BUCKET": ""#.len();
     let end = start + params[start..].find('"').unwrap();
@@ -224,15 +227,17 @@ fn a_tampered_ciphertext_delivers_an_error_status_and_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(d.cb.statuses(), ["error"]);
-    assert_eq!(d.error_message(), "task params: BUCKET does not decrypt: the tag does not verify (wrong key or altered value)");
+    assert_eq!(
+        d.error_message(),
+        "task params: BUCKET does not decrypt: the tag does not verify (wrong key or altered value)"
+    );
 }
 
 #[test]
 fn a_deployed_run_refuses_plain_text_flags() {
     let Some(d) = Deployed::start(20) else { return };
     let callback = d.cb.url();
-    let params = Params::on_s3s(&callback, 20, "fault-bucket")
-    .encrypted();
+    let params = Params::on_s3s(&callback, 20, "fault-bucket").encrypted();
     let out = build_task()
         .args(["fault", "--mode", "ok", "-p", &params])
         .env("DEPLOY_ENV", "dev")

@@ -7,26 +7,27 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use base64::prelude::{BASE64_STANDARD, Engine};
 use build_task::cancel::Cancel;
 use build_task::env::Env;
 use build_task::error::Result;
 use build_task::params::Params;
 use build_task::store::s3::S3Store;
 use build_task::store::{Store, Summary};
-use base64::prelude::{BASE64_STANDARD, Engine};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use sha2::{Digest, Sha256};
 
-use crate::support::proxy::{Fault, Proxy};
-use crate::support::s3::{S3Server, ACCESS_KEY, REGION, SECRET_KEY};
 use crate::support::TempDir;
+use crate::support::proxy::{Fault, Proxy};
+use crate::support::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 
 const BUCKET: &str = "artifacts";
 const TASK: u64 = 7;
 const PREFIX: &str = "_tasks/artifacts/7/";
 const MIB: usize = 1024 * 1024;
 /// Files of 5 MiB and more go up in 5 MiB parts.
-const IN_PARTS: [(&str, &str); 2] = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
+const IN_PARTS: [(&str, &str); 2] =
+    [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M")];
 
 /// A store writing to `endpoint` with `secret`, configured by `env`.
 fn store(endpoint: &str, bucket: &str, secret: &str, env: &[(&str, &str)]) -> S3Store {
@@ -84,9 +85,7 @@ fn get(s3: &S3Server, key: &str) -> Got {
         .build()
         .call()
         .unwrap();
-    let header = |name: &str| {
-        response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
-    };
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let (status, content_type, etag) = (response.status().as_u16(), header("content-type"), header("etag"));
     let checksum = header("x-amz-checksum-sha256");
     let body = response.into_body().with_config().limit(u64::MAX).read_to_vec().unwrap();
@@ -162,7 +161,11 @@ fn a_large_file_goes_up_in_parts_beside_small_files_and_round_trips() {
     let dir = TempDir::new("s3-large");
     let expected = artifact(
         dir.path(),
-        &[("big/video.bin", noise(12 * MIB + 12_345, 3)), ("index.json", b"{}".to_vec()), ("a.txt", noise(5 * MIB - 1, 4))],
+        &[
+            ("big/video.bin", noise(12 * MIB + 12_345, 3)),
+            ("index.json", b"{}".to_vec()),
+            ("a.txt", noise(5 * MIB - 1, 4)),
+        ],
     );
     upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
     assert_stored(&s3, &expected);
@@ -193,7 +196,10 @@ fn a_missing_bucket_fails_at_once_with_no_such_bucket() {
     let dir = TempDir::new("s3-bucket");
     artifact(dir.path(), &[("index.json", b"{}".to_vec())]);
     let err = upload(&store(&proxy.endpoint(), "no-such-bucket", SECRET_KEY, &[]), dir.path()).unwrap_err();
-    assert_eq!(err.message(), "cannot store index.json: S3 answered 404: NoSuchBucket: The specified bucket does not exist");
+    assert_eq!(
+        err.message(),
+        "cannot store index.json: S3 answered 404: NoSuchBucket: The specified bucket does not exist"
+    );
     assert_eq!(proxy.count("PUT "), 1, "a 404 is not retried");
 }
 
@@ -248,9 +254,18 @@ fn a_lasting_failure_gives_up_names_the_key_and_removes_what_this_run_stored() {
     // are stored while it is retried.
     artifact(
         dir.path(),
-        &[("a.txt", b"a".to_vec()), ("b.txt", b"b".to_vec()), ("z.txt", noise(50_000, 9)), ("big.bin", noise(6 * MIB, 10))],
+        &[
+            ("a.txt", b"a".to_vec()),
+            ("b.txt", b"b".to_vec()),
+            ("z.txt", noise(50_000, 9)),
+            ("big.bin", noise(6 * MIB, 10)),
+        ],
     );
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M"), ("BUILD_TASK_S3_WORKERS", "2")];
+    let env = [
+        ("BUILD_TASK_MULTIPART_THRESHOLD", "5M"),
+        ("BUILD_TASK_MULTIPART_PART_SIZE", "5M"),
+        ("BUILD_TASK_S3_WORKERS", "2"),
+    ];
     let err = upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env), dir.path()).unwrap_err();
     assert_eq!(
         err.message(),
@@ -258,7 +273,12 @@ fn a_lasting_failure_gives_up_names_the_key_and_removes_what_this_run_stored() {
     );
     assert_eq!(proxy.count(put_z), 5);
     assert!(s3.keys(BUCKET).is_empty(), "left behind: {:?}", s3.keys(BUCKET));
-    assert_eq!(proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]), 1, "{:?}", proxy.requests());
+    assert_eq!(
+        proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]),
+        1,
+        "{:?}",
+        proxy.requests()
+    );
 }
 
 #[test]
@@ -328,7 +348,11 @@ fn a_cancel_stops_the_workers_and_aborts_the_multipart_upload() {
     let proxy = Proxy::start(s3.port, &[("partNumber=2", Fault::Hang)]);
     let dir = TempDir::new("s3-cancel");
     artifact(dir.path(), &[("big.bin", noise(16 * MIB, 12))]);
-    let env = [("BUILD_TASK_MULTIPART_THRESHOLD", "5M"), ("BUILD_TASK_MULTIPART_PART_SIZE", "5M"), ("BUILD_TASK_S3_TIMEOUT", "2")];
+    let env = [
+        ("BUILD_TASK_MULTIPART_THRESHOLD", "5M"),
+        ("BUILD_TASK_MULTIPART_PART_SIZE", "5M"),
+        ("BUILD_TASK_S3_TIMEOUT", "2"),
+    ];
     let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &env);
     let cancel = Cancel::new();
     let started = Instant::now();
@@ -340,7 +364,12 @@ fn a_cancel_stops_the_workers_and_aborts_the_multipart_upload() {
     });
     assert_eq!(err.exit_code(), 143, "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "stopped within the time-out: {:?}", started.elapsed());
-    assert_eq!(proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]), 1, "{:?}", proxy.requests());
+    assert_eq!(
+        proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]),
+        1,
+        "{:?}",
+        proxy.requests()
+    );
     assert!(s3.keys(BUCKET).is_empty());
 }
 
@@ -369,9 +398,9 @@ fn a_file_that_grows_while_it_is_uploaded_is_an_error_and_its_object_is_removed(
 
 #[test]
 fn a_run_whose_upload_is_refused_reports_an_error_naming_the_object_and_s3s_code() {
-    use crate::support::callback::{field, CallbackServer};
+    use crate::support::callback::{CallbackServer, field};
     use crate::support::site::Site;
-    use crate::support::{deployed, enc, stderr, Params as TaskParams};
+    use crate::support::{Params as TaskParams, deployed, enc, stderr};
 
     let Some(s3) = S3Server::start(BUCKET) else { return };
     let cb = CallbackServer::start(TASK);
@@ -422,18 +451,26 @@ fn a_cancel_does_not_wait_for_a_part_s3_never_answers() {
     // The default time-out (60 s): only leaving the worker behind is quick.
     let store = store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS);
     let cancel = Cancel::new();
-    assert!(std::thread::scope(|s| {
-        let run = s.spawn(|| store.put_artifact(dir.path(), &cancel));
-        while proxy.count("partNumber=2") == 0 {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        let cancelled = Instant::now();
-        cancel.trigger(libc::SIGTERM);
-        let err = run.join().unwrap().unwrap_err();
-        assert_eq!(err.exit_code(), 143, "{err}");
-        cancelled.elapsed() < Duration::from_secs(2)
-    }), "the clean-up waited for the hung part");
-    assert_eq!(proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]), 1, "{:?}", proxy.requests());
+    assert!(
+        std::thread::scope(|s| {
+            let run = s.spawn(|| store.put_artifact(dir.path(), &cancel));
+            while proxy.count("partNumber=2") == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            let cancelled = Instant::now();
+            cancel.trigger(libc::SIGTERM);
+            let err = run.join().unwrap().unwrap_err();
+            assert_eq!(err.exit_code(), 143, "{err}");
+            cancelled.elapsed() < Duration::from_secs(2)
+        }),
+        "the clean-up waited for the hung part"
+    );
+    assert_eq!(
+        proxy.count_all(&["DELETE /artifacts/_tasks/artifacts/7/big.bin?", "&uploadId="]),
+        1,
+        "{:?}",
+        proxy.requests()
+    );
     assert!(s3.keys(BUCKET).is_empty());
 }

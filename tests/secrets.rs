@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::callback::CallbackServer;
-use crate::support::s3::{S3Server, REGION};
-use crate::support::{deployed, enc, Params, TempDir, KEY};
+use crate::support::s3::{REGION, S3Server};
+use crate::support::{KEY, Params, TempDir, deployed, enc};
 
 const ACCESS: &str = "AKIAMARKERACCESS0001";
 const SECRET: &str = "MARKERsecretKEYvalue0123456789abcdefMARK";
@@ -36,7 +36,14 @@ fn no_secret_marker_appears_in_any_output_callback_body_or_object() {
     for (i, (name, mode, secret, signal)) in scenarios.into_iter().enumerate() {
         let task_id = 900 + i as u64;
         let cb = CallbackServer::with_token(task_id, TOKEN);
-        let params = Params { callback: &cb.url(), task_id, region: REGION, access_key: ACCESS, secret_key: secret, bucket: "hygiene" };
+        let params = Params {
+            callback: &cb.url(),
+            task_id,
+            region: REGION,
+            access_key: ACCESS,
+            secret_key: secret,
+            bucket: "hygiene",
+        };
         let child = deployed(&s3.endpoint(), tmp.path())
             .args(["fault", "--mode", &enc(mode), "-p", &params.encrypted()])
             .env("LOGLEVEL", "debug")

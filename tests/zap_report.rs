@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use build_task::tasks::owasp_zap::report::{self, Config};
 use miniserde::json::{self, Number, Value};
 
-use crate::support::{shared_fixtures, TempDir};
+use crate::support::{TempDir, shared_fixtures};
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -53,7 +53,9 @@ pub fn decode_entities(s: &str) -> String {
             "apos" => Some('\''),
             "nbsp" => Some('\u{a0}'),
             "copy" => Some('©'),
-            n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with("#x") || n.starts_with("#X") => {
+                u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32)
+            }
             n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         });
@@ -155,7 +157,8 @@ fn every_shared_case_gives_the_original_reporters_index_json_and_count() {
         if !matches!(get(case, "expected_exit_code"), Value::Number(n) if num(n) == 0.0) {
             continue;
         }
-        let (count, ours) = generate_bytes(&dir.join(text(get(case, "input"))), &dir.join(text(get(case, "config"))), &tmp);
+        let (count, ours) =
+            generate_bytes(&dir.join(text(get(case, "input"))), &dir.join(text(get(case, "config"))), &tmp);
         let expected = dir.join(text(get(case, "expected_output")));
         let Value::Number(expected_count) = get(case, "expected_count") else { panic!("{name}: expected_count") };
         if count as f64 != num(expected_count) {
@@ -191,7 +194,15 @@ fn our_crafted_report_gives_what_the_original_reporter_gave() {
     assert!(escaping.is_empty(), "{}", escaping.join("\n"));
     let ours: Value = json::from_str(std::str::from_utf8(&bytes).unwrap()).unwrap();
     let alerts = |v: &Value| match get(get(v, "site"), "alerts") {
-        Value::Array(a) => a.iter().map(|a| (text(get(a, "pluginid")).to_owned(), matches!(a, Value::Object(o) if matches!(o.get("ignore"), Some(Value::Bool(true)))))).collect::<Vec<_>>(),
+        Value::Array(a) => a
+            .iter()
+            .map(|a| {
+                (
+                    text(get(a, "pluginid")).to_owned(),
+                    matches!(a, Value::Object(o) if matches!(o.get("ignore"), Some(Value::Bool(true)))),
+                )
+            })
+            .collect::<Vec<_>>(),
         _ => panic!(),
     };
     // The kept half of a split alert comes first, then the ignored half.
@@ -251,7 +262,10 @@ fn a_config_that_is_not_json_or_has_misshapen_rules_is_refused_by_name() {
         ("[]", "the scan config (-c) is not a JSON object"),
         (r#"{"rules":{"id":"1"}}"#, "the scan config's rules (-c) are not a list"),
         (r#"{"rules":["10038"]}"#, "the scan config's rule 1: it is not an object"),
-        (r#"{"rules":[{"id":"1"},{"id":"2","match":"foo"}]}"#, "the scan config's rule 2: its match is not a list of strings"),
+        (
+            r#"{"rules":[{"id":"1"},{"id":"2","match":"foo"}]}"#,
+            "the scan config's rule 2: its match is not a list of strings",
+        ),
         (r#"{"rules":[{"id":"1","match":[1]}]}"#, "the scan config's rule 1: its match is not a list of strings"),
         (r#"{"rules":[{"id":["1"]}]}"#, "the scan config's rule 1: its id is not a string"),
         (r#"{"rules":[{"id":"1","source":{}}]}"#, "the scan config's rule 1: its source is not a string"),
@@ -269,8 +283,16 @@ fn a_missing_empty_truncated_or_foreign_report_is_a_clear_error_and_leaves_no_ou
         ("missing.json", None, "cannot read the ZAP report"),
         ("empty.json", Some(""), "is empty"),
         ("truncated.json", Some(&full[..full.len() / 2]), "is not valid JSON (truncated?)"),
-        ("axe.json", Some(r#"[{"url":"https://site.example","violations":[]}]"#), "is not a ZAP JSON report: not a JSON object"),
-        ("nosite.json", Some(r#"{"@version":"2.16.1","site":[]}"#), "is not a ZAP JSON report: no site in its site list"),
+        (
+            "axe.json",
+            Some(r#"[{"url":"https://site.example","violations":[]}]"#),
+            "is not a ZAP JSON report: not a JSON object",
+        ),
+        (
+            "nosite.json",
+            Some(r#"{"@version":"2.16.1","site":[]}"#),
+            "is not a ZAP JSON report: no site in its site list",
+        ),
         ("noalerts.json", Some(r#"{"site":[{"@name":"x"}]}"#), "is not a ZAP JSON report: its site has no alert list"),
     ];
     for (name, content, message) in cases {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use miniserde::json::Value;
 
-use crate::support::callback::{field, CallbackServer};
+use crate::support::callback::{CallbackServer, field};
 use crate::support::s3::S3Server;
-use crate::support::{build_task, deployed, enc, stderr, Params, TempDir};
+use crate::support::{Params, TempDir, build_task, deployed, enc, stderr};
 use crate::zap_report::diff;
 
 const BUCKET: &str = "zap-bucket";
@@ -48,7 +48,13 @@ fn a_scan_with_findings_uploads_the_report_and_reports_its_issue_count() {
     let tmp = TempDir::new("zap-e2e");
     let report = fixture("report.json");
     // 2: the scan found failures, which -I still counts as a finished scan.
-    let out = deployed_run(501, &cb, &s3, &tmp, &[("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", "2")]);
+    let out = deployed_run(
+        501,
+        &cb,
+        &s3,
+        &tmp,
+        &[("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", "2")],
+    );
     let log = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert_eq!(cb.statuses(), ["processing", "success"]);
@@ -60,7 +66,8 @@ fn a_scan_with_findings_uploads_the_report_and_reports_its_issue_count() {
 
     let uploaded = s3.object(BUCKET, "_tasks/artifacts/501/index.json").unwrap();
     let uploaded: Value = miniserde::json::from_str(std::str::from_utf8(&uploaded).unwrap()).unwrap();
-    let expected: Value = miniserde::json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
+    let expected: Value =
+        miniserde::json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
     let (mut escaping, mut differences) = (Vec::new(), Vec::new());
     diff("uploaded", &uploaded, &expected, &mut escaping, &mut differences);
     assert!(differences.is_empty() && escaping.is_empty(), "{}", differences.join("\n"));
@@ -68,7 +75,10 @@ fn a_scan_with_findings_uploads_the_report_and_reports_its_issue_count() {
     // The scanner got the decrypted target and the Python task's arguments,
     // and its output went to the debug log.
     let args = std::fs::read_to_string(tmp.path().join("wrk/args.txt")).unwrap();
-    assert_eq!(args.lines().collect::<Vec<_>>(), ["-t", "https://site.example", "-J", "report.json", "-I", "-d", "-T", "5"]);
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        ["-t", "https://site.example", "-J", "report.json", "-I", "-d", "-T", "5"]
+    );
     assert!(log.contains("zap: stand-in zap-baseline: a line on stderr"), "{log}");
 }
 
@@ -78,7 +88,13 @@ fn a_scanner_exit_code_past_two_is_an_error_that_names_it_and_quotes_the_output(
     let cb = CallbackServer::start(502);
     let tmp = TempDir::new("zap-exit3");
     let report = fixture("report.json");
-    let out = deployed_run(502, &cb, &s3, &tmp, &[("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", "3")]);
+    let out = deployed_run(
+        502,
+        &cb,
+        &s3,
+        &tmp,
+        &[("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", "3")],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(cb.statuses(), ["processing", "error"]);
     let message = field(&cb.bodies()[1], "message").unwrap();

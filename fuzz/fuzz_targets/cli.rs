@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use build_task::cli::{parse, Command};
+use build_task::cli::{Command, parse};
 use build_task::env::Env;
 use libfuzzer_sys::fuzz_target;
 

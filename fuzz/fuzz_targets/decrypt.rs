@@ -2,7 +2,7 @@
 //! panic; and what we encrypt always decrypts back.
 #![no_main]
 
-use build_task::crypto::{decrypt, encrypt, Key};
+use build_task::crypto::{Key, decrypt, encrypt};
 use build_task::secret::Secret;
 use libfuzzer_sys::fuzz_target;
 

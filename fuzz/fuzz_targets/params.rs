@@ -3,7 +3,7 @@
 #![no_main]
 
 use build_task::crypto::Key;
-use build_task::params::{quote_bare_values, Params};
+use build_task::params::{Params, quote_bare_values};
 use build_task::secret::Secret;
 use libfuzzer_sys::fuzz_target;
 

@@ -13,6 +13,9 @@ fuzz_target!(|cmd: &str| {
     if command_words(&args).is_ok() {
         let words = shlex::split(cmd).expect("an accepted command splits");
         let program = words.iter().find(|w| *w != "exec").expect("an accepted command has a program");
-        assert!(program == "build-task" || program.ends_with("/build-task") || program.starts_with("python"), "{program}");
+        assert!(
+            program == "build-task" || program.ends_with("/build-task") || program.starts_with("python"),
+            "{program}"
+        );
     }
 });

@@ -2,7 +2,7 @@
 //! never a panic.
 #![no_main]
 
-use build_task::tasks::owasp_zap::report::{parse, transform, Config};
+use build_task::tasks::owasp_zap::report::{Config, parse, transform};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

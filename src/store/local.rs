@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{walk, Store, Summary};
+use super::{Store, Summary, walk};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
@@ -24,8 +24,7 @@ impl Store for LocalStore {
                 }
                 fs::copy(&entry.path, dest)
             };
-            let bytes = write(&dest)
-                .map_err(|e| Error::failed(format!("cannot write {}: {e}", dest.display())))?;
+            let bytes = write(&dest).map_err(|e| Error::failed(format!("cannot write {}: {e}", dest.display())))?;
             summary.objects += 1;
             summary.bytes += bytes;
         }

@@ -67,9 +67,9 @@ fn key_of(rel: &Path) -> Result<String> {
     let mut parts = Vec::new();
     for c in rel.components() {
         match c {
-            Component::Normal(part) => parts.push(part.to_str().ok_or_else(|| {
-                Error::failed(format!("the file name {} is not UTF-8", rel.display()))
-            })?),
+            Component::Normal(part) => parts.push(
+                part.to_str().ok_or_else(|| Error::failed(format!("the file name {} is not UTF-8", rel.display())))?,
+            ),
             _ => return Err(Error::failed(format!("the path {} leaves the artifact", rel.display()))),
         }
     }

@@ -21,11 +21,11 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use ureq::Agent;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-use ureq::Agent;
 use url::Url;
 
 use crate::cancel::Cancel;
@@ -37,23 +37,17 @@ use crate::{info, warn};
 /// compressed archives, newer image types and web fonts.
 const IGNORED_EXTENSIONS: &[&str] = &[
     // Scrapy: archives
-    "7z", "7zip", "bz2", "rar", "tar", "tar.gz", "xz", "zip",
-    // Scrapy: images
-    "mng", "pct", "bmp", "gif", "jpg", "jpeg", "png", "pst", "psp", "tif", "tiff", "ai", "drw", "dxf", "eps",
-    "ps", "svg", "cdr", "ico", "webp",
-    // Scrapy: audio
-    "mp3", "wma", "ogg", "wav", "ra", "aac", "mid", "au", "aiff",
-    // Scrapy: video
+    "7z", "7zip", "bz2", "rar", "tar", "tar.gz", "xz", "zip", // Scrapy: images
+    "mng", "pct", "bmp", "gif", "jpg", "jpeg", "png", "pst", "psp", "tif", "tiff", "ai", "drw", "dxf", "eps", "ps",
+    "svg", "cdr", "ico", "webp", // Scrapy: audio
+    "mp3", "wma", "ogg", "wav", "ra", "aac", "mid", "au", "aiff", // Scrapy: video
     "3gp", "asf", "asx", "avi", "mov", "mp4", "mpg", "qt", "rm", "swf", "wmv", "m4a", "m4v", "flv", "webm",
     // Scrapy: office suites
-    "xls", "xlsm", "xlsx", "xltm", "xltx", "potm", "potx", "ppt", "pptm", "pptx", "pps", "doc", "docb", "docm",
-    "docx", "dotm", "dotx", "odt", "ods", "odg", "odp",
-    // Scrapy: other
-    "css", "pdf", "exe", "bin", "rss", "dmg", "iso", "apk", "jar", "sh", "rb", "js", "hta", "bat", "cpl", "msi",
-    "msp", "py",
-    // the original spider
-    "xml",
-    // ours
+    "xls", "xlsm", "xlsx", "xltm", "xltx", "potm", "potx", "ppt", "pptm", "pptx", "pps", "doc", "docb", "docm", "docx",
+    "dotm", "dotx", "odt", "ods", "odg", "odp", // Scrapy: other
+    "css", "pdf", "exe", "bin", "rss", "dmg", "iso", "apk", "jar", "sh", "rb", "js", "hta", "bat", "cpl", "msi", "msp",
+    "py",  // the original spider
+    "xml", // ours
     "gz", "tgz", "avif", "woff", "woff2", "ttf", "otf", "eot",
 ];
 
@@ -137,12 +131,7 @@ pub fn crawl(agent: &Agent, target: &str, opts: &Options, cancel: &Cancel) -> Re
         let root = pages.remove(i);
         pages.insert(0, root);
     }
-    info!(
-        "crawled {} pages with {} requests in {} ms",
-        pages.len(),
-        state.requests,
-        started.elapsed().as_millis()
-    );
+    info!("crawled {} pages with {} requests in {} ms", pages.len(), state.requests, started.elapsed().as_millis());
     if state.out_of_budget {
         warn!("the crawl ran past its budget of {} s: keeping the pages found so far", opts.budget.as_secs());
     }
@@ -416,7 +405,9 @@ impl Robots {
 
     pub fn allowed(&self, url: &Url) -> bool {
         match &self.body {
-            Some(body) => robotstxt::DefaultMatcher::default().one_agent_allowed_by_robots(body, &self.token, url.as_str()),
+            Some(body) => {
+                robotstxt::DefaultMatcher::default().one_agent_allowed_by_robots(body, &self.token, url.as_str())
+            }
             None => true,
         }
     }
@@ -481,10 +472,8 @@ fn resolve(url: &Url) -> Result<Vec<IpAddr>> {
     if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| Error::failed(format!("cannot resolve {host}: {e}")))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().map_err(|e| Error::failed(format!("cannot resolve {host}: {e}")))?.collect();
     if addrs.is_empty() {
         return Err(Error::failed(format!("cannot resolve {host}: no address")));
     }
@@ -561,13 +550,28 @@ mod tests {
 
     #[test]
     fn canonical_urls_sort_the_query_and_drop_fragments_and_credentials() {
-        assert_eq!(canonical(u("HTTP://User:pw@Example.GOV:80/a/./b/../c?z=1&a=2#frag")).as_str(), "http://example.gov/a/c?a=2&z=1");
+        assert_eq!(
+            canonical(u("HTTP://User:pw@Example.GOV:80/a/./b/../c?z=1&a=2#frag")).as_str(),
+            "http://example.gov/a/c?a=2&z=1"
+        );
         assert_eq!(canonical(u("https://example.gov/?")).as_str(), "https://example.gov/");
     }
 
     #[test]
     fn internal_addresses_are_recognised() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "172.32.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"] {

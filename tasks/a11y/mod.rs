@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::task::{Context, Flag, Outcome, Task, SITE_SCAN_FLAGS};
 use crate::info;
+use crate::task::{Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
 
 pub struct A11y;
 
@@ -30,7 +30,6 @@ pub const DEFAULT_USER_AGENT: &str = concat!("cloudgovpagescrawler/", env!("CARG
 
 /// Where build.sh puts axe-core.
 pub const DEFAULT_AXE_JS: &str = "/usr/local/lib/axe-core/axe.min.js";
-
 
 impl Task for A11y {
     fn name(&self) -> &'static str {

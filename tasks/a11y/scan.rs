@@ -193,7 +193,8 @@ const INJECT: &str = "var src = arguments[0]; \
 
 /// chromedriver marks each frame it entered with an attribute; axe would
 /// report it in the frame's HTML, where the CLI showed none.
-const UNMARK: &str = "document.querySelectorAll('[cd_frame_id_]').forEach(function (e) { e.removeAttribute('cd_frame_id_'); });";
+const UNMARK: &str =
+    "document.querySelectorAll('[cd_frame_id_]').forEach(function (e) { e.removeAttribute('cd_frame_id_'); });";
 
 /// Runs axe on the document; the result comes back as the CLI's file text.
 const RUN: &str = "var done = arguments[arguments.length - 1]; \
@@ -316,9 +317,8 @@ impl<'a> Browser<'a> {
 
     fn cmd(&self, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> Result<Value, PageError> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
-        send(self.http, method, &url, body, timeout).map_err(|e| {
-            if e.browser_gone() { PageError::BrowserGone(e.text()) } else { PageError::Page(e.text()) }
-        })
+        send(self.http, method, &url, body, timeout)
+            .map_err(|e| if e.browser_gone() { PageError::BrowserGone(e.text()) } else { PageError::Page(e.text()) })
     }
 
     /// Navigates, injects axe-core everywhere, runs it: the results file's text.
@@ -407,9 +407,15 @@ impl WdError {
             WdError::Driver { error, message } => {
                 error == "invalid session id"
                     || error == "session not created"
-                    || ["chrome not reachable", "disconnected", "tab crashed", "session deleted", "target window already closed"]
-                        .iter()
-                        .any(|m| message.contains(m))
+                    || [
+                        "chrome not reachable",
+                        "disconnected",
+                        "tab crashed",
+                        "session deleted",
+                        "target window already closed",
+                    ]
+                    .iter()
+                    .any(|m| message.contains(m))
             }
         }
     }
@@ -431,12 +437,7 @@ fn send(http: &Agent, method: &str, url: &str, body: Option<&str>, timeout: Dura
         _ => http.get(url).config().timeout_global(Some(timeout)).build().call().map_err(transport)?,
     };
     let status = response.status().as_u16();
-    let text = response
-        .into_body()
-        .with_config()
-        .limit(256 * 1024 * 1024)
-        .read_to_string()
-        .map_err(transport)?;
+    let text = response.into_body().with_config().limit(256 * 1024 * 1024).read_to_string().map_err(transport)?;
     let value = match miniserde::json::from_str::<Value>(&text) {
         Ok(Value::Object(mut o)) => o.remove("value").unwrap_or(Value::Null),
         _ => return Err(WdError::Transport(format!("an answer that is not a WebDriver JSON object (HTTP {status})"))),
@@ -491,7 +492,10 @@ mod tests {
             error_marker("http://127.0.0.1:8723/offline.html"),
             r#"[{"url": "http://127.0.0.1:8723/offline.html", "error": true}]"#
         );
-        assert_eq!(error_marker("https://x.gov/é\"😀"), r#"[{"url": "https://x.gov/\u00e9\"\ud83d\ude00", "error": true}]"#);
+        assert_eq!(
+            error_marker("https://x.gov/é\"😀"),
+            r#"[{"url": "https://x.gov/\u00e9\"\ud83d\ude00", "error": true}]"#
+        );
     }
 
     #[test]

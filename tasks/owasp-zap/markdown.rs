@@ -106,8 +106,8 @@ fn trim_blank_runs(s: &str) -> String {
 fn is_js_space(c: char) -> bool {
     matches!(
         c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}'
-            | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
     )
 }
 
@@ -312,7 +312,10 @@ mod tests {
 
     #[test]
     fn phase_paragraphs_become_level_five_headings() {
-        assert_eq!(reparse_html("<p>Phase: Implementation</p><p>Do it.</p>"), "<h5>Phase: Implementation</h5>\n<p>Do it.</p>\n");
+        assert_eq!(
+            reparse_html("<p>Phase: Implementation</p><p>Do it.</p>"),
+            "<h5>Phase: Implementation</h5>\n<p>Do it.</p>\n"
+        );
         assert_eq!(phase_headings("<p>Phase: -x"), "<p>Phase: -x");
     }
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::task::{Context, Flag, Outcome, Task, SITE_SCAN_FLAGS};
+use crate::task::{Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
 use crate::{debug, info};
 
 use report::Config;
@@ -35,7 +35,6 @@ const ZAP_TIMEOUT: Duration = Duration::from_secs(55 * 60);
 const TAIL_LINES: usize = 20;
 /// Longer output lines are cut in the quoted tail (the log gets them whole).
 const TAIL_LINE_CHARS: usize = 300;
-
 
 impl Task for OwaspZap {
     fn name(&self) -> &'static str {

@@ -23,7 +23,7 @@ use std::path::Path;
 use miniserde::json::{self, Value};
 
 use super::markdown::{reparse_html, tags_to_newlines};
-use super::value::{self, as_f64, js_number_text, js_order, js_sort, write_key, write_str, Json, Obj, ParseError};
+use super::value::{self, Json, Obj, ParseError, as_f64, js_number_text, js_order, js_sort, write_key, write_str};
 use crate::error::{Error, Result};
 
 /// A suppression rule from the site's scan configuration.
@@ -81,8 +81,7 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let value: Value =
-            json::from_str(text).map_err(|_| Error::usage("the scan config (-c) is not valid JSON"))?;
+        let value: Value = json::from_str(text).map_err(|_| Error::usage("the scan config (-c) is not valid JSON"))?;
         let Value::Object(config) = value else {
             return Err(Error::usage("the scan config (-c) is not a JSON object"));
         };
@@ -147,8 +146,8 @@ pub fn generate(input: &Path, config: &Config, output: &Path) -> Result<u64> {
         .map_err(|e| Error::failed(format!("cannot read the ZAP report {}: {e}", input.display())))?;
     let report = parse(&text).map_err(|e| e.context(format_args!("the ZAP report {}", input.display())))?;
     drop(text);
-    let file = std::fs::File::create(output)
-        .map_err(|e| Error::failed(format!("cannot create {}: {e}", output.display())))?;
+    let file =
+        std::fs::File::create(output).map_err(|e| Error::failed(format!("cannot create {}: {e}", output.display())))?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let written = transform(report, config, &mut out).and_then(|count| out.flush().map(|()| count));
     written.map_err(|e| {

@@ -190,7 +190,13 @@ fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: 
         let body = String::from_utf8_lossy(&body).into_owned();
         let index = {
             let mut st = state.lock().unwrap();
-            st.requests.push(Request { method: method.clone(), path: path.clone(), content_type, body: body.clone(), answered: 0 });
+            st.requests.push(Request {
+                method: method.clone(),
+                path: path.clone(),
+                content_type,
+                body: body.clone(),
+                answered: 0,
+            });
             st.requests.len() - 1
         };
         let fault = {
@@ -213,7 +219,11 @@ fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: 
         state.lock().unwrap().requests[index].answered = code;
         let reply = match code {
             200 => "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_owned(),
-            403 => json_reply(403, "Forbidden", r#"{"message":"You are not authorized to perform that action","status":403}"#),
+            403 => json_reply(
+                403,
+                "Forbidden",
+                r#"{"message":"You are not authorized to perform that action","status":403}"#,
+            ),
             404 => json_reply(404, "Not Found", r#"{"message":"Not found","status":404}"#),
             code => {
                 let ra = retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default();
@@ -227,7 +237,10 @@ fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: 
 }
 
 fn json_reply(code: u16, reason: &str, body: &str) -> String {
-    format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// pages-core's BuildTaskController.update.

@@ -70,9 +70,8 @@ impl Drop for TempDir {
 /// Whether an external tool is on PATH. Missing in CI (CI=true) is a test
 /// failure, since .ci/run installs it; elsewhere the test skips with a reason.
 pub fn have_tool(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false);
     if !found {
         assert!(std::env::var("CI").is_err(), "{name} is not installed, but CI must have it (see .ci/run)");
         eprintln!("skipped: {name} is not installed");

@@ -141,9 +141,10 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         let fault = {
             let mut state = state.lock().unwrap();
             state.requests.push(request_line.clone());
-            let hit = state.faults.iter_mut().find(|(p, f, fired)| {
-                request_line.contains(p.as_str()) && (!*fired || f.repeats())
-            });
+            let hit = state
+                .faults
+                .iter_mut()
+                .find(|(p, f, fired)| request_line.contains(p.as_str()) && (!*fired || f.repeats()));
             hit.map(|(_, f, fired)| {
                 *fired = true;
                 *f
@@ -151,7 +152,11 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         };
         match fault {
             Some(
-                fault @ (Fault::SlowDown | Fault::AlwaysSlowDown | Fault::NoSuchBucket | Fault::Error(..) | Fault::OkWithError),
+                fault @ (Fault::SlowDown
+                | Fault::AlwaysSlowDown
+                | Fault::NoSuchBucket
+                | Fault::Error(..)
+                | Fault::OkWithError),
             ) => {
                 io::copy(&mut (&mut reader).take(len as u64), &mut io::sink())?;
                 let (status, code, message) = match fault {

@@ -15,7 +15,8 @@ impl Site {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind site");
         let port = listener.local_addr().unwrap().port();
         let head: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
-        let reply = format!("HTTP/1.1 200 OK\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let reply =
+            format!("HTTP/1.1 200 OK\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let reply = reply.clone();

@@ -32,7 +32,11 @@ impl Reply {
     }
 
     pub fn status(status: u16) -> Reply {
-        Reply { status, headers: vec![("Content-Type".into(), "text/html".into())], body: format!("<h1>{status}</h1>").into_bytes() }
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: format!("<h1>{status}</h1>").into_bytes(),
+        }
     }
 
     pub fn redirect(status: u16, location: &str) -> Reply {
@@ -150,7 +154,8 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>, stop: &
         if let Ok(mut l) = log.lock() {
             l.push(target.clone());
         }
-        let close = stop.load(Ordering::SeqCst) || headers.get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let close =
+            stop.load(Ordering::SeqCst) || headers.get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let reply = handler(&target);
         let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
         for (k, v) in &reply.headers {
@@ -220,15 +225,21 @@ pub fn generated_site(n: usize) -> impl Fn(&str) -> Reply + Send + Sync + 'stati
     move |target: &str| {
         let path = target.split(['?', '#']).next().unwrap_or("/");
         if path == "/" {
-            return Reply::html("<!doctype html><html lang=en><title>Home</title><a href=\"/p/0.html\">start</a></html>");
+            return Reply::html(
+                "<!doctype html><html lang=en><title>Home</title><a href=\"/p/0.html\">start</a></html>",
+            );
         }
-        let Some(i) = path.strip_prefix("/p/").and_then(|p| p.strip_suffix(".html")).and_then(|i| i.parse::<usize>().ok()) else {
+        let Some(i) =
+            path.strip_prefix("/p/").and_then(|p| p.strip_suffix(".html")).and_then(|i| i.parse::<usize>().ok())
+        else {
             return Reply::status(404);
         };
         if i >= n {
             return Reply::status(404);
         }
-        let mut body = format!("<!doctype html><html lang=en><head><title>Page {i}</title></head><body><h1>Page {i}</h1><nav><a href=\"/\">home</a>");
+        let mut body = format!(
+            "<!doctype html><html lang=en><head><title>Page {i}</title></head><body><h1>Page {i}</h1><nav><a href=\"/\">home</a>"
+        );
         for k in 1..=3 {
             body.push_str(&format!(" <a href=\"/p/{}.html\">next {k}</a>", (i + k) % n));
         }

@@ -128,8 +128,8 @@ impl Report {
 pub fn audit_image(image: &Path, policy: &Policy) -> Result<Report, String> {
     let meta_path = image.join("metadata.json");
     let text = fs::read_to_string(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?;
-    let metadata: Metadata =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not oci-build-task metadata: {e}", meta_path.display()))?;
+    let metadata: Metadata = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not oci-build-task metadata: {e}", meta_path.display()))?;
     audit(&image.join("rootfs"), &metadata, policy)
 }
 
@@ -147,7 +147,8 @@ pub fn audit(rootfs: &Path, metadata: &Metadata, policy: &Policy) -> Result<Repo
         check_env(metadata, policy, &mut report);
     }
     report.notes.push(
-        "cis-4.6-healthcheck: not applicable: Cloud Foundry runs a task once to completion and ignores HEALTHCHECK".into(),
+        "cis-4.6-healthcheck: not applicable: Cloud Foundry runs a task once to completion and ignores HEALTHCHECK"
+            .into(),
     );
     if report.scratch {
         report.notes.push("scratch-based: no /etc/os-release, so the scratch rules apply".into());
@@ -175,7 +176,12 @@ fn check_user(metadata: &Metadata, policy: &Policy, report: &mut Report) {
         );
     } else {
         let shown = if user.is_empty() { "unset".to_owned() } else { format!("'{user}'") };
-        finding(report, "cis-4.1-user", "metadata.json", format!("the image's USER is {shown}; the policy requires a non-root user"));
+        finding(
+            report,
+            "cis-4.1-user",
+            "metadata.json",
+            format!("the image's USER is {shown}; the policy requires a non-root user"),
+        );
     }
 }
 
@@ -187,7 +193,12 @@ fn check_env(metadata: &Metadata, policy: &Policy, report: &mut Report) {
         let upper = name.to_ascii_uppercase();
         let marker = policy.secrets.env_name_markers.iter().find(|m| upper.contains(m.as_str()));
         if let Some(marker) = marker.filter(|_| !value.is_empty()) {
-            finding(report, "cis-4.10-secret-env", "metadata.json", format!("ENV {name} has a value and its name says {marker}: a secret baked into the image"));
+            finding(
+                report,
+                "cis-4.10-secret-env",
+                "metadata.json",
+                format!("ENV {name} has a value and its name says {marker}: a secret baked into the image"),
+            );
         } else if let Some(kind) = secret_in(value.as_bytes()) {
             finding(report, "cis-4.10-secret-env", "metadata.json", format!("ENV {name} holds {kind}"));
         }
@@ -198,9 +209,8 @@ fn check_env(metadata: &Metadata, policy: &Policy, report: &mut Report) {
 
 fn walk(rootfs: &Path, dir: &Path, policy: &Policy, report: &mut Report) -> Result<(), String> {
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    let mut entries: Vec<_> = entries
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut entries: Vec<_> =
+        entries.collect::<Result<_, _>>().map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
@@ -222,11 +232,21 @@ fn walk(rootfs: &Path, dir: &Path, policy: &Policy, report: &mut Report) -> Resu
                 (true, false) => "setuid bit",
                 _ => "setgid bit",
             };
-            finding(report, "cis-4.8-setuid", &shown, format!("{bits} set (mode {:o}): running it gains its owner's or group's rights", mode & 0o7777));
+            finding(
+                report,
+                "cis-4.8-setuid",
+                &shown,
+                format!("{bits} set (mode {:o}): running it gains its owner's or group's rights", mode & 0o7777),
+            );
         }
         if policy.on("world-writable") && mode & 0o002 != 0 && !(kind.is_dir() && mode & 0o1000 != 0) {
             let what = if kind.is_dir() { "directory without the sticky bit" } else { "file" };
-            finding(report, "world-writable", &shown, format!("world-writable {what} (mode {:o}): any process can change it", mode & 0o7777));
+            finding(
+                report,
+                "world-writable",
+                &shown,
+                format!("world-writable {what} (mode {:o}): any process can change it", mode & 0o7777),
+            );
         }
         if kind.is_dir() {
             walk(rootfs, &path, policy, report)?;
@@ -303,7 +323,15 @@ pub fn secret_in(bytes: &[u8]) -> Option<&'static str> {
                     .iter()
                     .take(200)
                     .filter(|&&b| !b.is_ascii_whitespace())
-                    .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' || b == b':' || b == b',' || b == b'-')
+                    .take_while(|&&b| {
+                        b.is_ascii_alphanumeric()
+                            || b == b'+'
+                            || b == b'/'
+                            || b == b'='
+                            || b == b':'
+                            || b == b','
+                            || b == b'-'
+                    })
                     .count();
                 if base64 >= 40 {
                     return Some("a PEM private key");
@@ -323,27 +351,44 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 fn check_cf(rootfs: &Path, policy: &Policy, report: &mut Report) {
     let passwd_path = &policy.cf.passwd;
-    let root_entry = resolve(rootfs, passwd_path)
-        .and_then(|p| fs::read_to_string(p).ok())
-        .and_then(|text| {
-            text.lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f.len() >= 7 && f[0] == "root" && f[2] == "0")
-                .map(|f| (f[5].to_owned(), f[6].to_owned()))
-        });
+    let root_entry = resolve(rootfs, passwd_path).and_then(|p| fs::read_to_string(p).ok()).and_then(|text| {
+        text.lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 7 && f[0] == "root" && f[2] == "0")
+            .map(|f| (f[5].to_owned(), f[6].to_owned()))
+    });
     let Some((home, shell)) = root_entry else {
         if policy.on("cf-passwd-root") {
-            finding(report, "cf-passwd-root", passwd_path.as_str(), "no root entry (root:x:0:0:…): Cloud Foundry requires one to start the task");
+            finding(
+                report,
+                "cf-passwd-root",
+                passwd_path.as_str(),
+                "no root entry (root:x:0:0:…): Cloud Foundry requires one to start the task",
+            );
         }
         return;
     };
     if policy.on("cf-root-home") && !resolve(rootfs, &home).is_some_and(|p| p.is_dir()) {
-        finding(report, "cf-root-home", home.as_str(), "root's home directory (from passwd) is missing: Cloud Foundry requires it");
+        finding(
+            report,
+            "cf-root-home",
+            home.as_str(),
+            "root's home directory (from passwd) is missing: Cloud Foundry requires it",
+        );
     }
     if policy.on("cf-shell") {
-        for (path, whose) in [(policy.cf.shell.as_str(), "the task launcher's shell"), (shell.as_str(), "root's shell (from passwd)")] {
+        for (path, whose) in
+            [(policy.cf.shell.as_str(), "the task launcher's shell"), (shell.as_str(), "root's shell (from passwd)")]
+        {
             if !resolve(rootfs, path).is_some_and(|p| is_executable(&p)) {
-                finding(report, "cf-shell", path, format!("{whose} is missing or not executable: Cloud Foundry starts every task as `/bin/sh -c '<command>'`"));
+                finding(
+                    report,
+                    "cf-shell",
+                    path,
+                    format!(
+                        "{whose} is missing or not executable: Cloud Foundry starts every task as `/bin/sh -c '<command>'`"
+                    ),
+                );
             }
         }
     }

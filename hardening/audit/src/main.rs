@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use build_task_audit::{audit_image, Policy, DEFAULT_POLICY};
+use build_task_audit::{DEFAULT_POLICY, Policy, audit_image};
 
 const HELP: &str = "\
 USAGE: build-task-audit [--policy FILE] IMAGE_DIR

@@ -3,12 +3,12 @@
 //! binary's exit status and output are checked at the end.
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use build_task_audit::{audit_image, secret_in, Policy, Report, DEFAULT_POLICY};
+use build_task_audit::{DEFAULT_POLICY, Policy, Report, audit_image, secret_in};
 
 /// An image directory (rootfs/ + metadata.json) removed when dropped.
 struct Image(PathBuf);
@@ -18,7 +18,11 @@ impl Image {
     /// binary.
     fn scratch() -> Image {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!("audit-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "audit-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = fs::remove_dir_all(&dir);
         let image = Image(dir);
         for d in ["usr/local/bin", "bin", "etc", "root", "tmp"] {
@@ -138,14 +142,18 @@ fn key_like_text_without_a_key_is_not_a_secret() {
     assert_eq!(secret_in(b"\0-----BEGIN PRIVATE KEY-----\0-----END PRIVATE KEY-----\0"), None);
     assert_eq!(secret_in(b"XAKIAABCDEFGHIJKLMNOP"), None);
     assert_eq!(secret_in(b"AKIAABCDEFGHIJKLMNOPQ"), None);
-    assert_eq!(secret_in(b"-----BEGIN CERTIFICATE-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"), None);
+    assert_eq!(
+        secret_in(b"-----BEGIN CERTIFICATE-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"),
+        None
+    );
     assert_eq!(secret_in(b"AKIAABCDEFGHIJKLMNOP"), Some("an AWS access key id"));
 }
 
 #[test]
 fn a_secret_in_the_image_env_fails_cis_4_10() {
     let image = Image::scratch();
-    image.metadata(r#"{"env":["PATH=/bin","UA_TOKEN=abc123","EMPTY_PASSWORD=","NOTE=AKIAABCDEFGHIJKLMNOP"],"user":""}"#);
+    image
+        .metadata(r#"{"env":["PATH=/bin","UA_TOKEN=abc123","EMPTY_PASSWORD=","NOTE=AKIAABCDEFGHIJKLMNOP"],"user":""}"#);
     let report = image.audit();
     let why: Vec<_> = report.failed("cis-4.10-secret-env").iter().map(|f| f.why.clone()).collect();
     assert_eq!(why.len(), 2, "{why:?}");

@@ -6,8 +6,8 @@ use std::time::Duration;
 use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, S3Action};
 use ureq::http::Method;
 
-use super::request::{content_type, FileRange, Payload};
 use super::S3Store;
+use super::request::{FileRange, Payload, content_type};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::store::walk;
@@ -95,7 +95,10 @@ impl S3Store {
         let reply = self.send(name, Method::POST, &url, &headers, Payload::Text(&body), cancel)?;
         // S3 may answer 200 and still fail: the body then is an Error.
         CompleteMultipartUploadResponse::parse(&reply.body).map(|_| ()).map_err(|_| {
-            Error::failed(format!("cannot store {name}: S3 did not complete the upload{}", super::request::s3_error(&reply.body)))
+            Error::failed(format!(
+                "cannot store {name}: S3 did not complete the upload{}",
+                super::request::s3_error(&reply.body)
+            ))
         })
     }
 

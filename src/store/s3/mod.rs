@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 use ureq::Agent;
 
-use super::{walk, Store, Summary};
+use super::{Store, Summary, walk};
 use crate::cancel::Cancel;
 use crate::env::Env;
 use crate::error::{Error, Result};
@@ -280,8 +280,7 @@ impl Run {
                 let offset = u64::from(number - 1) * upload.part_size;
                 let len = upload.part_size.min(entry.len - offset);
                 let part = request::FileRange { path: &entry.path, key: &entry.key, offset, len };
-                let done =
-                    store.upload_part(&store.key(entry), &upload.upload_id, number, &part, &self.cancel)?;
+                let done = store.upload_part(&store.key(entry), &upload.upload_id, number, &part, &self.cancel)?;
                 if let Ok(mut parts) = upload.parts.lock() {
                     parts[number as usize - 1] = Some(done);
                 }
@@ -385,9 +384,9 @@ impl Store for S3Store {
                     upload.parts.lock().map(|p| p.iter().flatten().cloned().collect()).unwrap_or_default();
                 let key = self.key(entry);
                 written.push(key.clone());
-                let done = cancel.check().and_then(|()| {
-                    self.complete_multipart_upload(&key, &entry.key, &upload.upload_id, &parts, cancel)
-                });
+                let done = cancel
+                    .check()
+                    .and_then(|()| self.complete_multipart_upload(&key, &entry.key, &upload.upload_id, &parts, cancel));
                 if let Err(e) = done {
                     result = Err(e);
                     break;
@@ -456,7 +455,6 @@ impl S3Store {
             warn!("deleted the {} objects this run may have written", written.len());
         }
     }
-
 }
 
 /// The endpoint as the AWS SDKs choose it: AWS_ENDPOINT_URL_S3, else
@@ -465,9 +463,10 @@ impl S3Store {
 /// names with dots cannot be a TLS host name under the wildcard certificate,
 /// so those go path-style, as the SDKs do.
 fn endpoint(bucket: &str, region: &str, env: &Env) -> Result<(url::Url, UrlStyle)> {
-    let custom = [("AWS_ENDPOINT_URL_S3", env.get("AWS_ENDPOINT_URL_S3")), ("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL"))]
-        .into_iter()
-        .find_map(|(name, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (name, v.trim())));
+    let custom =
+        [("AWS_ENDPOINT_URL_S3", env.get("AWS_ENDPOINT_URL_S3")), ("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL"))]
+            .into_iter()
+            .find_map(|(name, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (name, v.trim())));
     if let Some((name, custom)) = custom {
         http::check_url(custom, name)?;
         let url = custom.parse().map_err(|_| Error::usage(format!("{name} is not a URL")))?;
@@ -497,7 +496,10 @@ mod tests {
 
     #[test]
     fn the_default_endpoint_is_virtual_hosted_in_the_region_govcloud_included() {
-        assert_eq!(object_url("site", "us-east-1", &[]), "https://site.s3.us-east-1.amazonaws.com/_tasks/artifacts/1/index.json");
+        assert_eq!(
+            object_url("site", "us-east-1", &[]),
+            "https://site.s3.us-east-1.amazonaws.com/_tasks/artifacts/1/index.json"
+        );
         assert_eq!(
             object_url("cg-123", "us-gov-west-1", &[]),
             "https://cg-123.s3.us-gov-west-1.amazonaws.com/_tasks/artifacts/1/index.json"
@@ -519,10 +521,17 @@ mod tests {
 
     #[test]
     fn an_endpoint_url_overrides_with_path_style_and_the_s3_one_wins() {
-        let both = [("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"), ("AWS_ENDPOINT_URL_S3", "https://minio.example.gov")];
-        assert_eq!(object_url("site", "us-east-1", &both), "https://minio.example.gov/site/_tasks/artifacts/1/index.json");
+        let both =
+            [("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"), ("AWS_ENDPOINT_URL_S3", "https://minio.example.gov")];
+        assert_eq!(
+            object_url("site", "us-east-1", &both),
+            "https://minio.example.gov/site/_tasks/artifacts/1/index.json"
+        );
         let general = [("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"), ("AWS_ENDPOINT_URL_S3", "")];
-        assert_eq!(object_url("site", "us-east-1", &general), "http://127.0.0.1:9000/site/_tasks/artifacts/1/index.json");
+        assert_eq!(
+            object_url("site", "us-east-1", &general),
+            "http://127.0.0.1:9000/site/_tasks/artifacts/1/index.json"
+        );
         let plain_http = Env::from_pairs([("AWS_ENDPOINT_URL_S3", "http://s3.example.gov")]);
         let err = endpoint("site", "us-east-1", &plain_http).unwrap_err();
         assert!(err.message().starts_with("AWS_ENDPOINT_URL_S3 must be an https URL"), "{err}");
@@ -546,9 +555,15 @@ mod tests {
             ("BUILD_TASK_S3_TIMEOUT", "3"),
         ]);
         let c = Config::from_env(&env).unwrap();
-        assert_eq!((c.workers, c.multipart_threshold, c.part_size, c.timeout), (8, 16 * MIB, 5 * MIB, Duration::from_secs(3)));
+        assert_eq!(
+            (c.workers, c.multipart_threshold, c.part_size, c.timeout),
+            (8, 16 * MIB, 5 * MIB, Duration::from_secs(3))
+        );
         let d = Config::from_env(&Env::default()).unwrap();
-        assert_eq!((d.workers, d.multipart_threshold, d.part_size, d.timeout), (4, 64 * MIB, 8 * MIB, Duration::from_secs(60)));
+        assert_eq!(
+            (d.workers, d.multipart_threshold, d.part_size, d.timeout),
+            (4, 64 * MIB, 8 * MIB, Duration::from_secs(60))
+        );
         for (name, bad) in [
             ("BUILD_TASK_S3_WORKERS", "0"),
             ("BUILD_TASK_MULTIPART_THRESHOLD", "1M"),

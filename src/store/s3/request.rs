@@ -22,8 +22,12 @@ use crate::http::{self, Attempt, Retry};
 use crate::store::walk;
 
 /// One quick second try for clean-up requests.
-const CLEAN_UP_RETRY: Retry =
-    Retry { attempts: 2, base: Duration::from_millis(100), cap: Duration::from_millis(200), budget: Duration::from_secs(2) };
+const CLEAN_UP_RETRY: Retry = Retry {
+    attempts: 2,
+    base: Duration::from_millis(100),
+    cap: Duration::from_millis(200),
+    budget: Duration::from_secs(2),
+};
 
 /// Bytes read from disk at a time while hashing: a buffer per worker, so
 /// small; 64 KiB hashes as fast as 256 KiB (bench/upload/run.sh).
@@ -185,9 +189,8 @@ impl S3Store {
                     Box::new(Body { file, left: range.len, cancel })
                 }
             };
-            let request = request
-                .body(ureq::SendBody::from_reader(&mut *reader))
-                .map_err(|e| Attempt::Fatal(fail(&e)))?;
+            let request =
+                request.body(ureq::SendBody::from_reader(&mut *reader)).map_err(|e| Attempt::Fatal(fail(&e)))?;
             let request = self
                 .agent
                 .configure_request(request)
@@ -290,7 +293,10 @@ mod tests {
     #[test]
     fn s3_error_documents_give_code_and_message() {
         let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match &amp; so on</Message><RequestId>4442587FB7D0A2F9</RequestId></Error>";
-        assert_eq!(s3_error(body), ": SignatureDoesNotMatch: The request signature we calculated does not match & so on");
+        assert_eq!(
+            s3_error(body),
+            ": SignatureDoesNotMatch: The request signature we calculated does not match & so on"
+        );
         assert_eq!(s3_error("<Error><Code>NoSuchBucket</Code></Error>"), ": NoSuchBucket");
         assert_eq!(s3_error(""), "");
         assert_eq!(s3_error("<html>bad gateway</html>"), "");
