@@ -21,9 +21,10 @@ out=${2:-$target_dir/x86_64-unknown-linux-musl/release/build-task}
 # (the checkout, the target dir, cargo's registry) is rewritten to a fixed
 # one, so where the build ran does not show. rustc embeds no timestamps;
 # SOURCE_DATE_EPOCH is set for any build script that would.
-# `+crt-static` is repeated because RUSTFLAGS replaces .cargo/config.toml's.
+# .cargo/config.toml's flags (static, RELR relocations) are repeated because
+# RUSTFLAGS replaces them.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
-export RUSTFLAGS="-C target-feature=+crt-static \
+export RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs \
 --remap-path-prefix=$src=/build-task \
 --remap-path-prefix=$target_dir=/build-task/target \
 --remap-path-prefix=$cargo_home=/cargo"
