@@ -6,6 +6,7 @@ use build_task::cancel::Cancel;
 use build_task::env::Env;
 use build_task::tasks::a11y::crawl::{self, Crawl, Options};
 
+use crate::support::axe::FIXTURE_SITE_PAGES;
 use crate::support::shared_fixtures;
 use crate::support::web::{Reply, WebServer, generated_site};
 
@@ -214,20 +215,7 @@ fn the_fixture_site_gives_every_linked_page_once() {
     let Some(fixtures) = shared_fixtures() else { return };
     let server = WebServer::directory(0, &fixtures.join("axe/site")).unwrap();
     let c = run(&server.url("/"));
-    // Every linked page, each once; a broken image map link (x.html, a 404)
-    // and off-site links are not pages. nolang.html and media.html are not
-    // linked from anywhere (the original's list of URLs was written by hand).
-    let expected = sorted(&[
-        "/",
-        "/index.html",
-        "/forms.html",
-        "/links.html",
-        "/images.html",
-        "/contrast.html",
-        "/aria.html",
-        "/clean.html",
-        "/sub/deep.html",
-    ]);
+    let expected = sorted(FIXTURE_SITE_PAGES);
     assert_eq!(paths(&c, &server).into_iter().collect::<BTreeSet<_>>(), expected);
     assert_eq!(paths(&c, &server)[0], "/");
     assert_eq!(server.hits("/x.html"), 1);

@@ -10,7 +10,7 @@ use build_task::env::Env;
 use build_task::tasks::a11y::scan::{self, Config, Summary};
 use serde_json::Value;
 
-use crate::support::axe::axe_js;
+use crate::support::axe::{FIXTURE_SITE_PAGES, axe_js};
 use crate::support::callback::{CallbackServer, field};
 use crate::support::s3::S3Server;
 use crate::support::web::{Reply, WebServer};
@@ -153,17 +153,7 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
     let ours = results(&results_dir);
     let recorded = fixture_results(&fixtures);
     let sample = recorded.values().next().unwrap();
-    let crawled = [
-        "/",
-        "/index.html",
-        "/forms.html",
-        "/links.html",
-        "/images.html",
-        "/contrast.html",
-        "/aria.html",
-        "/clean.html",
-        "/sub/deep.html",
-    ];
+    let crawled = FIXTURE_SITE_PAGES;
     assert_eq!(ours.len(), crawled.len(), "{:?}\n{log}", ours.keys());
     let mut seen = Vec::new();
     let mut violated = std::collections::BTreeSet::new();

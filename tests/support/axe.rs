@@ -5,6 +5,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+/// What a crawl of the shared fixture site (fixtures/axe/site) from `/`
+/// finds: every linked page, each once. A broken image map
+/// link (x.html, a 404) and off-site links are not pages; nolang.html and
+/// media.html are linked from nowhere (the original's list of URLs was
+/// written by hand).
+pub const FIXTURE_SITE_PAGES: &[&str] = &[
+    "/",
+    "/index.html",
+    "/forms.html",
+    "/links.html",
+    "/images.html",
+    "/contrast.html",
+    "/aria.html",
+    "/clean.html",
+    "/sub/deep.html",
+];
+
 /// The version build.sh pins.
 pub const AXE_VERSION: &str = "4.13.0";
 
