@@ -10,7 +10,7 @@
 //! Everything lives under CARGO_TARGET_TMPDIR, buildah's storage included, so
 //! nothing touches the machine's own images.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -110,6 +110,39 @@ fn cargo_lock_packages() -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// The sizes of an ELF64 little-endian file's sections, by name.
+fn elf_sections(bytes: &[u8]) -> BTreeMap<String, u64> {
+    let u16_at = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    assert_eq!(&bytes[..6], b"\x7fELF\x02\x01", "an ELF64 little-endian file");
+    let (table, entry, count, names) = (u64_at(0x28) as usize, u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let header = |i: usize| table + i * entry;
+    let strings = u64_at(header(names) + 0x18) as usize;
+    (0..count)
+        .map(|i| {
+            let name = &bytes[strings + u32_at(header(i))..];
+            let name = String::from_utf8_lossy(&name[..name.iter().position(|b| *b == 0).unwrap()]).into_owned();
+            (name, u64_at(header(i) + 0x20))
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_binary_fits_its_budget_without_unwind_tables() {
+    if !have_tool("cargo-auditable") {
+        return;
+    }
+    let bytes = std::fs::read(static_binary()).unwrap();
+    // DESIGN's budget for a stripped binary with one task.
+    assert!(bytes.len() <= 2_500_000, "{} bytes", bytes.len());
+    let sections = elf_sections(&bytes);
+    // hardening/no-unwind-tables.ld leaves only the C start files' entries.
+    let eh_frame = sections.get(".eh_frame").copied().unwrap_or(0);
+    assert!(eh_frame < 1024, ".eh_frame is {eh_frame} bytes: the linker script did not apply");
+    assert!(!sections.contains_key(".symtab"), "stripped");
 }
 
 #[test]
