@@ -9,6 +9,8 @@
 //! It drives the task's own crawl and scan modules, so the production
 //! binary carries no bench entry point. bench/a11y/run.sh runs it.
 
+#[path = "../../tests/support/http.rs"]
+mod http;
 #[path = "../../tests/support/web.rs"]
 mod web;
 

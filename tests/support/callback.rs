@@ -3,10 +3,12 @@
 //! task has a terminal status, 200 with an empty body otherwise. Every
 //! request is recorded. A script of faults can replace the first answers.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::http::RequestHead;
 
 /// One recorded request.
 #[derive(Debug, Clone)]
@@ -158,32 +160,10 @@ pub fn field(body: &str, name: &str) -> Option<String> {
 
 fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: &str) {
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
-        let (mut len, mut content_type) = (0usize, None);
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.trim().parse().unwrap_or(0),
-                    "content-type" => content_type = Some(v.trim().to_owned()),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; len];
+    while let Some(head) = RequestHead::read(&mut reader) {
+        let content_type = head.header("content-type").map(str::to_owned);
+        let mut body = vec![0; head.content_length() as usize];
+        let RequestHead { method, target: path, .. } = head;
         if reader.read_exact(&mut body).is_err() {
             return;
         }

@@ -4,6 +4,7 @@
 
 pub mod axe;
 pub mod callback;
+pub mod http;
 pub mod proxy;
 pub mod s3;
 pub mod site;

@@ -6,13 +6,14 @@
 //! test-only helpers.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use super::http::RequestHead;
 
 /// One response.
 #[derive(Clone, Debug)]
@@ -126,36 +127,14 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>, stop: &
     let Ok(read_half) = stream.try_clone() else { return };
     let mut reader = BufReader::new(read_half);
     let mut stream = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_owned();
-        let target = parts.next().unwrap_or("/").to_owned();
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        if let Some(n) = headers.get("content-length").and_then(|v| v.parse::<u64>().ok()) {
-            let _ = std::io::copy(&mut (&mut reader).take(n), &mut std::io::sink());
-        }
+    while let Some(head) = RequestHead::read(&mut reader) {
+        let _ = std::io::copy(&mut (&mut reader).take(head.content_length()), &mut std::io::sink());
         if let Ok(mut l) = log.lock() {
-            l.push(target.clone());
+            l.push(head.target.clone());
         }
         let close =
-            stop.load(Ordering::SeqCst) || headers.get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+            stop.load(Ordering::SeqCst) || head.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let RequestHead { method, target, .. } = head;
         let reply = handler(&target);
         let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
         for (k, v) in &reply.headers {
