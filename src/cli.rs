@@ -24,6 +24,8 @@ pub enum Command {
     Version,
     List,
     Describe(&'static dyn Task),
+    /// `doctor [TASK]`: check what the task needs in this image.
+    Doctor(&'static dyn Task),
     Run(Invocation),
 }
 
@@ -58,17 +60,17 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
             let name = parser.value().map_err(|_| Error::usage("describe needs a task name"))?;
             return Ok(Command::Describe(lookup(&name.to_string_lossy())?));
         }
+        Some(w) if w == "doctor" => {
+            let rest: Vec<OsString> = parser.raw_args().map_err(bad)?.collect();
+            let task = match rest.as_slice() {
+                [] => default_task(env)?,
+                [name] => lookup(&name.to_string_lossy())?,
+                _ => return Err(Error::usage("doctor takes at most one task name")),
+            };
+            return Ok(Command::Doctor(task));
+        }
         Some(w) => lookup(&w)?,
-        None => match env.get("BUILD_TASK") {
-            Some(name) => lookup(name).map_err(|e| e.context("BUILD_TASK"))?,
-            None if tasks::ALL.len() == 1 => tasks::ALL[0],
-            None => {
-                return Err(Error::usage(format!(
-                    "no task given: name one of {} first (or set BUILD_TASK)",
-                    tasks::names()
-                )));
-            }
-        },
+        None => default_task(env)?,
     };
 
     let mut inv = Invocation { task, flags: Vec::new(), params: None, output_dir: None, problem: None };
@@ -195,6 +197,7 @@ USAGE:
     build-task [TASK] [TASK FLAGS] [--output-dir DIR]    (a local run: no -p)
     build-task list
     build-task describe TASK
+    build-task doctor [TASK]                             (check this image has what TASK needs)
 
 ARGS:
     TASK                One of: {tasks}. Default: $BUILD_TASK, else the only task compiled in.
@@ -210,6 +213,7 @@ ENVIRONMENT:
     VCAP_SERVICES       Cloud Foundry's services (the encryption key, the user agent).
     LOGLEVEL            debug, info, warn or error (default info).
     SSL_CERT_FILE, CF_SYSTEM_CERT_PATH   Extra CA certificates to trust.
+    BUILD_TASK_DOCTOR   true: run doctor's checks before the task; a failed one is an error.
 
 EXIT STATUS:
     0 success delivered; 1 task failed; 2 bad command line or params;
@@ -218,6 +222,15 @@ EXIT STATUS:
         version = env!("CARGO_PKG_VERSION"),
         tasks = tasks::names()
     )
+}
+
+/// The task when none is named: BUILD_TASK, else the only one compiled in.
+fn default_task(env: &Env) -> Result<&'static dyn Task> {
+    match env.get("BUILD_TASK") {
+        Some(name) => lookup(name).map_err(|e| e.context("BUILD_TASK")),
+        None if tasks::ALL.len() == 1 => Ok(tasks::ALL[0]),
+        None => Err(Error::usage(format!("no task given: name one of {} first (or set BUILD_TASK)", tasks::names()))),
+    }
 }
 
 pub fn describe(task: &dyn Task) -> String {

@@ -47,6 +47,22 @@ pub fn agent(env: &Env) -> Agent {
         .new_agent()
 }
 
+/// `build-task doctor`'s check of what the agent trusts: the built-in roots
+/// and, when SSL_CERT_FILE or CF_SYSTEM_CERT_PATH is set, at least one
+/// certificate read from them.
+pub fn roots_check(env: &Env) -> crate::doctor::Check {
+    let builtin = webpki_root_certs::TLS_SERVER_ROOT_CERTS.len();
+    let extra = extra_roots(env).len();
+    let asked =
+        ["SSL_CERT_FILE", "CF_SYSTEM_CERT_PATH"].into_iter().filter(|v| env.get(v).is_some()).collect::<Vec<_>>();
+    let outcome = if !asked.is_empty() && extra == 0 {
+        Err(format!("{} set, but no certificate could be read from it", asked.join(" and ")))
+    } else {
+        Ok(format!("{builtin} Mozilla roots built in, {extra} more from SSL_CERT_FILE and CF_SYSTEM_CERT_PATH"))
+    };
+    crate::doctor::Check::new("CA roots", outcome)
+}
+
 /// Certificates from SSL_CERT_FILE and CF_SYSTEM_CERT_PATH/*.crt. A file that
 /// cannot be read is logged and skipped: the web PKI roots still apply.
 fn extra_roots(env: &Env) -> Vec<Certificate<'static>> {

@@ -23,7 +23,7 @@ use crate::store::Store;
 use crate::store::local::LocalStore;
 use crate::store::s3::S3Store;
 use crate::task::{Context, Outcome};
-use crate::{error, info, sh, tasks};
+use crate::{doctor, entry, error, info, tasks};
 
 /// The reporter of this process, for the signal watcher and the panic hook.
 static REPORTER: OnceLock<Arc<Reporter>> = OnceLock::new();
@@ -41,13 +41,10 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
     let mut argv = argv.into_iter();
     let argv0 = argv.next().unwrap_or_default();
-    let mut words: Vec<OsString> = argv.collect();
-    if sh::invoked_as_sh(&argv0) {
-        words = match sh::command_words(&words) {
-            Ok(words) => words,
-            Err(e) => return usage_error(&e),
-        };
-    }
+    let words = match entry::words(&argv0, argv.collect()) {
+        Ok(words) => words,
+        Err(e) => return usage_error(&e),
+    };
     let command = match cli::parse(words, &env) {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
@@ -57,6 +54,11 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Command::Version => format!("build-task {}\n", env!("CARGO_PKG_VERSION")),
         Command::List => tasks::ALL.iter().map(|t| format!("{:<12}{}\n", t.name(), t.about())).collect(),
         Command::Describe(task) => cli::describe(task),
+        Command::Doctor(task) => {
+            let (text, passed) = doctor::report(task, &env);
+            print(&text);
+            return if passed { exit::OK } else { exit::FAILED };
+        }
         Command::Run(inv) => return run(inv, env, started),
     };
     print(&text);
@@ -138,6 +140,17 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         };
     }
     info!("started in {} µs", started.elapsed().as_micros());
+
+    if env.get("BUILD_TASK_DOCTOR").is_some_and(|v| v == "true") {
+        let checks = doctor::checks(inv.task, &env);
+        for check in &checks {
+            info!("doctor: {}", check.line());
+        }
+        let failed = doctor::failed_names(&checks);
+        if !failed.is_empty() {
+            return report_error(&reporter, Error::failed(format!("the image lacks what the task needs: {failed}")));
+        }
+    }
 
     let dirs = match RunDirs::create(&env) {
         Ok(d) => d,

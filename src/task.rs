@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use ureq::Agent;
 
 use crate::cancel::Cancel;
+pub use crate::doctor::Check;
 use crate::env::Env;
 use crate::error::Result;
 
@@ -83,6 +84,11 @@ pub trait Task: Sync {
     fn flags(&self) -> &'static [Flag];
     /// Runs the task. The artifact goes in `ctx.out_dir`.
     fn run(&self, ctx: &Context) -> Result<Outcome>;
+    /// What `build-task doctor` checks for this task beyond the runtime's
+    /// own checks: its tools, their paths and versions.
+    fn doctor(&self, _env: &Env) -> Vec<Check> {
+        Vec::new()
+    }
 }
 
 /// Everything a task run gets from the runtime.
