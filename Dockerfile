@@ -74,22 +74,25 @@ ENV PATH=/usr/local/bin:/bin
 FROM ${BASE_IMAGE} AS image-base
 ARG TASK_FOLDER
 ARG BUILD_TASK
+# Yes to keep the build's extra CA in the image's trust store (see below).
+ARG KEEP_EXTRA_CA=no
+# The setup needs root; a base may end as another user (zaproxy/zap-stable:
+# USER zap). Cloud Foundry runs tasks as root whatever USER says (CONTRACT
+# B7), so the image stays root, as its tasks run.
+USER root
 COPY --from=layout /usr/local/bin/build-task /usr/local/bin/build-task
 # `build.s[h]`: the task's build.sh when it has one. The glob may match
-# nothing; harden.sh always matches, so COPY does not fail.
-COPY hardening/harden.sh ${TASK_FOLDER}/build.s[h] /tmp/build-task-setup/
-# build.sh installs what the task needs and appends the fetch-only tools it
-# used to $FETCH_TOOLS; harden.sh removes them with the caches, docs, setuid
-# bits and world-writable permissions. One RUN, so none of it stays in a layer.
-RUN set -eu; \
-    [ "$TASK_FOLDER" = "tasks/$BUILD_TASK" ] \
-      || { echo "TASK_FOLDER=$TASK_FOLDER but BUILD_TASK=$BUILD_TASK: set BUILD_TASK in $TASK_FOLDER/.env" >&2; exit 1; }; \
-    setup=/tmp/build-task-setup; \
-    export FETCH_TOOLS="$setup/fetch-tools"; \
-    : > "$FETCH_TOOLS"; \
-    if [ -f "$setup/build.sh" ]; then chmod +x "$setup/build.sh"; (cd / && "$setup/build.sh"); fi; \
-    sh "$setup/harden.sh" $(cat "$FETCH_TOOLS"); \
-    rm -rf "$setup"
+# nothing; the hardening scripts always match, so COPY does not fail.
+COPY hardening/image-setup.sh hardening/entries.sh hardening/harden.sh ${TASK_FOLDER}/build.s[h] /tmp/build-task-setup/
+# image-setup.sh runs build.sh (which installs what the task needs and names
+# the fetch-only tools it used), entries.sh (the names pages-core's commands
+# start build-task by) and harden.sh (removes those tools, caches, docs,
+# setuid bits, world-writable permissions). One RUN, so none of it stays in
+# a layer. A TLS-inspecting proxy's CA can be passed as the build secret
+# `extra-ca`: trusted by apt, npm, pip and curl during this RUN only.
+RUN --mount=type=secret,id=extra-ca,required=false \
+    KEEP_EXTRA_CA="$KEEP_EXTRA_CA" sh /tmp/build-task-setup/image-setup.sh "$TASK_FOLDER" "$BUILD_TASK" \
+ && rm -rf /tmp/build-task-setup
 
 # --- the image -------------------------------------------------------------
 FROM image-${IMAGE_KIND}

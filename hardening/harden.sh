@@ -66,8 +66,12 @@ say "removed package caches and lists, docs and man pages"
 
 # --- setuid and setgid (CIS Docker 4.8) ------------------------------------
 # `-perm -4000 -o -perm -2000`, not `-perm /6000`: busybox find lacks `/MODE`.
-walk -type f \( -perm -4000 -o -perm -2000 \) -print -exec chmod ug-s {} + | sed 's/^/harden: cleared setuid\/setgid: /'
+# find's list is kept, not piped, so a failed chmod fails the step.
+cleared=$(walk -type f \( -perm -4000 -o -perm -2000 \) -print -exec chmod ug-s {} +) \
+  || { say "clearing setuid/setgid bits failed" >&2; exit 1; }
+[ -z "$cleared" ] || printf '%s\n' "$cleared" | sed 's/^/harden: cleared setuid\/setgid: /'
 
 # --- world-writable, outside sticky directories ----------------------------
-walk ! -type l -perm -0002 ! \( -type d -perm -1000 \) -print -exec chmod o-w {} + \
-  | sed 's/^/harden: cleared world-writable: /'
+cleared=$(walk ! -type l -perm -0002 ! \( -type d -perm -1000 \) -print -exec chmod o-w {} +) \
+  || { say "clearing world-writable permissions failed" >&2; exit 1; }
+[ -z "$cleared" ] || printf '%s\n' "$cleared" | sed 's/^/harden: cleared world-writable: /'

@@ -9,6 +9,10 @@
 #
 #   A11Y_BUILD_STEP=axe build.sh   only the axe-core step (no apt), for a try
 #                                  outside an image with AXE_DIR set.
+#
+# Every step says what it does; one that fails says which and why, then the
+# build stops. Behind a TLS-inspecting proxy, pass its CA as the build secret
+# `extra-ca` (hardening/image-setup.sh): apt and npm then trust it.
 set -eu
 
 # The version the fixtures were recorded with; bump both lines together
@@ -19,41 +23,52 @@ AXE_INTEGRITY=sha512-UzGt8zg7Ny8djbYMhxl2zuEevVa7r2gJjYY5Lwr1xM7+XU2nd6CkIWFTVcC
 AXE_DIR=${AXE_DIR:-/usr/local/lib/axe-core}
 
 say() { printf 'a11y build: %s\n' "$*"; }
+fail() { say "$*" >&2; exit 1; }
+
+# step WHAT COMMAND...: runs COMMAND, its output shown; a failure names WHAT.
+step() {
+  what=$1; shift
+  say "$what"
+  "$@" || fail "$what failed (exit $?): $*"
+}
 
 install_browser() {
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update
+  step "updating apt's package lists" apt-get update
   # chromium-driver is chromedriver for Debian's chromium, same version.
-  apt-get install -y --no-install-recommends \
-    ca-certificates chromium chromium-driver fonts-liberation
-  chromium --version
-  chromedriver --version
+  # dbus-x11 answers GTK's need for a session bus (dconf-service: a
+  # dbus-session-bus), which apt would otherwise meet with dbus-user-session
+  # and so systemd: 13 packages a headless scan never starts.
+  step "installing Chromium, chromedriver and fonts" apt-get install -y --no-install-recommends \
+    ca-certificates chromium chromium-driver fonts-liberation dbus-x11
+  step "checking Chromium starts" chromium --version
+  step "checking chromedriver starts" chromedriver --version
 }
 
 install_axe() {
   tmp=$(mktemp -d)
   fetched_npm=no
   if ! command -v npm >/dev/null 2>&1; then
-    apt-get install -y --no-install-recommends npm
+    step "installing npm to fetch axe-core" apt-get install -y --no-install-recommends npm
     fetched_npm=yes
   fi
-  (cd "$tmp" && npm pack --silent --cache "$tmp/npm-cache" "axe-core@$AXE_VERSION" >/dev/null)
+  # npm's own messages (a registry or certificate error among them) reach
+  # the build log; the tarball's name on stdout goes with them.
+  step "fetching axe-core $AXE_VERSION from the npm registry" \
+    npm pack --pack-destination "$tmp" --cache "$tmp/npm-cache" --loglevel warn "axe-core@$AXE_VERSION"
   tarball="$tmp/axe-core-$AXE_VERSION.tgz"
+  [ -f "$tarball" ] || fail "npm pack did not write $tarball"
   # The integrity is base64 of the SHA-512; sha512sum prints hex.
   want=$(printf '%s' "${AXE_INTEGRITY#sha512-}" | base64 -d | od -An -v -tx1 | tr -d ' \n')
   got=$(sha512sum "$tarball" | cut -d' ' -f1)
-  if [ "$want" != "$got" ]; then
-    say "axe-core-$AXE_VERSION.tgz does not match its pinned integrity: refusing it" >&2
-    exit 1
-  fi
+  [ "$want" = "$got" ] || fail "axe-core-$AXE_VERSION.tgz does not match its pinned integrity: refusing it"
   mkdir -p "$AXE_DIR"
-  tar -xzf "$tarball" -C "$tmp" package/axe.min.js package/LICENSE package/package.json
+  step "unpacking axe.min.js" tar -xzf "$tarball" -C "$tmp" package/axe.min.js package/LICENSE package/package.json
   install -m 0644 "$tmp/package/axe.min.js" "$tmp/package/LICENSE" "$tmp/package/package.json" "$AXE_DIR/"
   rm -rf "$tmp"
   say "axe-core $AXE_VERSION in $AXE_DIR (integrity checked)"
   if [ "$fetched_npm" = yes ]; then
-    apt-get purge -y --auto-remove npm nodejs
-    say "removed npm and Node.js again"
+    step "removing npm and Node.js again" apt-get purge -y --auto-remove npm nodejs
   fi
 }
 

@@ -12,12 +12,16 @@ pub mod crawl;
 pub mod report;
 pub mod scan;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
+use crate::doctor::version_line;
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::info;
-use crate::task::{Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
+use crate::task::{Check, Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
 
 pub struct A11y;
 
@@ -30,6 +34,11 @@ pub const DEFAULT_USER_AGENT: &str = concat!("cloudgovpagescrawler/", env!("CARG
 
 /// Where build.sh puts axe-core.
 pub const DEFAULT_AXE_JS: &str = "/usr/local/lib/axe-core/axe.min.js";
+
+/// The axe-core build.sh pins, and the SHA-256 of its axe.min.js (the
+/// package's integrity is checked at build time; this is the file's).
+pub const AXE_VERSION: &str = "4.13.0";
+const AXE_JS_SHA256: &str = "c24f097bd2f451d4f933e8bc7d8d539f8672a2ebcb5cc9f9f3eec8ca9470a0c1";
 
 impl Task for A11y {
     fn name(&self) -> &'static str {
@@ -47,7 +56,7 @@ impl Task for A11y {
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
         let user_agent = user_agent(ctx)?;
-        let settings = Settings::from_env(ctx);
+        let settings = Settings::from_env(&ctx.env);
         let results_dir = settings.results_dir.unwrap_or_else(|| ctx.work_dir.join("results"));
         // The report reads every file there: old results would join this run's.
         if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
@@ -94,6 +103,48 @@ impl Task for A11y {
             .map_err(|e| e.context("cannot write the report"))?;
         Ok(Outcome { message: None, count })
     }
+
+    fn doctor(&self, env: &Env) -> Vec<Check> {
+        let settings = Settings::from_env(env);
+        let chromium = tool_version(&settings.chromium, "BUILD_TASK_A11Y_CHROMIUM");
+        let mut driver = tool_version(&settings.chromedriver, "BUILD_TASK_A11Y_CHROMEDRIVER");
+        // Debian builds both from one source: the driver speaks for that browser only.
+        if let (Ok(browser), Ok(drives)) = (&chromium, &driver) {
+            if version_number(browser) != version_number(drives) {
+                driver = Err(format!("{drives} does not match {browser}"));
+            }
+        }
+        vec![
+            Check::new("Chromium", chromium),
+            Check::new("chromedriver", driver),
+            Check::new("axe-core", axe_check(&settings.axe_js)),
+        ]
+    }
+}
+
+/// A tool's `--version` line, or why it has none.
+fn tool_version(path: &Path, var: &str) -> std::result::Result<String, String> {
+    if !path.is_file() {
+        return Err(format!("not at {} (set {var})", path.display()));
+    }
+    version_line(path)
+}
+
+/// The first word of a version line that looks like `156.0.8078.114`.
+fn version_number(line: &str) -> Option<&str> {
+    line.split_whitespace().find(|w| w.contains('.') && w.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// axe.min.js is there and is the pinned release's.
+fn axe_check(path: &Path) -> std::result::Result<String, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e} (set BUILD_TASK_A11Y_AXE_JS)", path.display()))?;
+    let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    if sha == AXE_JS_SHA256 {
+        Ok(format!("axe-core {AXE_VERSION} at {} (SHA-256 matches)", path.display()))
+    } else {
+        Err(format!("{} is not axe-core {AXE_VERSION}'s axe.min.js (SHA-256 {sha})", path.display()))
+    }
 }
 
 /// The user agent from the `user-agent` service; a deployed run without it
@@ -125,8 +176,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn from_env(ctx: &Context) -> Settings {
-        let env = &ctx.env;
+    fn from_env(env: &Env) -> Settings {
         let path = |k: &str, d: &str| PathBuf::from(env.get(k).unwrap_or(d));
         let secs = |k: &str, d: u64| Duration::from_secs(env.get(k).and_then(|v| v.parse().ok()).unwrap_or(d));
         Settings {

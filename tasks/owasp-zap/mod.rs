@@ -11,13 +11,15 @@ pub mod value;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::task::{Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
+use crate::task::{Check, Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
 use crate::{debug, info};
 
 use report::Config;
@@ -59,7 +61,7 @@ impl Task for OwaspZap {
         let config = Config::parse(ctx.flag("config").unwrap_or(""))?;
         info!("{} scan rules", config.rules.len());
 
-        let scan = Scan::from_env(ctx)?;
+        let scan = Scan::from_env(&ctx.env)?;
         let report = scan.run(ctx, target)?;
         let started = Instant::now();
         let index = ctx.out_dir.join("index.json");
@@ -69,6 +71,19 @@ impl Task for OwaspZap {
         info!("report written in {} ms: {count} issues", started.elapsed().as_millis());
         Ok(Outcome { message: None, count })
     }
+
+    fn doctor(&self, env: &Env) -> Vec<Check> {
+        let scan = match Scan::from_env(env) {
+            Ok(scan) => scan,
+            Err(e) => return vec![Check::new("ZAP settings", Err(e.to_string()))],
+        };
+        vec![Check::new("zap-baseline", scan.check_command(env)), Check::new("ZAP work directory", scan.check_wrk())]
+    }
+}
+
+/// A program's path on PATH, as the shell would find it.
+fn find_on_path(name: &str, env: &Env) -> Option<PathBuf> {
+    std::env::split_paths(env.get("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 /// How to run the scanner; each part can be changed by the environment.
@@ -82,15 +97,53 @@ struct Scan {
 }
 
 impl Scan {
-    fn from_env(ctx: &Context) -> Result<Scan> {
-        let command = match ctx.env.get("BUILD_TASK_ZAP_COMMAND") {
+    /// The scanner is an executable file, and so is its script's interpreter.
+    fn check_command(&self, env: &Env) -> std::result::Result<String, String> {
+        let program = Path::new(&self.command[0]);
+        let meta = std::fs::metadata(program)
+            .map_err(|e| format!("{}: {e} (set BUILD_TASK_ZAP_COMMAND)", program.display()))?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(format!("{} is not an executable file", program.display()));
+        }
+        let mut head = Vec::new();
+        std::fs::File::open(program)
+            .and_then(|f| f.take(512).read_to_end(&mut head))
+            .map_err(|e| format!("cannot read {}: {e}", program.display()))?;
+        let Some(line) = head.strip_prefix(b"#!").and_then(|h| h.split(|b| *b == b'\n').next()) else {
+            return Ok(format!("{} is executable", program.display()));
+        };
+        let words: Vec<String> = String::from_utf8_lossy(line).split_whitespace().map(str::to_owned).collect();
+        // `#!/usr/bin/env python3` names its interpreter by the next word.
+        let interpreter = match words.as_slice() {
+            [first, name, ..] if first.ends_with("/env") => find_on_path(name, env),
+            [path, ..] => Some(PathBuf::from(path)).filter(|p| p.is_file()),
+            [] => None,
+        };
+        match interpreter {
+            Some(path) => Ok(format!("{} runs with {}", program.display(), path.display())),
+            None => Err(format!("{}'s interpreter `{}` is not in the image", program.display(), words.join(" "))),
+        }
+    }
+
+    /// ZAP's work directory can take the report.
+    fn check_wrk(&self) -> std::result::Result<String, String> {
+        let probe = self.wrk.join(format!(".build-task-doctor-{}", std::process::id()));
+        std::fs::create_dir_all(&self.wrk)
+            .and_then(|()| std::fs::write(&probe, b"probe"))
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map(|()| format!("{} is writable", self.wrk.display()))
+            .map_err(|e| format!("cannot write in {}: {e} (set BUILD_TASK_ZAP_WRK)", self.wrk.display()))
+    }
+
+    fn from_env(env: &Env) -> Result<Scan> {
+        let command = match env.get("BUILD_TASK_ZAP_COMMAND") {
             Some(text) => shlex::split(text)
                 .filter(|words| !words.is_empty())
                 .ok_or_else(|| Error::usage("BUILD_TASK_ZAP_COMMAND is not a command"))?,
             None => vec![ZAP_COMMAND.to_owned()],
         };
-        let wrk = PathBuf::from(ctx.env.get("BUILD_TASK_ZAP_WRK").unwrap_or(ZAP_WRK));
-        let limit = match ctx.env.get("BUILD_TASK_ZAP_TIMEOUT") {
+        let wrk = PathBuf::from(env.get("BUILD_TASK_ZAP_WRK").unwrap_or(ZAP_WRK));
+        let limit = match env.get("BUILD_TASK_ZAP_TIMEOUT") {
             Some(text) => text
                 .trim()
                 .parse::<f64>()
