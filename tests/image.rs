@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use miniserde::{Deserialize, json};
@@ -27,15 +27,18 @@ use crate::support::{Params, enc, have_tool, vcap_services};
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const TAG: &str = "localhost/build-task-example:test";
 
+/// What the Dockerfile copies into a non-scratch image's setup.
+pub(crate) const SETUP_SCRIPTS: [&str; 3] = ["hardening/image-setup.sh", "hardening/entries.sh", "hardening/harden.sh"];
+
 /// Goals of the scratch image (issue 6).
 const MAX_COMPRESSED_BYTES: u64 = 1_500_000;
 const MAX_FILES: usize = 8;
 
-fn work_dir() -> PathBuf {
+pub(crate) fn work_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("image")
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
@@ -47,7 +50,7 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 /// buildah with its storage under the target dir.
-fn buildah() -> Command {
+pub(crate) fn buildah() -> Command {
     let dir = work_dir();
     let mut cmd = Command::new("buildah");
     cmd.arg("--root").arg(dir.join("storage")).arg("--runroot").arg(dir.join("run"));
@@ -56,7 +59,7 @@ fn buildah() -> Command {
 }
 
 /// Whether this machine can build and run the images; says why not.
-fn can_build_images() -> bool {
+pub(crate) fn can_build_images() -> bool {
     if !(have_tool("buildah") && have_tool("cargo-auditable")) {
         return false;
     }
@@ -67,22 +70,30 @@ fn can_build_images() -> bool {
     true
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 // --- the binary ------------------------------------------------------------
 
-/// The static musl binary of `example`, built once per test run by the same
-/// script as the Dockerfile's builder stage.
-fn static_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            run(Command::new(Path::new(REPO).join("hardening/static-binary.sh")).arg("example"));
-            Path::new(REPO).join("target/x86_64-unknown-linux-musl/release/build-task")
+/// The static musl binary of one task, built once per test run by the same
+/// script as the Dockerfile's builder stage, one task at a time (they share
+/// cargo's target directory), each kept under its own path.
+pub(crate) fn static_binary_of(task: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(task.to_owned())
+        .or_insert_with(|| {
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("image-bin").join(task).join("build-task");
+            run(Command::new(Path::new(REPO).join("hardening/static-binary.sh")).arg(task).arg(&out));
+            out
         })
         .clone()
+}
+
+fn static_binary() -> PathBuf {
+    static_binary_of("example")
 }
 
 #[derive(Deserialize)]
@@ -235,16 +246,16 @@ struct OciConfig {
 }
 
 /// The built image, exported and unpacked.
-struct Built {
+pub(crate) struct Built {
     /// oci-build-task's `image/`: rootfs/ and metadata.json.
-    unpacked: PathBuf,
-    env: Vec<String>,
-    user: String,
-    working_dir: String,
-    labels: std::collections::BTreeMap<String, String>,
+    pub(crate) unpacked: PathBuf,
+    pub(crate) env: Vec<String>,
+    pub(crate) user: String,
+    pub(crate) working_dir: String,
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
     /// The layers as pushed (gzip), in bytes.
-    compressed: u64,
-    layer_types: Vec<String>,
+    pub(crate) compressed: u64,
+    pub(crate) layer_types: Vec<String>,
 }
 
 fn blob(oci: &Path, digest: &str) -> PathBuf {
@@ -253,7 +264,7 @@ fn blob(oci: &Path, digest: &str) -> PathBuf {
 
 /// The build args exactly as oci-build-task passes them: each line of
 /// tasks/<task>/.env verbatim, and TASK_FOLDER.
-fn build_args(env_file: &Path, task_folder: &str) -> Vec<String> {
+pub(crate) fn build_args(env_file: &Path, task_folder: &str) -> Vec<String> {
     let text = std::fs::read_to_string(env_file).unwrap();
     let mut args = Vec::new();
     for line in text.split('\n').filter(|l| !l.is_empty()) {
@@ -266,7 +277,7 @@ fn build_args(env_file: &Path, task_folder: &str) -> Vec<String> {
 
 /// Builds `tag` from the Dockerfile in `context`, exports it as an OCI
 /// layout and unpacks its rootfs (through `buildah mount`) into `dir`.
-fn build_and_unpack(context: &Path, args: &[String], tag: &str, dir: &Path) -> Built {
+pub(crate) fn build_and_unpack(context: &Path, args: &[String], tag: &str, dir: &Path) -> Built {
     run(buildah()
         .args(["bud", "--isolation", "chroot", "--timestamp", "0", "-f"])
         .arg(Path::new(REPO).join("Dockerfile"))
@@ -278,7 +289,7 @@ fn build_and_unpack(context: &Path, args: &[String], tag: &str, dir: &Path) -> B
 
 /// Exports `tag` as an OCI layout and unpacks its rootfs (through
 /// `buildah mount`) and metadata.json into `dir/unpacked`.
-fn unpack(tag: &str, dir: &Path) -> Built {
+pub(crate) fn unpack(tag: &str, dir: &Path) -> Built {
     std::fs::create_dir_all(dir).unwrap();
     let oci = dir.join("oci");
     run(buildah().arg("push").arg(tag).arg(format!("oci:{}:test", oci.display())));
@@ -431,7 +442,7 @@ fn the_scratch_example_image_has_no_audit_finding() {
 
 /// What Cloud Foundry sets for a task (CONTRACT B7), on top of the image's
 /// ENV; AWS_ENDPOINT_URL_S3 points the upload at the loopback s3s-fs.
-fn cf_env(image: &Built, s3: &S3Server) -> Vec<(String, String)> {
+pub(crate) fn cf_env(image: &Built, s3: &S3Server) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> =
         image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
     for (k, v) in [
@@ -510,6 +521,44 @@ fn the_scratch_example_image_runs_under_chroot_as_cloud_foundry_starts_a_task() 
 }
 
 #[test]
+fn the_scratch_example_image_answers_the_python_command_form_too() {
+    let Some(image) = scratch_image() else { return };
+    let Some(task) = task_run(6103) else { return };
+    let command = task.command.replacen("exec build-task example", "python build-task/main.py", 1);
+    let out = run_allowing_failure(
+        Command::new(which("chroot"))
+            .arg(image.unpacked.join("rootfs"))
+            .args(["/bin/sh", "-c", &command])
+            .env_clear()
+            .envs(cf_env(image, &task.s3)),
+    );
+    task.check(&out, 6103);
+}
+
+#[test]
+fn doctor_passes_in_the_scratch_example_image() {
+    let Some(image) = scratch_image() else { return };
+    let Some(s3) = S3Server::start("doctor-bucket") else { return };
+    let out = run_allowing_failure(
+        Command::new(which("chroot"))
+            .arg(image.unpacked.join("rootfs"))
+            .args(["/usr/local/bin/build-task", "doctor"])
+            .env_clear()
+            .envs(cf_env(image, &s3)),
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "ok    TMPDIR: /tmp is writable",
+        "ok    command `exec build-task example …`: /bin/sh -c starts example",
+        "ok    command `python build-task/main.py …`: /bin/sh -c starts example",
+    ] {
+        assert!(report.lines().any(|l| l == line), "{line} in\n{report}");
+    }
+    assert!(report.ends_with("doctor: 4 checks passed for example\n"), "{report}");
+}
+
+#[test]
 fn the_scratch_example_image_runs_under_buildah_run() {
     let Some(image) = scratch_image() else { return };
     let Some(task) = task_run(6102) else { return };
@@ -525,7 +574,7 @@ fn the_scratch_example_image_runs_under_buildah_run() {
     task.check(&out, 6102);
 }
 
-fn run_allowing_failure(cmd: &mut Command) -> Output {
+pub(crate) fn run_allowing_failure(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
@@ -553,7 +602,7 @@ fn busybox_base(dir: &Path) -> PathBuf {
     std::fs::copy(which("busybox"), root.join("bin/busybox")).unwrap();
     for applet in [
         "sh", "find", "chmod", "rm", "sed", "cat", "readlink", "head", "cut", "mkdir", "printf", "echo", "test", "[",
-        "ls", "touch", "wget",
+        "ls", "touch", "wget", "id", "dirname", "pwd", "grep", "ln", "install",
     ] {
         symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
@@ -577,7 +626,7 @@ fn busybox_base(dir: &Path) -> PathBuf {
     dir.join("base-context")
 }
 
-fn which(tool: &str) -> PathBuf {
+pub(crate) fn which(tool: &str) -> PathBuf {
     std::env::split_paths(&std::env::var_os("PATH").unwrap()).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap()
 }
 
@@ -614,7 +663,9 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     let task = context.join("tasks/fake");
     std::fs::create_dir_all(&task).unwrap();
     std::fs::create_dir_all(context.join("hardening")).unwrap();
-    std::fs::copy(Path::new(REPO).join("hardening/harden.sh"), context.join("hardening/harden.sh")).unwrap();
+    for script in SETUP_SCRIPTS {
+        std::fs::copy(Path::new(REPO).join(script), context.join(script)).unwrap();
+    }
     run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh"))
         .arg(static_binary())
         .arg(context.join("layout")));

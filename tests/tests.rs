@@ -21,6 +21,11 @@ mod ci_pipeline;
 // The images: Dockerfile, scratch layout, hardening, auditable binary (needs buildah, root).
 mod image;
 
+// The a11y and owasp-zap images on Debian stand-in bases, run as containers
+// with every pages-core command form (needs buildah, mmdebstrap, root).
+#[cfg(all(feature = "a11y", feature = "owasp-zap"))]
+mod debian_images;
+
 // The S3 upload engine against s3s-fs, with injected faults.
 mod s3;
 
@@ -30,6 +35,10 @@ mod zap_report;
 // The owasp-zap task end to end, with a stand-in zap-baseline.
 #[cfg(feature = "owasp-zap")]
 mod zap_run;
+
+// The pages-core migrations that move each scanning task to its new command.
+#[cfg(all(feature = "a11y", feature = "owasp-zap"))]
+mod migrations;
 
 // The a11y report step against the original reporter's outputs.
 #[cfg(feature = "a11y")]

@@ -1,0 +1,313 @@
+//! The a11y and owasp-zap images, built by the real Dockerfile and run as a
+//! container runs them.
+//!
+//! The pinned bases cannot be pulled here, so each is a stand-in made from
+//! Debian's packages: debian:bookworm-slim is tests/images/debian-base.sh
+//! (mmdebstrap, cached outside the clone), imported into buildah;
+//! zaproxy/zap-stable is that base plus Python and ZAP's user and layout, with
+//! a zap-baseline.py that writes a real report (tests/images/zap-standin).
+//! Each task's image is then `buildah bud` of the Dockerfile with the .env's
+//! build args and BASE_IMAGE pointing at the stand-in, the host-built static
+//! binary (BINARY_SOURCE=context), and the host's trust store as the
+//! `extra-ca` build secret (this machine's registries are reached through a
+//! TLS-inspecting proxy).
+//!
+//! A built rootfs is run in its own mount and PID namespaces with /proc, a
+//! /dev of the usual device nodes, a tmpfs /dev/shm and /tmp, chrooted, with
+//! Cloud Foundry's environment, as `/bin/sh -c '<command>'` (the image's own
+//! dash), as root, in /. What differs from garden-runc: the network namespace
+//! is the host's (the callback, S3 and the site are on its loopback), there
+//! are no cgroup limits, no user namespace, no seccomp profile, and /etc/hosts
+//! and /etc/resolv.conf are the image's own (Garden bind-mounts its own; the
+//! scan must not need them, so nothing writes them here).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::image::{Built, SETUP_SCRIPTS, build_and_unpack, buildah, can_build_images, cf_env, run, static_binary_of};
+use crate::support::callback::{CallbackServer, field};
+use crate::support::s3::S3Server;
+use crate::support::web::WebServer;
+use crate::support::{Params, TempDir, deployed, enc, have_tool, stderr};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const BASE_TAG: &str = "localhost/build-task-debian-standin:bookworm";
+const ZAP_BASE_TAG: &str = "localhost/build-task-zap-standin:test";
+
+fn work_dir() -> PathBuf {
+    crate::image::work_dir().join("debian")
+}
+
+/// The host's CA bundle, given to the builds as the `extra-ca` secret.
+fn extra_ca() -> PathBuf {
+    std::env::var_os("BUILD_TASK_EXTRA_CA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into())
+}
+
+/// The Debian stand-in base in buildah's storage, or None (skip).
+fn debian_base() -> Option<&'static str> {
+    static BASE: OnceLock<bool> = OnceLock::new();
+    let ok = *BASE.get_or_init(|| {
+        if !can_build_images() || !have_tool("mmdebstrap") {
+            return false;
+        }
+        let out = run(&mut Command::new(Path::new(REPO).join("tests/images/debian-base.sh")));
+        let tarball = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let ctr = String::from_utf8(run(buildah().args(["from", "scratch"])).stdout).unwrap().trim().to_owned();
+        run(buildah().args(["add", &ctr, &tarball, "/"]));
+        run(buildah()
+            .args(["config", "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+            .args(["--cmd", "bash", &ctr]));
+        run(buildah().args(["commit", "--quiet", &ctr, BASE_TAG]));
+        run(buildah().args(["rm", &ctr]));
+        true
+    });
+    ok.then_some(BASE_TAG)
+}
+
+/// The zap-stable stand-in, built on the Debian base.
+fn zap_base() -> Option<&'static str> {
+    static BASE: OnceLock<bool> = OnceLock::new();
+    let ok = *BASE.get_or_init(|| {
+        let Some(base) = debian_base() else { return false };
+        run(buildah()
+            .args(["bud", "--isolation", "chroot", "--build-arg", &format!("BASE={base}"), "-t", ZAP_BASE_TAG])
+            .arg(Path::new(REPO).join("tests/images/zap-standin")));
+        true
+    });
+    ok.then_some(ZAP_BASE_TAG)
+}
+
+/// A task's image from the real Dockerfile on `base`, unpacked.
+fn task_image(task: &str, base: &str) -> Built {
+    let dir = work_dir().join(task);
+    let _ = std::fs::remove_dir_all(&dir);
+    let context = dir.join("context");
+    for script in SETUP_SCRIPTS {
+        std::fs::create_dir_all(context.join(script).parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(REPO).join(script), context.join(script)).unwrap();
+    }
+    let folder = format!("tasks/{task}");
+    std::fs::create_dir_all(context.join(&folder)).unwrap();
+    for entry in std::fs::read_dir(Path::new(REPO).join(&folder)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, context.join(&folder).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh"))
+        .arg(static_binary_of(task))
+        .arg(context.join("layout")));
+    // The task's .env as oci-build-task passes it, but for the base.
+    let env = std::fs::read_to_string(Path::new(REPO).join(&folder).join(".env")).unwrap();
+    let mut args = Vec::new();
+    for line in env.lines().filter(|l| !l.is_empty() && !l.starts_with("BASE_IMAGE=")) {
+        args.extend(["--build-arg".to_owned(), line.to_owned()]);
+    }
+    for arg in [format!("BASE_IMAGE={base}"), format!("TASK_FOLDER={folder}"), "IMAGE_KIND=base".to_owned()] {
+        args.extend(["--build-arg".to_owned(), arg]);
+    }
+    args.extend(["--secret".to_owned(), format!("id=extra-ca,src={}", extra_ca().display())]);
+    build_and_unpack(&context, &args, &format!("localhost/build-task-{task}:test"), &dir)
+}
+
+fn a11y_image() -> Option<&'static Built> {
+    static IMAGE: OnceLock<Option<Built>> = OnceLock::new();
+    IMAGE.get_or_init(|| debian_base().map(|base| task_image("a11y", base))).as_ref()
+}
+
+fn zap_image() -> Option<&'static Built> {
+    static IMAGE: OnceLock<Option<Built>> = OnceLock::new();
+    IMAGE.get_or_init(|| zap_base().map(|base| task_image("owasp-zap", base))).as_ref()
+}
+
+// --- running a rootfs as a container ---------------------------------------
+
+/// Mounts what a container runtime mounts, then runs the command under the
+/// image's /bin/sh in the chrooted rootfs. Runs as PID 1 of a new PID
+/// namespace, in a new mount namespace, so every mount goes with it.
+const CONTAINER: &str = r#"set -eu
+root=$1 cmd=$2
+mount -t proc proc "$root/proc"
+mount -t tmpfs -o mode=0755,nosuid tmpfs "$root/dev"
+for dev in null zero full random urandom tty; do
+  touch "$root/dev/$dev"
+  mount --bind "/dev/$dev" "$root/dev/$dev"
+done
+mkdir "$root/dev/shm" "$root/dev/pts"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
+exec chroot "$root" /bin/sh -c "$cmd"
+"#;
+
+/// `/bin/sh -c command` in the image's rootfs, with `env` only.
+fn contained(image: &Built, env: &[(String, String)], command: &str) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", CONTAINER, "container"])
+        .arg(image.unpacked.join("rootfs"))
+        .arg(command)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
+}
+
+/// One deployed run: the callback stand-in and s3s-fs it reports to.
+struct Deployed {
+    s3: S3Server,
+    cb: CallbackServer,
+    task_id: u64,
+    bucket: &'static str,
+}
+
+impl Deployed {
+    fn start(task_id: u64) -> Option<Deployed> {
+        let bucket = "site-bucket";
+        Some(Deployed { s3: S3Server::start(bucket)?, cb: CallbackServer::start(task_id), task_id, bucket })
+    }
+
+    fn params(&self) -> String {
+        Params::on_s3s(&self.cb.url(), self.task_id, self.bucket).encrypted()
+    }
+
+    /// Checks the run ended in one success with index.json stored; the
+    /// stored objects by their key under the artifact prefix.
+    fn succeeded(&self, out: &Output, form: &str) -> BTreeMap<String, Value> {
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(out));
+        assert_eq!(self.cb.statuses(), ["processing", "success"], "{form}:\n{log}");
+        assert_eq!(out.status.code(), Some(0), "{form}:\n{log}");
+        let prefix = format!("_tasks/artifacts/{}/", self.task_id);
+        let success = self.cb.bodies().last().cloned().unwrap();
+        assert_eq!(field(&success, "artifact").unwrap(), prefix, "{form}");
+        let objects: BTreeMap<String, Value> = self
+            .s3
+            .keys(self.bucket)
+            .into_iter()
+            .map(|key| {
+                let body = self.s3.object(self.bucket, &key).unwrap();
+                let rel = key.strip_prefix(&prefix).unwrap_or_else(|| panic!("{key} outside {prefix}")).to_owned();
+                (rel, serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{key}: {e}")))
+            })
+            .collect();
+        assert!(objects.contains_key("index.json"), "{form}: {:?}", objects.keys());
+        objects
+    }
+}
+
+/// pages-core's flags as its templates render them, every value encrypted.
+fn site_flags(target: &str, with_config: bool) -> String {
+    let mut flags = format!("-t {} -b {} -o {} -r {}", enc(target), enc("7"), enc("owner"), enc("repo"));
+    if with_config {
+        flags += &format!(" -c {}", enc(r#"{"runDay":15,"rules":[]}"#));
+    }
+    flags
+}
+
+/// The fixture site the runs scan.
+fn site() -> WebServer {
+    WebServer::directory(0, &Path::new(REPO).join("tests/images/site")).unwrap()
+}
+
+/// Drops what differs between two scans of the same pages: axe's timestamps.
+fn without_timestamps(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter().filter(|(k, _)| *k != "timestamp").map(|(k, v)| (k.clone(), without_timestamps(v))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_timestamps).collect()),
+        other => other.clone(),
+    }
+}
+
+// --- a11y --------------------------------------------------------------------
+
+#[test]
+fn the_a11y_image_runs_every_pages_core_command_form_and_scans_as_the_host_does() {
+    let Some(image) = a11y_image() else { return };
+    let Some(axe) = crate::support::axe::axe_js() else { return };
+    let site = site();
+    let target = site.url("/");
+
+    // The same task on the host, with the host's Chromium.
+    let Some(host) = Deployed::start(8100) else { return };
+    let tmp = TempDir::new("a11y-host");
+    let out = deployed(&host.s3.endpoint(), tmp.path())
+        .arg("a11y")
+        .args(shlex::split(&site_flags(&target, true)).unwrap())
+        .args(["-p", &host.params()])
+        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
+        .output()
+        .unwrap();
+    let on_host = host.succeeded(&out, "the host");
+    assert!(on_host.len() > 2, "index.json and a report per page: {:?}", on_host.keys());
+
+    let forms =
+        [("exec build-task a11y", true), ("python build-task/main.py", false), ("python build-task/main.py", true)];
+    for (n, (program, with_config)) in forms.into_iter().enumerate() {
+        let run = Deployed::start(8101 + n as u64).unwrap();
+        let command = format!("{program} {} -p '{}'", site_flags(&target, with_config), run.params());
+        let form = format!("`{program} …`{}", if with_config { " with -c" } else { "" });
+        let out = contained(image, &cf_env(image, &run.s3), &command);
+        let in_image = run.succeeded(&out, &form);
+        assert_eq!(
+            in_image.keys().collect::<Vec<_>>(),
+            on_host.keys().collect::<Vec<_>>(),
+            "{form}: the same report files"
+        );
+        for (name, value) in &in_image {
+            assert_eq!(without_timestamps(value), without_timestamps(&on_host[name]), "{form}: {name}");
+        }
+        eprintln!("a11y image, {form}: processing, success, {} objects equal to the host's", in_image.len());
+    }
+}
+
+// --- owasp-zap -------------------------------------------------------------------
+
+#[test]
+fn the_owasp_zap_image_runs_every_pages_core_command_form() {
+    let Some(image) = zap_image() else { return };
+    let site = site();
+    let target = site.url("/");
+    let forms = [
+        ("exec build-task owasp-zap", format!("-t {}", enc(&target))),
+        ("zap/run_pages_task.py", format!("-t {}", enc(&target))),
+        ("python build-task/main.py", site_flags(&target, false)),
+        ("python build-task/main.py", site_flags(&target, true)),
+    ];
+    for (n, (program, flags)) in forms.into_iter().enumerate() {
+        let run = Deployed::start(8201 + n as u64).unwrap();
+        let command = format!("{program} {flags} -p '{}'", run.params());
+        let out = contained(image, &cf_env(image, &run.s3), &command);
+        let form = format!("`{program} {}`", &flags[..2]);
+        let stored = run.succeeded(&out, &form);
+        let index = &stored["index.json"];
+        // The stand-in's four missing-header alerts, as the report groups them.
+        let text = index.to_string();
+        for alert in ["Content Security Policy (CSP) Header Not Set", "Missing Anti-clickjacking Header"] {
+            assert!(text.contains(alert), "{form}: {alert} in {text}");
+        }
+        let count = field(&run.cb.bodies()[1], "count").unwrap();
+        assert_eq!(count, "4", "{form}");
+        eprintln!("owasp-zap image, {form}: processing, success, index.json with {count} alerts");
+    }
+}
+
+#[test]
+fn the_debian_images_have_no_audit_finding() {
+    for image in [a11y_image(), zap_image()].into_iter().flatten() {
+        let policy = build_task_audit::Policy::parse(build_task_audit::DEFAULT_POLICY).unwrap();
+        let report = build_task_audit::audit_image(&image.unpacked, &policy).unwrap();
+        let findings: Vec<String> = report.findings.iter().map(|f| f.to_string()).collect();
+        assert!(findings.is_empty(), "{}: {findings:#?}", image.unpacked.display());
+        assert!(!report.scratch);
+    }
+}
