@@ -296,7 +296,7 @@ fn names_tool(file: &str, tool: &str) -> bool {
 
 /// What kind of secret `bytes` holds, if any: an AWS access key id
 /// (`AKIA…`/`ASIA…`, 20 upper-case alphanumerics standing alone) or a PEM
-/// private key (its header followed by base64, not just the label).
+/// private key block (see `holds_pem_private_key`).
 pub fn secret_in(bytes: &[u8]) -> Option<&'static str> {
     let upper_alnum = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
     for i in 0..bytes.len().saturating_sub(19) {
@@ -309,38 +309,88 @@ pub fn secret_in(bytes: &[u8]) -> Option<&'static str> {
             return Some("an AWS access key id");
         }
     }
-    let header = b"-----BEGIN ";
-    let mut from = 0;
-    while let Some(at) = find(&bytes[from..], header) {
-        let start = from + at + header.len();
-        // The label: "PRIVATE KEY", "RSA PRIVATE KEY", "OPENSSH PRIVATE KEY", …
-        let label_end = bytes[start..].iter().take(40).position(|&b| b == b'-').map(|p| start + p);
-        if let Some(end) = label_end {
-            let label = &bytes[start..end];
-            if label.ends_with(b"PRIVATE KEY") && bytes[end..].starts_with(b"-----") {
-                let body = &bytes[end + 5..];
-                let base64 = body
-                    .iter()
-                    .take(200)
-                    .filter(|&&b| !b.is_ascii_whitespace())
-                    .take_while(|&&b| {
-                        b.is_ascii_alphanumeric()
-                            || b == b'+'
-                            || b == b'/'
-                            || b == b'='
-                            || b == b':'
-                            || b == b','
-                            || b == b'-'
-                    })
-                    .count();
-                if base64 >= 40 {
-                    return Some("a PEM private key");
-                }
-            }
-        }
-        from = start;
+    if holds_pem_private_key(bytes) {
+        return Some("a PEM private key");
     }
     None
+}
+
+/// Whether `bytes` holds a PEM private key block (RFC 7468), anywhere, even
+/// among binary junk:
+///
+/// ```text
+/// -----BEGIN <label ending in PRIVATE KEY>-----
+/// Proc-Type: 4,ENCRYPTED          } optional: OpenSSL's legacy encryption
+/// DEK-Info: AES-128-CBC,<iv>      } headers, then a blank line
+///
+/// <lines of base64, at least 64 characters in all>
+/// -----END <the same label>-----
+/// ```
+///
+/// The structure is what tells a key from the PEM labels a TLS library keeps
+/// as string constants ("-----BEGIN RSA PRIVATE KEY-----\0-----BEGIN …"):
+/// those are not followed by a line break and lines of base64 closed by the
+/// matching END line.
+fn holds_pem_private_key(bytes: &[u8]) -> bool {
+    let begin = b"-----BEGIN ";
+    let mut from = 0;
+    while let Some(at) = find(&bytes[from..], begin) {
+        from += at + begin.len();
+        if is_private_key_block(&bytes[from..]) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether `block`, what follows a `-----BEGIN `, is the rest of a private
+/// key block as `holds_pem_private_key` describes it.
+fn is_private_key_block(block: &[u8]) -> bool {
+    // The BEGIN line: a label without dashes, five dashes, a line break.
+    let Some((line, mut rest)) = next_line(block, 80) else { return false };
+    let Some(label) = line.strip_suffix(b"-----") else { return false };
+    if !label.ends_with(b"PRIVATE KEY") || !label.iter().all(|&b| b == b' ' || (b.is_ascii_graphic() && b != b'-')) {
+        return false;
+    }
+    if rest.starts_with(b"Proc-Type:") {
+        loop {
+            let Some((line, after)) = next_line(rest, 160) else { return false };
+            rest = after;
+            if line.is_empty() {
+                break;
+            }
+            if !line.starts_with(b"Proc-Type:") && !line.starts_with(b"DEK-Info:") {
+                return false;
+            }
+        }
+    }
+    let end = [b"-----END ", label, b"-----"].concat();
+    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
+    let mut body = 0;
+    loop {
+        if rest.starts_with(b"-----END ") {
+            return rest.starts_with(&end) && body >= 64;
+        }
+        // PEM writers wrap base64 at 64 characters, OpenSSH at 70.
+        let Some((line, after)) = next_line(rest, 128) else { return false };
+        if line.is_empty() || !line.iter().all(|&b| is_base64(b)) {
+            return false;
+        }
+        body += line.len();
+        rest = after;
+    }
+}
+
+/// The first line of `text` and what follows its line feed, when the line
+/// ends (at a line feed or the end of `text`) within `max` bytes; trailing
+/// white space (a CR too) is not part of the line. Bounding the line keeps
+/// the scan linear over binary files with few line feeds.
+fn next_line(text: &[u8], max: usize) -> Option<(&[u8], &[u8])> {
+    match text.iter().take(max + 1).position(|&b| b == b'\n') {
+        Some(n) => Some((text[..n].trim_ascii_end(), &text[n + 1..])),
+        None if text.len() <= max => Some((text.trim_ascii_end(), &[])),
+        None => None,
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -149,6 +149,108 @@ fn key_like_text_without_a_key_is_not_a_secret() {
     assert_eq!(secret_in(b"AKIAABCDEFGHIJKLMNOP"), Some("an AWS access key id"));
 }
 
+// Throwaway keys, generated for these tests and used nowhere else.
+const ED25519_PKCS8: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIB7ejvHQOXWbxKckT3CjCZrnoZKY/NBrlJj+2ufuRsOs
+-----END PRIVATE KEY-----
+";
+const ENCRYPTED_EC_TRADITIONAL: &str = "-----BEGIN EC PRIVATE KEY-----
+Proc-Type: 4,ENCRYPTED
+DEK-Info: AES-128-CBC,5AAC5736D1EB4EDA866E0B5F44EA9DBD
+
+REPEdwa5PWh61ctjx7hvdCXo86547GU6RRwe9UYALNWzowpQ2tesQWiJL/nvS/hr
+fOX/1xuZ79oCCfxX+0/C8pDe5ajkF5Ghklbrn5GM8uD2sW2TBfwItCO2baG6jGWS
+3vhUUC7m+y/h2MPiNbHT9DPayePH7kCFI/p9bHW3cWA=
+-----END EC PRIVATE KEY-----
+";
+const OPENSSH_ED25519: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACDMg15R0n5hJc8FkM0dw/OdS5FUK5Ij0kZzByZ18DSfIwAAAIhl5+NcZefj
+XAAAAAtzc2gtZWQyNTUxOQAAACDMg15R0n5hJc8FkM0dw/OdS5FUK5Ij0kZzByZ18DSfIw
+AAAECozXZ456krs1kfBcgXPP4MUN3KOT42jTM+ad4gmtAUQ8yDXlHSfmElzwWQzR3D851L
+kVQrkiPSRnMHJnXwNJ8jAAAAAAECAwQF
+-----END OPENSSH PRIVATE KEY-----
+";
+
+/// What `openssl args…` prints, or `None` (with a reason) when openssl is
+/// not on PATH.
+fn openssl(args: &[&str]) -> Option<String> {
+    match Command::new("openssl").args(args).output() {
+        Ok(out) => {
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            Some(String::from_utf8(out.stdout).unwrap())
+        }
+        Err(e) => {
+            eprintln!("skipped: openssl {args:?} did not run ({e}), so only the fixed keys are checked");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_pem_private_key_block_is_a_secret() {
+    let crlf = ED25519_PKCS8.replace('\n', "\r\n");
+    for key in [ED25519_PKCS8, OPENSSH_ED25519, &crlf] {
+        assert_eq!(secret_in(key.as_bytes()), Some("a PEM private key"), "{key}");
+    }
+    let generated = [
+        &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..],
+        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        &["genpkey", "-algorithm", "ed25519"],
+    ];
+    for args in generated {
+        let Some(key) = openssl(args) else { return };
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{key}");
+        assert_eq!(secret_in(key.as_bytes()), Some("a PEM private key"), "{key}");
+    }
+}
+
+#[test]
+fn an_encrypted_openssl_key_with_proc_type_and_dek_info_headers_is_a_secret() {
+    assert_eq!(secret_in(ENCRYPTED_EC_TRADITIONAL.as_bytes()), Some("a PEM private key"));
+    let Some(key) = openssl(&["genrsa", "-traditional", "-aes128", "-passout", "pass:test", "2048"]) else { return };
+    assert!(key.contains("\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,"), "{key}");
+    assert_eq!(secret_in(key.as_bytes()), Some("a PEM private key"), "{key}");
+}
+
+#[test]
+fn a_pem_private_key_inside_binary_junk_is_a_secret() {
+    for key in [ED25519_PKCS8, ENCRYPTED_EC_TRADITIONAL] {
+        let trimmed = key.trim_end();
+        let blob = [&b"\x7fELF\0\0\0-----BEGIN PRIVATE KEY-----\0"[..], trimmed.as_bytes(), b"\0\0\xff\0"].concat();
+        assert_eq!(secret_in(&blob), Some("a PEM private key"), "{key}");
+    }
+}
+
+#[test]
+fn pem_labels_kept_as_string_constants_are_not_a_secret() {
+    // The shapes libgnutls's strings take: labels end to end, labels around
+    // printf formats, and its self-test keys, whose base64 follows the BEGIN
+    // marker on the same line.
+    let labels = b"\0-----BEGIN RSA PRIVATE KEY-----\0-----BEGIN PRIVATE KEY-----\0\
+        -----BEGIN ENCRYPTED PRIVATE KEY-----\0-----END ENCRYPTED PRIVATE KEY-----\0-----BEGIN \0-----\0";
+    let formats = b"\0-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: %s,%s\n\n%.*s\n\
+        -----END RSA PRIVATE KEY-----\n\0-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n\0";
+    let one_line = b"\0-----BEGIN EC PRIVATE KEY-----MGgCAQEEHOKWJFdWdrR/CgVrUeTeawOrJ9GozE9KKx2a8PmgBwYFK4EEACGh\
+        PAM6AAQKQj3YpenWT7lFR41SnBvmj/+Bj+kgzQnaF65qWAtPRJsZXFlLTu3/IUNqSRu9DqPsk8xBHAB7pA==-----END EC PRIVATE KEY-----\0";
+    for blob in [&labels[..], formats, one_line] {
+        assert_eq!(secret_in(blob), None, "{}", String::from_utf8_lossy(blob));
+    }
+}
+
+#[test]
+fn a_pem_block_without_its_end_line_or_with_too_little_base64_is_not_a_secret() {
+    let body = ED25519_PKCS8.lines().nth(1).unwrap();
+    let no_end = format!("-----BEGIN PRIVATE KEY-----\n{body}\n\0\0");
+    let other_end = format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END EC PRIVATE KEY-----\n");
+    let short = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", &body[..60]);
+    let gap = format!("-----BEGIN PRIVATE KEY-----\n{}\n\n{}\n-----END PRIVATE KEY-----\n", &body[..32], &body[32..]);
+    let headers_without_blank = ENCRYPTED_EC_TRADITIONAL.replacen("\n\n", "\n", 1);
+    for text in [no_end, other_end, short, gap, headers_without_blank] {
+        assert_eq!(secret_in(text.as_bytes()), None, "{text}");
+    }
+}
+
 #[test]
 fn a_secret_in_the_image_env_fails_cis_4_10() {
     let image = Image::scratch();
