@@ -57,6 +57,17 @@ impl Image {
         fs::set_permissions(self.at(path), fs::Permissions::from_mode(mode)).unwrap();
     }
 
+    /// Installs `package` (`name`, or `name:arch` as dpkg names a Multi-Arch:
+    /// same package's files) in the image's dpkg database: a status stanza
+    /// in `state` ("install ok installed") and its md5sums file.
+    fn install(&self, package: &str, state: &str, md5sums: &str) {
+        let (name, arch) = package.split_once(':').unwrap_or((package, "all"));
+        let mut status = fs::read_to_string(self.at("/var/lib/dpkg/status")).unwrap_or_default();
+        status += &format!("Package: {name}\nStatus: {state}\nArchitecture: {arch}\nVersion: 1.0-1\n\n");
+        self.write("/var/lib/dpkg/status", status.as_bytes(), 0o644);
+        self.write(&format!("/var/lib/dpkg/info/{package}.md5sums"), md5sums.as_bytes(), 0o644);
+    }
+
     fn metadata(&self, json: &str) {
         fs::write(self.0.join("metadata.json"), json).unwrap();
     }
@@ -172,6 +183,9 @@ kVQrkiPSRnMHJnXwNJ8jAAAAAAECAwQF
 -----END OPENSSH PRIVATE KEY-----
 ";
 
+/// The MD5 of ED25519_PKCS8, as md5sum(1) prints it.
+const ED25519_PKCS8_MD5: &str = "b9939721bd4e957731487584894a3ef4";
+
 /// What `openssl args…` prints, or `None` (with a reason) when openssl is
 /// not on PATH.
 fn openssl(args: &[&str]) -> Option<String> {
@@ -249,6 +263,198 @@ fn a_pem_block_without_its_end_line_or_with_too_little_base64_is_not_a_secret() 
     for text in [no_end, other_end, short, gap, headers_without_blank] {
         assert_eq!(secret_in(text.as_bytes()), None, "{text}");
     }
+}
+
+/// The note a key file as `package` ships it gets.
+fn shipped_note(path: &str, package: &str) -> String {
+    format!(
+        "cis-4.10-secret-file: {path} holds a PEM private key as package {package} ships it \
+         (MD5 matches dpkg's record): public, not this image's secret"
+    )
+}
+
+#[test]
+fn a_key_file_as_its_installed_package_ships_it_is_noted_not_failed() {
+    let image = Image::scratch();
+    image.write("/usr/share/libfoo/test-key.pem", ED25519_PKCS8.as_bytes(), 0o644);
+    image.write("/usr/share/foo-tests/key.pem", ED25519_PKCS8.as_bytes(), 0o644);
+    let listed =
+        |path: &str| format!("0123456789abcdef0123456789abcdef  usr/share/doc/x\n{ED25519_PKCS8_MD5}  {path}\n");
+    image.install("libfoo1:amd64", "install ok installed", &listed("usr/share/libfoo/test-key.pem"));
+    image.install("foo-tests", "hold ok installed", &listed("usr/share/foo-tests/key.pem"));
+    let report = image.audit();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    for (path, package) in
+        [("/usr/share/libfoo/test-key.pem", "libfoo1"), ("/usr/share/foo-tests/key.pem", "foo-tests")]
+    {
+        assert!(report.notes.contains(&shipped_note(path, package)), "{:#?}", report.notes);
+    }
+}
+
+#[test]
+fn a_packaged_key_file_changed_by_one_byte_fails() {
+    let image = Image::scratch();
+    image.write("/usr/share/libfoo/test-key.pem", ED25519_PKCS8.as_bytes(), 0o644);
+    image.install(
+        "libfoo1:amd64",
+        "install ok installed",
+        &format!("{ED25519_PKCS8_MD5}  usr/share/libfoo/test-key.pem\n"),
+    );
+    let changed = ED25519_PKCS8.replacen("MC4C", "MC4D", 1);
+    assert_eq!(secret_in(changed.as_bytes()), Some("a PEM private key"));
+    image.write("/usr/share/libfoo/test-key.pem", changed.as_bytes(), 0o644);
+    let report = image.audit();
+    assert_eq!(failed(&report, "cis-4.10-secret-file"), ["/usr/share/libfoo/test-key.pem"]);
+    let why = &report.findings[0].why;
+    assert!(why.contains("is not as package libfoo1 ships it: its MD5 differs"), "{why}");
+}
+
+#[test]
+fn a_key_file_no_installed_package_lists_with_its_md5_fails() {
+    let image = Image::scratch();
+    for path in [
+        "/etc/ssl/private/unlisted.pem",
+        "/usr/share/libfoo/wrong-md5.pem",
+        "/usr/share/libfoo/listed.pem",
+        "/usr/share/removed/key.pem",
+        "/usr/share/unknown/key.pem",
+    ] {
+        image.write(path, ED25519_PKCS8.as_bytes(), 0o644);
+    }
+    let md5sums = format!(
+        "{ED25519_PKCS8_MD5}  usr/share/libfoo/listed.pem\n\
+         00000000000000000000000000000000  usr/share/libfoo/wrong-md5.pem\n"
+    );
+    image.install("libfoo1:amd64", "install ok installed", &md5sums);
+    // Removed, its configuration kept; and an md5sums without a status stanza.
+    image.install("removed", "deinstall ok config-files", &format!("{ED25519_PKCS8_MD5}  usr/share/removed/key.pem\n"));
+    image.write(
+        "/var/lib/dpkg/info/unknown.md5sums",
+        format!("{ED25519_PKCS8_MD5}  usr/share/unknown/key.pem\n").as_bytes(),
+        0o644,
+    );
+    let report = image.audit();
+    assert_eq!(
+        failed(&report, "cis-4.10-secret-file"),
+        [
+            "/etc/ssl/private/unlisted.pem",
+            "/usr/share/libfoo/wrong-md5.pem",
+            "/usr/share/removed/key.pem",
+            "/usr/share/unknown/key.pem"
+        ]
+    );
+    assert_eq!(report.findings[0].why, "holds a PEM private key");
+    assert!(report.findings[1].why.contains("not as package libfoo1 ships it"), "{}", report.findings[1].why);
+    assert!(report.notes.contains(&shipped_note("/usr/share/libfoo/listed.pem", "libfoo1")), "{:#?}", report.notes);
+}
+
+#[test]
+fn package_lists_without_a_dpkg_status_file_are_not_trusted() {
+    let image = Image::scratch();
+    image.write("/usr/share/libfoo/test-key.pem", ED25519_PKCS8.as_bytes(), 0o644);
+    image.install(
+        "libfoo1:amd64",
+        "install ok installed",
+        &format!("{ED25519_PKCS8_MD5}  usr/share/libfoo/test-key.pem\n"),
+    );
+    fs::remove_file(image.at("/var/lib/dpkg/status")).unwrap();
+    assert_eq!(failed(&image.audit(), "cis-4.10-secret-file"), ["/usr/share/libfoo/test-key.pem"]);
+}
+
+#[test]
+fn a_package_file_listed_under_lib_is_found_behind_the_merged_usr_symlink() {
+    // Debian's merged /usr: /lib -> usr/lib, and md5sums may still say lib/….
+    let image = Image::scratch();
+    let blob = [&b"\x7fELF\0\0"[..], ED25519_PKCS8.as_bytes(), b"\0\xff"].concat();
+    image.write("/usr/lib/x86_64-linux-gnu/libfoo.so.1", &blob, 0o644);
+    image.write("/usr/lib/x86_64-linux-gnu/libfoo-keys.pem", ED25519_PKCS8.as_bytes(), 0o644);
+    symlink("usr/lib", image.at("/lib")).unwrap();
+    let md5 = md5sum(&blob);
+    image.install(
+        "libfoo1:amd64",
+        "install ok installed",
+        &format!(
+            "{md5}  lib/x86_64-linux-gnu/libfoo.so.1\n{ED25519_PKCS8_MD5}  usr/lib/x86_64-linux-gnu/libfoo-keys.pem\n"
+        ),
+    );
+    let report = image.audit();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    for path in ["/usr/lib/x86_64-linux-gnu/libfoo.so.1", "/usr/lib/x86_64-linux-gnu/libfoo-keys.pem"] {
+        assert!(report.notes.contains(&shipped_note(path, "libfoo1")), "{:#?}", report.notes);
+    }
+}
+
+#[test]
+fn a_packaged_key_file_fails_when_the_policy_does_not_trust_packaged_files() {
+    let image = Image::scratch();
+    image.write("/usr/share/libfoo/test-key.pem", ED25519_PKCS8.as_bytes(), 0o644);
+    image.install(
+        "libfoo1:amd64",
+        "install ok installed",
+        &format!("{ED25519_PKCS8_MD5}  usr/share/libfoo/test-key.pem\n"),
+    );
+    assert!(failed(&image.audit(), "cis-4.10-secret-file").is_empty());
+    assert!(DEFAULT_POLICY.contains("\ntrust_packaged_files = true\n"));
+    let strict = DEFAULT_POLICY.replace("trust_packaged_files = true", "trust_packaged_files = false");
+    let report = audit_with(&image, &strict);
+    assert_eq!(failed(&report, "cis-4.10-secret-file"), ["/usr/share/libfoo/test-key.pem"]);
+    assert_eq!(report.findings[0].why, "holds a PEM private key");
+}
+
+#[test]
+fn debians_libgnutls_holds_its_self_test_keys_and_is_noted_not_failed() {
+    let Some((lib, md5sums, stanza)) = host_libgnutls() else { return };
+    let bytes = fs::read(&lib).unwrap();
+    // The exemption is what passes it: the key check alone sees a key.
+    assert_eq!(secret_in(&bytes), Some("a PEM private key"), "{}", lib.display());
+    let image = Image::scratch();
+    let lib = lib.to_str().unwrap();
+    image.write(lib, &bytes, 0o644);
+    image.write(md5sums.to_str().unwrap(), &fs::read(&md5sums).unwrap(), 0o644);
+    image.write("/var/lib/dpkg/status", format!("{stanza}\n").as_bytes(), 0o644);
+    let report = image.audit();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert!(report.notes.contains(&shipped_note(lib, "libgnutls30")), "{:#?}", report.notes);
+}
+
+/// This machine's libgnutls.so.30.* (the file, not its links), the md5sums
+/// dpkg keeps for libgnutls30 and its status stanza; `None`, with a reason,
+/// when they are missing, which fails under CI (CI installs chromium, which
+/// pulls in libgnutls30).
+fn host_libgnutls() -> Option<(PathBuf, PathBuf, String)> {
+    let entries = |dir: &Path| fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
+    let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    let lib = entries(Path::new("/usr/lib"))
+        .filter(|d| name(d).ends_with("-linux-gnu"))
+        .flat_map(|d| entries(&d))
+        .find(|p| name(p).starts_with("libgnutls.so.30.") && !p.is_symlink() && p.is_file());
+    let md5sums = entries(Path::new("/var/lib/dpkg/info")).find(|p| {
+        let n = name(p);
+        n == "libgnutls30.md5sums" || (n.starts_with("libgnutls30:") && n.ends_with(".md5sums"))
+    });
+    let status = fs::read_to_string("/var/lib/dpkg/status").unwrap_or_default();
+    let stanza = status.split("\n\n").find(|s| s.starts_with("Package: libgnutls30\n")).map(str::to_owned);
+    if let (Some(lib), Some(md5sums), Some(stanza)) = (lib, md5sums, stanza) {
+        return Some((lib, md5sums, stanza));
+    }
+    let missing = "/usr/lib/*-linux-gnu/libgnutls.so.30.* with libgnutls30's md5sums and status in /var/lib/dpkg";
+    assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "under CI this machine must have {missing}");
+    eprintln!("skipped: this machine lacks {missing}, so Debian's own libgnutls is not audited");
+    None
+}
+
+/// md5sum(1)'s digest of `bytes`.
+fn md5sum(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("md5sum (coreutils) runs");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
 }
 
 #[test]
