@@ -6,11 +6,13 @@
 //! Nothing here follows a symlink out of the rootfs: links are resolved
 //! against the rootfs, as they would be inside the container.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use md5::{Digest, Md5};
 use serde::Deserialize;
 
 /// The policy compiled in: hardening/policy.toml.
@@ -51,6 +53,9 @@ pub struct UserPolicy {
 pub struct SecretsPolicy {
     pub max_file_bytes: u64,
     pub env_name_markers: Vec<String>,
+    /// A file an installed Debian package ships, as it ships it (its MD5 is
+    /// dpkg's record), is noted, not failed, when it holds a key.
+    pub trust_packaged_files: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,7 +158,7 @@ pub fn audit(rootfs: &Path, metadata: &Metadata, policy: &Policy) -> Result<Repo
     if report.scratch {
         report.notes.push("scratch-based: no /etc/os-release, so the scratch rules apply".into());
     }
-    walk(rootfs, rootfs, policy, &mut report)?;
+    walk(rootfs, rootfs, policy, &mut None, &mut report)?;
     check_cf(rootfs, policy, &mut report);
     Ok(report)
 }
@@ -207,7 +212,15 @@ fn check_env(metadata: &Metadata, policy: &Policy, report: &mut Report) {
 
 // --- the walk: setuid, world-writable, secrets, scratch ----------------------
 
-fn walk(rootfs: &Path, dir: &Path, policy: &Policy, report: &mut Report) -> Result<(), String> {
+/// `packaged` is the rootfs's dpkg record, read when a file first holds a
+/// secret.
+fn walk(
+    rootfs: &Path,
+    dir: &Path,
+    policy: &Policy,
+    packaged: &mut Option<PackagedFiles>,
+    report: &mut Report,
+) -> Result<(), String> {
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut entries: Vec<_> =
         entries.collect::<Result<_, _>>().map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
@@ -249,7 +262,7 @@ fn walk(rootfs: &Path, dir: &Path, policy: &Policy, report: &mut Report) -> Resu
             );
         }
         if kind.is_dir() {
-            walk(rootfs, &path, policy, report)?;
+            walk(rootfs, &path, policy, packaged, report)?;
             continue;
         }
         check_scratch_name(&path, &shown, policy, report);
@@ -259,7 +272,27 @@ fn walk(rootfs: &Path, dir: &Path, policy: &Policy, report: &mut Report) -> Resu
             } else {
                 let bytes = fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
                 if let Some(kind) = secret_in(&bytes) {
-                    finding(report, "cis-4.10-secret-file", &shown, format!("holds {kind}"));
+                    let shipped = if policy.secrets.trust_packaged_files {
+                        PackagedFiles::of(rootfs, packaged)?.shipped(path.strip_prefix(rootfs).unwrap_or(&path), &bytes)
+                    } else {
+                        Shipped::Unlisted
+                    };
+                    match shipped {
+                        Shipped::As(package) => report.notes.push(format!(
+                            "cis-4.10-secret-file: {shown} holds {kind} as package {package} ships it \
+                             (MD5 matches dpkg's record): public, not this image's secret"
+                        )),
+                        Shipped::Modified(packages) => finding(
+                            report,
+                            "cis-4.10-secret-file",
+                            &shown,
+                            format!(
+                                "holds {kind}, and is not as package {} ships it: its MD5 differs from dpkg's record",
+                                packages.join(", ")
+                            ),
+                        ),
+                        Shipped::Unlisted => finding(report, "cis-4.10-secret-file", &shown, format!("holds {kind}")),
+                    }
                 }
             }
         }
@@ -292,11 +325,145 @@ fn names_tool(file: &str, tool: &str) -> bool {
             .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
 }
 
+// --- files Debian's packages ship --------------------------------------------
+
+/// The files the installed packages ship, from the rootfs's own dpkg
+/// database: `var/lib/dpkg/status` says which packages are installed, and
+/// `var/lib/dpkg/info/<package>.md5sums` lists each one's files as
+/// `<md5 hex>  <path without the leading slash>`. Empty without a database.
+///
+/// Such a file, byte for byte as its package ships it, is public in the
+/// package's archive (libgnutls30 carries GnuTLS's self-test keys), so a key
+/// in it is not the image's secret. MD5 is what dpkg records; matching a
+/// published file's MD5 with other bytes (a second preimage) is not feasible.
+#[derive(Debug, Default)]
+struct PackagedFiles {
+    /// By where the file is in the rootfs, relative to it (see
+    /// `packaged_path`): the packages that list it, with their MD5s.
+    files: HashMap<PathBuf, Vec<Listed>>,
+}
+
+#[derive(Debug)]
+struct Listed {
+    /// The package's name, without an architecture qualifier.
+    package: String,
+    /// Lower-case hex.
+    md5: String,
+}
+
+/// Whether a file is as a package ships it.
+enum Shipped<'a> {
+    /// Its MD5 is the one this package lists.
+    As(&'a str),
+    /// Listed by these packages, but with other MD5s.
+    Modified(Vec<&'a str>),
+    /// No installed package lists it (or none was asked).
+    Unlisted,
+}
+
+impl PackagedFiles {
+    /// The record in `slot`, read from `rootfs` the first time.
+    fn of<'a>(rootfs: &Path, slot: &'a mut Option<PackagedFiles>) -> Result<&'a PackagedFiles, String> {
+        match slot {
+            Some(packaged) => Ok(packaged),
+            empty => Ok(empty.insert(PackagedFiles::load(rootfs)?)),
+        }
+    }
+
+    fn load(rootfs: &Path) -> Result<PackagedFiles, String> {
+        let mut packaged = PackagedFiles::default();
+        let (Some(status), Some(info)) =
+            (resolve(rootfs, "/var/lib/dpkg/status"), resolve(rootfs, "/var/lib/dpkg/info"))
+        else {
+            return Ok(packaged);
+        };
+        if !status.is_file() || !info.is_dir() {
+            return Ok(packaged);
+        }
+        let read = |p: &Path| fs::read(p).map_err(|e| format!("cannot read {}: {e}", image_path(rootfs, p)));
+        // `name` and `name:arch` of each installed package: an md5sums file
+        // is named either way (the second for Multi-Arch: same).
+        let mut installed = HashSet::new();
+        for stanza in String::from_utf8_lossy(&read(&status)?).split("\n\n") {
+            let installed_state =
+                field(stanza, "Status").and_then(|s| s.split_whitespace().nth(2)) == Some("installed");
+            if let Some(name) = field(stanza, "Package").filter(|_| installed_state) {
+                installed.insert(name.to_owned());
+                if let Some(arch) = field(stanza, "Architecture") {
+                    installed.insert(format!("{name}:{arch}"));
+                }
+            }
+        }
+        let mut lists: Vec<_> = fs::read_dir(&info)
+            .and_then(|d| d.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot list {}: {e}", image_path(rootfs, &info)))?;
+        lists.sort_by_key(|e| e.file_name());
+        let mut dirs = HashMap::new();
+        for entry in lists {
+            let name = entry.file_name();
+            let Some(package) = name.to_str().and_then(|n| n.strip_suffix(".md5sums")) else { continue };
+            // Not a link: it could point out of the rootfs.
+            if !installed.contains(package) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let package = package.split(':').next().unwrap_or(package);
+            let text = read(&entry.path())?;
+            for line in text.split(|&b| b == b'\n').filter_map(|l| std::str::from_utf8(l).ok()) {
+                let Some((md5, listed)) = line.split_once("  ") else { continue };
+                if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    continue;
+                }
+                if let Some(at) = packaged_path(rootfs, listed, &mut dirs) {
+                    let md5 = md5.to_ascii_lowercase();
+                    packaged.files.entry(at).or_default().push(Listed { package: package.to_owned(), md5 });
+                }
+            }
+        }
+        Ok(packaged)
+    }
+
+    /// Whether the file at `at` (relative to the rootfs) holding `bytes` is
+    /// as an installed package ships it.
+    fn shipped(&self, at: &Path, bytes: &[u8]) -> Shipped<'_> {
+        let Some(listed) = self.files.get(at) else { return Shipped::Unlisted };
+        let md5: String = Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        match listed.iter().find(|l| l.md5 == md5) {
+            Some(l) => Shipped::As(&l.package),
+            None => Shipped::Modified(listed.iter().map(|l| l.package.as_str()).collect()),
+        }
+    }
+}
+
+/// A field's value in a dpkg status stanza.
+fn field<'a>(stanza: &'a str, name: &str) -> Option<&'a str> {
+    stanza.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+}
+
+/// Where a path an md5sums file lists is in the rootfs, relative to it, as
+/// the walk meets it: its directory resolved against the rootfs as the
+/// container would (Debian merges /usr, so `lib/…` is at `usr/lib/…`), its
+/// file name kept, so only the listed file itself qualifies, never what a
+/// link there points to. `dirs` caches the resolved directories. `None` when
+/// the directory is missing or the path is not plain (`..`).
+fn packaged_path(rootfs: &Path, listed: &str, dirs: &mut HashMap<String, Option<PathBuf>>) -> Option<PathBuf> {
+    let listed = Path::new(listed);
+    if !listed.components().all(|c| matches!(c, Component::Normal(_) | Component::RootDir)) {
+        return None;
+    }
+    let name = listed.file_name()?;
+    let dir = listed.parent()?.to_str()?;
+    let resolved = dirs.entry(dir.to_owned()).or_insert_with(|| {
+        let resolved = resolve(rootfs, &format!("/{dir}"))?;
+        Some(resolved.strip_prefix(rootfs).ok()?.to_path_buf())
+    });
+    Some(resolved.as_ref()?.join(name))
+}
+
 // --- secrets in bytes -----------------------------------------------------------
 
 /// What kind of secret `bytes` holds, if any: an AWS access key id
 /// (`AKIA…`/`ASIA…`, 20 upper-case alphanumerics standing alone) or a PEM
-/// private key (its header followed by base64, not just the label).
+/// private key block (see `holds_pem_private_key`).
 pub fn secret_in(bytes: &[u8]) -> Option<&'static str> {
     let upper_alnum = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
     for i in 0..bytes.len().saturating_sub(19) {
@@ -309,38 +476,88 @@ pub fn secret_in(bytes: &[u8]) -> Option<&'static str> {
             return Some("an AWS access key id");
         }
     }
-    let header = b"-----BEGIN ";
-    let mut from = 0;
-    while let Some(at) = find(&bytes[from..], header) {
-        let start = from + at + header.len();
-        // The label: "PRIVATE KEY", "RSA PRIVATE KEY", "OPENSSH PRIVATE KEY", …
-        let label_end = bytes[start..].iter().take(40).position(|&b| b == b'-').map(|p| start + p);
-        if let Some(end) = label_end {
-            let label = &bytes[start..end];
-            if label.ends_with(b"PRIVATE KEY") && bytes[end..].starts_with(b"-----") {
-                let body = &bytes[end + 5..];
-                let base64 = body
-                    .iter()
-                    .take(200)
-                    .filter(|&&b| !b.is_ascii_whitespace())
-                    .take_while(|&&b| {
-                        b.is_ascii_alphanumeric()
-                            || b == b'+'
-                            || b == b'/'
-                            || b == b'='
-                            || b == b':'
-                            || b == b','
-                            || b == b'-'
-                    })
-                    .count();
-                if base64 >= 40 {
-                    return Some("a PEM private key");
-                }
-            }
-        }
-        from = start;
+    if holds_pem_private_key(bytes) {
+        return Some("a PEM private key");
     }
     None
+}
+
+/// Whether `bytes` holds a PEM private key block (RFC 7468), anywhere, even
+/// among binary junk:
+///
+/// ```text
+/// -----BEGIN <label ending in PRIVATE KEY>-----
+/// Proc-Type: 4,ENCRYPTED          } optional: OpenSSL's legacy encryption
+/// DEK-Info: AES-128-CBC,<iv>      } headers, then a blank line
+///
+/// <lines of base64, at least 64 characters in all>
+/// -----END <the same label>-----
+/// ```
+///
+/// The structure is what tells a key from the PEM labels a TLS library keeps
+/// as string constants ("-----BEGIN RSA PRIVATE KEY-----\0-----BEGIN …"):
+/// those are not followed by a line break and lines of base64 closed by the
+/// matching END line.
+fn holds_pem_private_key(bytes: &[u8]) -> bool {
+    let begin = b"-----BEGIN ";
+    let mut from = 0;
+    while let Some(at) = find(&bytes[from..], begin) {
+        from += at + begin.len();
+        if is_private_key_block(&bytes[from..]) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether `block`, what follows a `-----BEGIN `, is the rest of a private
+/// key block as `holds_pem_private_key` describes it.
+fn is_private_key_block(block: &[u8]) -> bool {
+    // The BEGIN line: a label without dashes, five dashes, a line break.
+    let Some((line, mut rest)) = next_line(block, 80) else { return false };
+    let Some(label) = line.strip_suffix(b"-----") else { return false };
+    if !label.ends_with(b"PRIVATE KEY") || !label.iter().all(|&b| b == b' ' || (b.is_ascii_graphic() && b != b'-')) {
+        return false;
+    }
+    if rest.starts_with(b"Proc-Type:") {
+        loop {
+            let Some((line, after)) = next_line(rest, 160) else { return false };
+            rest = after;
+            if line.is_empty() {
+                break;
+            }
+            if !line.starts_with(b"Proc-Type:") && !line.starts_with(b"DEK-Info:") {
+                return false;
+            }
+        }
+    }
+    let end = [b"-----END ", label, b"-----"].concat();
+    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
+    let mut body = 0;
+    loop {
+        if rest.starts_with(b"-----END ") {
+            return rest.starts_with(&end) && body >= 64;
+        }
+        // PEM writers wrap base64 at 64 characters, OpenSSH at 70.
+        let Some((line, after)) = next_line(rest, 128) else { return false };
+        if line.is_empty() || !line.iter().all(|&b| is_base64(b)) {
+            return false;
+        }
+        body += line.len();
+        rest = after;
+    }
+}
+
+/// The first line of `text` and what follows its line feed, when the line
+/// ends (at a line feed or the end of `text`) within `max` bytes; trailing
+/// white space (a CR too) is not part of the line. Bounding the line keeps
+/// the scan linear over binary files with few line feeds.
+fn next_line(text: &[u8], max: usize) -> Option<(&[u8], &[u8])> {
+    match text.iter().take(max + 1).position(|&b| b == b'\n') {
+        Some(n) => Some((text[..n].trim_ascii_end(), &text[n + 1..])),
+        None if text.len() <= max => Some((text.trim_ascii_end(), &[])),
+        None => None,
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
