@@ -1232,15 +1232,15 @@ fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly(
     assert!(across["across"][0]["max_in_flight"].as_i64().is_some(), "max_in_flight bounds the builds");
     let steps = items(&across["do"]);
     let names: Vec<String> = steps.iter().filter_map(|s| scalar(&s["task"]).or_else(|| scalar(&s["put"]))).collect();
-    assert_eq!(names, ["build", "audit", "tag", "image-repository", "deploy"]);
+    assert_eq!(names, ["build", "audit", "run", "tag", "image-repository", "deploy"]);
 
     let build = &steps[0];
     assert_eq!(build["privileged"].as_bool(), Some(true));
     assert_eq!(build["params"]["BUILD_ARGS_FILE"].as_str(), Some("tasks/((.:build-task))/.env"));
     assert_eq!(build["params"]["BUILD_ARG_TASK_FOLDER"].as_str(), Some("tasks/((.:build-task))"));
     assert_eq!(build["params"]["UNPACK_ROOTFS"].as_str(), Some("true"));
-    assert_eq!(steps[2]["params"]["TAG"].as_str(), Some("((.:build-task))-((deploy-env))"));
-    assert_eq!(steps[3]["params"]["image"].as_str(), Some("image/image.tar"));
+    assert_eq!(steps[3]["params"]["TAG"].as_str(), Some("((.:build-task))-((deploy-env))"));
+    assert_eq!(steps[4]["params"]["image"].as_str(), Some("image/image.tar"));
 
     let resources = items(&pipeline["resources"]);
     let resource = |name: &str| resources.iter().find(|r| r["name"].as_str() == Some(name)).expect(name);
@@ -1252,6 +1252,40 @@ fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly(
     assert_eq!(weekly["type"].as_str(), Some("time"));
     let gets = items(&plan[0]["in_parallel"]["steps"]);
     assert!(gets.iter().any(|g| g["get"].as_str() == Some("weekly") && g["trigger"].as_bool() == Some(true)));
+}
+
+#[test]
+fn each_image_runs_doctor_and_a_local_run_against_the_fixture_site_before_it_is_pushed() {
+    let repo = Repo::real();
+    let pipeline = parse_yaml(&repo.read("ci/pipeline.yml").expect("ci/pipeline.yml")).expect("YAML");
+    let deploy = items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some("build-and-deploy")).cloned();
+    let plan = deploy.expect("a build-and-deploy job")["plan"].clone();
+    let across = items(&plan).iter().find(|s| !s["across"].is_badvalue()).expect("an across step").clone();
+    let run = items(&across["do"]).iter().find(|s| s["task"].as_str() == Some("run")).expect("a run step").clone();
+    // The task runs in the image just built, for the task it was built for.
+    assert_eq!(run["image"].as_str(), Some("image"));
+    assert_eq!(run["vars"]["task"].as_str(), Some("((.:build-task))"));
+    assert_eq!(run["file"].as_str(), Some("src/ci/tasks/run.yml"));
+
+    let config = parse_yaml(&repo.read("ci/tasks/run.yml").expect("ci/tasks/run.yml")).expect("YAML");
+    // A binary from an input, so nothing in the image is needed to start it.
+    assert_eq!(config["run"]["path"].as_str(), Some("smoke-bin/build-task-smoke"));
+    let args: Vec<String> = items(&config["run"]["args"]).iter().filter_map(scalar).collect();
+    let after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str);
+    assert_eq!(after("--doctor"), Some("/usr/local/bin/build-task"));
+    assert_eq!(after("--expect"), Some("index.json"));
+    assert!(after("--timeout").and_then(|t| t.parse::<u64>().ok()).is_some(), "the whole run is bounded: {args:?}");
+    let site = after("--site").expect("--site").strip_prefix("src/").expect("the site is in src");
+    assert!(repo.is_file(&format!("{site}/index.html")), "{site}/index.html is in the repository");
+    let command = &args[args.iter().position(|a| a == "--").expect("--") + 1..];
+    assert_eq!(command, ["/usr/local/bin/build-task", "((task))", "--target", "{site}", "--output-dir", "{out}"]);
+
+    // build-audit builds the smoke tool, statically, into the input the run takes.
+    let build = parse_yaml(&repo.read("ci/tasks/build-audit.yml").expect("build-audit.yml")).expect("YAML");
+    assert!(items(&build["outputs"]).iter().any(|o| o["name"].as_str() == Some("smoke-bin")));
+    let script = repo.read("ci/tasks/build-audit.sh").expect("build-audit.sh");
+    assert!(script.lines().any(|l| l == "ci/smoke/build.sh \"$smoke_out\""), "{script}");
+    assert!(repo.is_executable("ci/smoke/build.sh"));
 }
 
 #[test]
