@@ -2,10 +2,13 @@
 //! applies only once a build runs: a task's config file must exist in the
 //! artifact its path names, its inputs must have been produced earlier in the
 //! plan ("missing inputs: …"), and its `image:` must be an artifact by then
-//! ("missing image artifact source: …"). Beyond Concourse: every folder in
-//! tasks/ carries the `.env` that oci-build-task reads as build args, every
-//! path a task's params name exists for every task and environment, and no
-//! file under ci/ or .cloudgov/ holds a literal that looks like a secret.
+//! ("missing image artifact source: …"), and a task file's ((vars)) must be
+//! set by the step's `vars`. Beyond Concourse: every image oci-build-task
+//! builds is run before it is pushed (a task in that image through
+//! build-task-smoke, ci/smoke), every folder in tasks/ carries the `.env`
+//! that oci-build-task reads as build args, every path a task's params name
+//! exists for every task and environment, and no file under ci/ or .cloudgov/
+//! holds a literal that looks like a secret.
 //!
 //! The check reads the repository through `Repo`, which can replace, add or
 //! remove files in memory, so each test plants one mistake in a copy of the
@@ -219,12 +222,17 @@ enum Where {
     Repo { artifact: String, inside: String },
 }
 
-/// What a step can see: the artifacts produced before it, and the local vars
-/// (`load_var`, `across`) with the values each takes.
+/// What a step can see: the artifacts produced before it, the local vars
+/// (`load_var`, `across`) with the values each takes, and which of the images
+/// built so far have been run.
 #[derive(Clone, Default)]
 struct Scope {
     artifacts: BTreeMap<String, Origin>,
     vars: BTreeMap<String, Vec<String>>,
+    /// Outputs of oci-build-task (a task whose run.path is `build`).
+    built: BTreeSet<String>,
+    /// Built images a later task ran in (`image:`) through build-task-smoke.
+    ran: BTreeSet<String>,
 }
 
 struct Checker<'r> {
@@ -434,6 +442,8 @@ impl Checker<'_> {
                     self.step(job, child, &mut own);
                     after.artifacts.extend(own.artifacts);
                     after.vars.extend(own.vars);
+                    after.built.extend(own.built);
+                    after.ran.extend(own.ran);
                 }
                 *scope = after;
             }
@@ -462,9 +472,25 @@ impl Checker<'_> {
                 }
             }
         }
-        let missing: Vec<String> = named.into_iter().filter(|a| !scope.artifacts.contains_key(a)).collect();
+        let missing: Vec<String> = named.iter().filter(|a| !scope.artifacts.contains_key(*a)).cloned().collect();
         if !missing.is_empty() {
             self.problem(job, name, format!("missing inputs: {}", missing.join(", ")));
+        }
+        // Beyond Concourse: an image is run before it is pushed.
+        if kind == "registry-image"
+            && let Some(image) = step["params"]["image"].as_str()
+            && let Some(artifact) = image.split('/').next()
+            && scope.built.contains(artifact)
+            && !scope.ran.contains(artifact)
+        {
+            self.problem(
+                job,
+                name,
+                format!(
+                    "pushes {image}, but no run step ran the image first \
+                     (a task with `image: {artifact}` whose run.path is build-task-smoke)"
+                ),
+            );
         }
         // The put's own get makes an artifact of the step's name.
         if step["no_get"].as_bool() != Some(true) {
@@ -501,6 +527,17 @@ impl Checker<'_> {
     fn task(&mut self, job: &str, name: &str, step: &Yaml, scope: &mut Scope) {
         let config = if let Some(file) = step["file"].as_str() {
             let text = self.artifact_file(job, name, file, "task config file path", scope);
+            // The step's `vars` fill a task file's ((vars)) before it is parsed.
+            let undefined: Vec<String> = text
+                .as_deref()
+                .map(template_vars)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|var| step["vars"][var.as_str()].is_badvalue())
+                .collect();
+            if !undefined.is_empty() {
+                self.problem(job, name, format!("task config {file}: undefined vars: {}", undefined.join(", ")));
+            }
             match text.map(|t| parse_yaml(&t)) {
                 Some(Ok(config)) => Some(config),
                 Some(Err(e)) => {
@@ -577,13 +614,29 @@ impl Checker<'_> {
             }
         }
 
-        if config["run"]["path"].as_str() == Some("build") {
+        let run_path = config["run"]["path"].as_str().unwrap_or("");
+        if run_path == "build" {
             self.build_args(job, name, &params, &config, step, scope);
+        }
+        // A task in a built image, through the smoke tool, has run that image.
+        if let Some(image) = step["image"].as_str()
+            && scope.built.contains(image)
+            && run_path.rsplit('/').next() == Some("build-task-smoke")
+        {
+            scope.ran.insert(image.to_string());
         }
 
         let output_mapped = |output: &str| step["output_mapping"][output].as_str().unwrap_or(output).to_string();
         for output in items(&config["outputs"]) {
-            scope.artifacts.insert(output_mapped(output["name"].as_str().unwrap_or("")), Origin::Other);
+            let artifact = output_mapped(output["name"].as_str().unwrap_or(""));
+            // A new build of the image has not been run yet.
+            scope.ran.remove(&artifact);
+            if run_path == "build" {
+                scope.built.insert(artifact.clone());
+            } else {
+                scope.built.remove(&artifact);
+            }
+            scope.artifacts.insert(artifact, Origin::Other);
         }
     }
 
@@ -723,6 +776,22 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// The ((vars)) of a task config file, each once, in order; `((.:local))`
+/// vars are the pipeline's and are not set by the step.
+fn template_vars(text: &str) -> Vec<String> {
+    let mut vars: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("((") {
+        let Some(len) = rest[start..].find("))") else { break };
+        let var = &rest[start + 2..start + len];
+        if !var.starts_with(".:") && !vars.iter().any(|v| v == var) {
+            vars.push(var.to_string());
+        }
+        rest = &rest[start + len + 2..];
+    }
+    vars
 }
 
 /// Params whose value is a path: oci-build-task's CONTEXT, DOCKERFILE,
@@ -992,6 +1061,77 @@ fn a_task_config_concourse_would_refuse_is_caught() {
     assert_caught(&repo, "job build-and-deploy, step tag: invalid task configuration: missing 'platform'");
 }
 
+/// The run step as ci/pipeline.yml writes it.
+const RUN_STEP: &str = "    - task: run\n      file: src/ci/tasks/run.yml\n      image: image\n      vars:\n        task: ((.:build-task))\n";
+
+#[test]
+fn an_image_pushed_without_a_run_step_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", RUN_STEP, "");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step image-repository: pushes image/image.tar, but no run step ran the image first",
+    );
+}
+
+#[test]
+fn a_run_step_after_the_push_is_caught() {
+    let put_end = "      get_params:\n        skip_download: true\n";
+    let repo = Repo::baseline().edit("ci/pipeline.yml", RUN_STEP, "").edit(
+        "ci/pipeline.yml",
+        put_end,
+        &format!("{put_end}{RUN_STEP}"),
+    );
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step image-repository: pushes image/image.tar, but no run step ran the image first",
+    );
+}
+
+#[test]
+fn a_run_step_in_another_image_than_the_one_built_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "      file: src/ci/tasks/run.yml\n      image: image\n",
+        "      file: src/ci/tasks/run.yml\n      image: rust\n",
+    );
+    assert_caught(&repo, "step image-repository: pushes image/image.tar, but no run step ran the image first");
+}
+
+#[test]
+fn a_run_step_that_does_not_run_the_smoke_tool_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/tasks/run.yml",
+        "  path: smoke-bin/build-task-smoke\n",
+        "  path: /usr/local/bin/build-task\n",
+    );
+    assert_caught(&repo, "step image-repository: pushes image/image.tar, but no run step ran the image first");
+}
+
+#[test]
+fn a_run_step_whose_smoke_tool_is_never_built_is_caught() {
+    let repo = Repo::baseline().edit("ci/tasks/build-audit.yml", "- name: smoke-bin\n", "");
+    assert_caught(&repo, "job build-and-deploy, step run: missing inputs: smoke-bin");
+}
+
+#[test]
+fn a_run_step_that_does_not_set_its_task_file_vars_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "      vars:\n        task: ((.:build-task))\n", "");
+    assert_caught(&repo, "job build-and-deploy, step run: task config src/ci/tasks/run.yml: undefined vars: task");
+}
+
+#[test]
+fn an_image_rebuilt_after_its_run_must_be_run_again() {
+    let build = "task: build\nimage: alpine\nconfig: {platform: linux, outputs: [{name: image}], run: {path: build}}\n";
+    let smoke = "task: run\nimage: image\nconfig: {platform: linux, run: {path: /bin/build-task-smoke}}\n";
+    let push = "put: alpine\nparams: {image: image/image.tar}\nno_get: true\n";
+    let plan = item(build) + &item(smoke) + &item(push) + &item(build) + &item(push);
+    assert_eq!(
+        check_plan(&plan),
+        problems(&["job j, step alpine: pushes image/image.tar, but no run step ran the image first \
+             (a task with `image: image` whose run.path is build-task-smoke)"])
+    );
+}
+
 #[test]
 fn a_task_folder_without_an_env_file_is_caught() {
     let repo = Repo::baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
@@ -1232,15 +1372,15 @@ fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly(
     assert!(across["across"][0]["max_in_flight"].as_i64().is_some(), "max_in_flight bounds the builds");
     let steps = items(&across["do"]);
     let names: Vec<String> = steps.iter().filter_map(|s| scalar(&s["task"]).or_else(|| scalar(&s["put"]))).collect();
-    assert_eq!(names, ["build", "audit", "tag", "image-repository", "deploy"]);
+    assert_eq!(names, ["build", "audit", "run", "tag", "image-repository", "deploy"]);
 
     let build = &steps[0];
     assert_eq!(build["privileged"].as_bool(), Some(true));
     assert_eq!(build["params"]["BUILD_ARGS_FILE"].as_str(), Some("tasks/((.:build-task))/.env"));
     assert_eq!(build["params"]["BUILD_ARG_TASK_FOLDER"].as_str(), Some("tasks/((.:build-task))"));
     assert_eq!(build["params"]["UNPACK_ROOTFS"].as_str(), Some("true"));
-    assert_eq!(steps[2]["params"]["TAG"].as_str(), Some("((.:build-task))-((deploy-env))"));
-    assert_eq!(steps[3]["params"]["image"].as_str(), Some("image/image.tar"));
+    assert_eq!(steps[3]["params"]["TAG"].as_str(), Some("((.:build-task))-((deploy-env))"));
+    assert_eq!(steps[4]["params"]["image"].as_str(), Some("image/image.tar"));
 
     let resources = items(&pipeline["resources"]);
     let resource = |name: &str| resources.iter().find(|r| r["name"].as_str() == Some(name)).expect(name);
@@ -1252,6 +1392,40 @@ fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly(
     assert_eq!(weekly["type"].as_str(), Some("time"));
     let gets = items(&plan[0]["in_parallel"]["steps"]);
     assert!(gets.iter().any(|g| g["get"].as_str() == Some("weekly") && g["trigger"].as_bool() == Some(true)));
+}
+
+#[test]
+fn each_image_runs_doctor_and_a_local_run_against_the_fixture_site_before_it_is_pushed() {
+    let repo = Repo::real();
+    let pipeline = parse_yaml(&repo.read("ci/pipeline.yml").expect("ci/pipeline.yml")).expect("YAML");
+    let deploy = items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some("build-and-deploy")).cloned();
+    let plan = deploy.expect("a build-and-deploy job")["plan"].clone();
+    let across = items(&plan).iter().find(|s| !s["across"].is_badvalue()).expect("an across step").clone();
+    let run = items(&across["do"]).iter().find(|s| s["task"].as_str() == Some("run")).expect("a run step").clone();
+    // The task runs in the image just built, for the task it was built for.
+    assert_eq!(run["image"].as_str(), Some("image"));
+    assert_eq!(run["vars"]["task"].as_str(), Some("((.:build-task))"));
+    assert_eq!(run["file"].as_str(), Some("src/ci/tasks/run.yml"));
+
+    let config = parse_yaml(&repo.read("ci/tasks/run.yml").expect("ci/tasks/run.yml")).expect("YAML");
+    // A binary from an input, so nothing in the image is needed to start it.
+    assert_eq!(config["run"]["path"].as_str(), Some("smoke-bin/build-task-smoke"));
+    let args: Vec<String> = items(&config["run"]["args"]).iter().filter_map(scalar).collect();
+    let after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str);
+    assert_eq!(after("--doctor"), Some("/usr/local/bin/build-task"));
+    assert_eq!(after("--expect"), Some("index.json"));
+    assert!(after("--timeout").and_then(|t| t.parse::<u64>().ok()).is_some(), "the whole run is bounded: {args:?}");
+    let site = after("--site").expect("--site").strip_prefix("src/").expect("the site is in src");
+    assert!(repo.is_file(&format!("{site}/index.html")), "{site}/index.html is in the repository");
+    let command = &args[args.iter().position(|a| a == "--").expect("--") + 1..];
+    assert_eq!(command, ["/usr/local/bin/build-task", "((task))", "--target", "{site}", "--output-dir", "{out}"]);
+
+    // build-audit builds the smoke tool, statically, into the input the run takes.
+    let build = parse_yaml(&repo.read("ci/tasks/build-audit.yml").expect("build-audit.yml")).expect("YAML");
+    assert!(items(&build["outputs"]).iter().any(|o| o["name"].as_str() == Some("smoke-bin")));
+    let script = repo.read("ci/tasks/build-audit.sh").expect("build-audit.sh");
+    assert!(script.lines().any(|l| l == "ci/smoke/build.sh \"$smoke_out\""), "{script}");
+    assert!(repo.is_executable("ci/smoke/build.sh"));
 }
 
 #[test]

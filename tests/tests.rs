@@ -17,6 +17,7 @@ mod secrets;
 
 // The Concourse pipeline (ci/) and Cloud Foundry manifest (.cloudgov/), checked offline.
 mod ci_pipeline;
+mod smoke; // The smoke tool the pipeline runs in each image (ci/smoke), against real local runs.
 
 // The images: Dockerfile, scratch layout, hardening, auditable binary (needs buildah, root).
 mod image;

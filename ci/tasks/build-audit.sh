@@ -1,7 +1,10 @@
 #!/bin/sh
-# Builds the hardening audit and copies the binary to audit-bin/.
+# Builds the hardening audit into audit-bin/ and the smoke tool, statically
+# linked (ci/smoke/build.sh), into smoke-bin/.
 set -eu
-out="$PWD/audit-bin"
+audit_out="$PWD/audit-bin"
+smoke_out="$PWD/smoke-bin"
 cd src
 cargo build --release --locked -p build-task-audit
-cp target/release/build-task-audit "$out/"
+cp target/release/build-task-audit "$audit_out/"
+ci/smoke/build.sh "$smoke_out"
