@@ -161,6 +161,35 @@ fn contained(image: &Built, env: &[(String, String)], command: &str) -> Output {
         .unwrap()
 }
 
+/// The image's own environment (its ENV), as Concourse gives a task that
+/// runs in it, plus `extra`.
+fn image_env(image: &Built, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// The pipeline's run step (ci/tasks/run.yml) in the image: build-task-smoke
+/// serves the fixture site, runs `build-task doctor`, then a local run of the
+/// task against the site, and checks it wrote index.json. The step's inputs
+/// are copied to /build-step in the rootfs, as Concourse mounts them in its
+/// working directory.
+fn pipeline_run_step(image: &Built, task: &str, extra_env: &[(&str, &str)]) -> Output {
+    let step = image.unpacked.join("rootfs/build-step");
+    let _ = std::fs::remove_dir_all(&step);
+    std::fs::create_dir_all(&step).unwrap();
+    std::fs::copy(crate::smoke::smoke_bin(), step.join("build-task-smoke")).unwrap();
+    run(Command::new("cp").arg("-r").arg(site_dir()).arg(step.join("site")));
+    let command = format!(
+        "exec /build-step/build-task-smoke --site /build-step/site --doctor /usr/local/bin/build-task \\
+         --expect index.json --timeout 600 -- /usr/local/bin/build-task {task} --target {{site}} --output-dir {{out}}"
+    );
+    let out = contained(image, &image_env(image, extra_env), &command);
+    let _ = std::fs::remove_dir_all(&step);
+    out
+}
+
 /// One deployed run: the callback stand-in and s3s-fs it reports to.
 struct Deployed {
     s3: S3Server,
@@ -212,9 +241,14 @@ fn site_flags(target: &str, with_config: bool) -> String {
     flags
 }
 
-/// The fixture site the runs scan.
+/// The fixture site the pipeline's run step serves.
+fn site_dir() -> PathBuf {
+    Path::new(REPO).join("ci/smoke/site")
+}
+
+/// The fixture site, served on loopback for the runs to scan.
 fn site() -> WebServer {
-    WebServer::directory(0, &Path::new(REPO).join("tests/images/site")).unwrap()
+    WebServer::directory(0, &site_dir()).unwrap()
 }
 
 /// Drops what differs between two scans of the same pages: axe's timestamps.
@@ -268,6 +302,23 @@ fn the_a11y_image_runs_every_pages_core_command_form_and_scans_as_the_host_does(
         }
         eprintln!("a11y image, {form}: processing, success, {} objects equal to the host's", in_image.len());
     }
+}
+
+#[test]
+fn the_pipelines_run_step_passes_in_each_debian_image_and_stops_one_missing_its_browser() {
+    for (image, task) in [(a11y_image(), "a11y"), (zap_image(), "owasp-zap")] {
+        let Some(image) = image else { return };
+        let out = pipeline_run_step(image, task, &[]);
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{task}:\n{said}");
+        assert!(said.contains(&format!("doctor: 7 checks passed for {task}")), "{task}:\n{said}");
+    }
+    // A planted failure: Chromium is not where the task looks for it.
+    let Some(image) = a11y_image() else { return };
+    let out = pipeline_run_step(image, "a11y", &[("BUILD_TASK_A11Y_CHROMIUM", "/usr/bin/no-chromium")]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("FAIL  Chromium: not at /usr/bin/no-chromium (set BUILD_TASK_A11Y_CHROMIUM)"), "{said}");
 }
 
 // --- owasp-zap -------------------------------------------------------------------

@@ -17,7 +17,7 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// build-task-smoke from ci/smoke/build.sh, built once per test run under
 /// the tests' own target dir.
-fn smoke_bin() -> PathBuf {
+pub(crate) fn smoke_bin() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {
