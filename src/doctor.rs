@@ -54,13 +54,14 @@ pub fn checks(task: &dyn Task, env: &Env) -> Vec<Check> {
 pub fn report(task: &dyn Task, env: &Env) -> (String, bool) {
     let checks = checks(task, env);
     let mut text: String = checks.iter().map(|c| c.line() + "\n").collect();
-    let failed = failed_names(&checks);
-    if failed.is_empty() {
+    let failed = checks.iter().filter(|c| !c.passed()).count();
+    if failed == 0 {
         text += &format!("doctor: {} checks passed for {}\n", checks.len(), task.name());
     } else {
-        text += &format!("doctor: {} of {} checks failed for {}: {failed}\n", failed.len(), checks.len(), task.name());
+        let names = failed_names(&checks);
+        text += &format!("doctor: {failed} of {} checks failed for {}: {names}\n", checks.len(), task.name());
     }
-    (text, failed.is_empty())
+    (text, failed == 0)
 }
 
 /// The names of the failed checks, comma-separated ("" when none failed).
@@ -87,8 +88,8 @@ fn command_form(task: &dyn Task, form: &str) -> Check {
     let outcome = match Command::new("/bin/sh")
         .args(["-c", &command])
         .current_dir("/")
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
+        // Pipes, not /dev/null: a scratch image may have no /dev.
+        .stdin(Stdio::piped())
         .output()
     {
         Err(e) => Err(format!("cannot start /bin/sh: {e}")),
@@ -108,8 +109,7 @@ fn command_form(task: &dyn Task, form: &str) -> Check {
 pub fn version_line(program: &Path) -> Result<String, String> {
     let out = Command::new(program)
         .arg("--version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
+        .stdin(Stdio::piped())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);

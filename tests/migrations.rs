@@ -12,7 +12,7 @@ use build_task::cli::{DEFAULT_BUILD_TASK_PARAMS, command_template};
 use crate::support::{TempDir, have_tool};
 
 const RUNNER: &str = r#"
-const migration = require(process.argv[2]);
+const migration = require(process.argv[1]);
 const calls = [];
 const db = { runSql: (sql, params) => { calls.push({ sql, params }); return Promise.resolve(); } };
 (async () => {

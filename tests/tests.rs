@@ -37,6 +37,10 @@ mod zap_report;
 #[cfg(feature = "owasp-zap")]
 mod zap_run;
 
+// build-task doctor's checks of each task's tools.
+#[cfg(all(feature = "a11y", feature = "owasp-zap"))]
+mod doctor;
+
 // The pages-core migrations that move each scanning task to its new command.
 #[cfg(all(feature = "a11y", feature = "owasp-zap"))]
 mod migrations;

@@ -1,0 +1,146 @@
+//! `build-task doctor` on the host: each task's checks pass with the real
+//! tools and name what is missing or wrong. (The command-form checks need
+//! an image; tests/image.rs and tests/debian_images.rs run doctor in them.)
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::support::axe::axe_js;
+use crate::support::callback::{CallbackServer, field};
+use crate::support::{Params, TempDir, build_task, enc, have_tool, stdout, vcap_services};
+
+fn script(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+fn line<'a>(report: &'a str, start: &str) -> &'a str {
+    report.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no line {start:?} in\n{report}"))
+}
+
+#[test]
+fn doctor_passes_the_real_browser_driver_and_axe_core_and_fails_the_rest_by_name() {
+    if !have_tool("chromium") || !have_tool("chromedriver") {
+        return;
+    }
+    let Some(axe) = axe_js() else { return };
+    let tmp = TempDir::new("doctor-a11y");
+    let out = build_task()
+        .args(["doctor", "a11y"])
+        .env("TMPDIR", tmp.path())
+        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    assert!(line(&report, "ok    Chromium: ").starts_with("ok    Chromium: Chromium 1"), "{report}");
+    assert!(line(&report, "ok    chromedriver: ").contains("ChromeDriver 1"), "{report}");
+    assert!(line(&report, "ok    axe-core: ").contains("axe-core 4.13.0 at "), "{report}");
+    assert_eq!(line(&report, "ok    TMPDIR: "), format!("ok    TMPDIR: {} is writable", tmp.path().display()));
+
+    // A driver of another version, an axe.min.js that is not the pinned one,
+    // a browser that is not there.
+    let driver = script(tmp.path(), "chromedriver", "#!/bin/sh\necho 'ChromeDriver 155.0.7000.1 (abc)'\n");
+    let fake_axe = tmp.path().join("axe.min.js");
+    std::fs::write(&fake_axe, "window.axe = {};\n").unwrap();
+    let out = build_task()
+        .args(["doctor", "a11y"])
+        .env("TMPDIR", tmp.path())
+        .env("BUILD_TASK_A11Y_AXE_JS", &fake_axe)
+        .env("BUILD_TASK_A11Y_CHROMEDRIVER", &driver)
+        .env("BUILD_TASK_A11Y_CHROMIUM", "/nonexistent/chromium")
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(
+        line(&report, "FAIL  Chromium: "),
+        "FAIL  Chromium: not at /nonexistent/chromium (set BUILD_TASK_A11Y_CHROMIUM)"
+    );
+    assert!(line(&report, "FAIL  axe-core: ").contains("is not axe-core 4.13.0's axe.min.js (SHA-256 "), "{report}");
+    let summary = report.lines().last().unwrap();
+    assert!(summary.starts_with("doctor: ") && summary.contains(" checks failed for a11y: "), "{summary}");
+    assert!(summary.contains("Chromium") && summary.contains("axe-core"), "{summary}");
+
+    // The driver's version is judged against a browser that answers.
+    let browser = script(tmp.path(), "chromium", "#!/bin/sh\necho 'Chromium 156.0.8078.114 built on Debian'\n");
+    let out = build_task()
+        .args(["doctor", "a11y"])
+        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
+        .env("BUILD_TASK_A11Y_CHROMEDRIVER", &driver)
+        .env("BUILD_TASK_A11Y_CHROMIUM", &browser)
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    assert_eq!(
+        line(&report, "FAIL  chromedriver: "),
+        "FAIL  chromedriver: ChromeDriver 155.0.7000.1 (abc) does not match Chromium 156.0.8078.114 built on Debian"
+    );
+}
+
+#[test]
+fn doctor_checks_the_zap_scanner_its_interpreter_and_work_directory() {
+    let tmp = TempDir::new("doctor-zap");
+    let good = script(tmp.path(), "zap-baseline.py", "#!/usr/bin/env sh\nexit 0\n");
+    let out = build_task()
+        .args(["doctor", "owasp-zap"])
+        .env("BUILD_TASK_ZAP_COMMAND", &good)
+        .env("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk"))
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    assert!(line(&report, "ok    zap-baseline: ").ends_with("/sh"), "{report}");
+    assert_eq!(
+        line(&report, "ok    ZAP work directory: "),
+        format!("ok    ZAP work directory: {} is writable", tmp.path().join("wrk").display())
+    );
+
+    let bad = script(tmp.path(), "no-python.py", "#!/usr/bin/env python-not-here\n");
+    let out = build_task()
+        .args(["doctor", "owasp-zap"])
+        .env("BUILD_TASK_ZAP_COMMAND", &bad)
+        .env("BUILD_TASK_ZAP_WRK", "/proc/build-task-wrk")
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(
+        line(&report, "FAIL  zap-baseline: "),
+        format!("FAIL  zap-baseline: {bad}'s interpreter `/usr/bin/env python-not-here` is not in the image")
+    );
+    assert!(line(&report, "FAIL  ZAP work directory: ").contains("(set BUILD_TASK_ZAP_WRK)"), "{report}");
+}
+
+#[test]
+fn doctor_takes_at_most_one_task_name() {
+    let out = build_task().args(["doctor", "example", "extra"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("doctor takes at most one task name"));
+    let out = build_task().args(["doctor", "no-such-task"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_run_with_build_task_doctor_set_reports_the_failed_checks_as_its_error() {
+    let cb = CallbackServer::start(4242);
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 4242, "doctor-bucket");
+    let tmp = TempDir::new("doctor-run");
+    let out = build_task()
+        .args(["a11y", "-t", &enc("https://example.gov/"), "-p", &params.encrypted()])
+        .env("DEPLOY_ENV", "dev")
+        .env("VCAP_SERVICES", vcap_services("dev"))
+        .env("TMPDIR", tmp.path())
+        .env("BUILD_TASK_DOCTOR", "true")
+        .env("BUILD_TASK_A11Y_CHROMIUM", "/nonexistent/chromium")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    let message = field(&cb.bodies()[1], "message").unwrap();
+    assert!(message.starts_with("the image lacks what the task needs: "), "{message}");
+    assert!(message.contains("Chromium"), "{message}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("doctor: FAIL  Chromium: not at /nonexistent/chromium"), "{log}");
+}
