@@ -14,6 +14,26 @@ use crate::error::{Error, Result};
 /// How long a child gets between SIGTERM and SIGKILL.
 pub const CHILD_GRACE: Duration = Duration::from_secs(2);
 
+/// Asks the kernel for a SIGTERM when the parent process ends.
+///
+/// Cloud Foundry signals the process it started, `/bin/sh -c '<command>'`.
+/// Debian's dash runs a command without `exec` (pages-core's stored
+/// `python build-task/main.py …`) as its child, and on SIGTERM it ends
+/// without passing the signal on: build-task would run on, unsignalled, until
+/// the SIGKILL ten seconds later, and send no status. With this the shell's
+/// end is build-task's SIGTERM, handled like any other.
+pub fn term_when_parent_exits() {
+    // SAFETY: getppid, prctl and kill take no pointers.
+    unsafe {
+        let parent = libc::getppid();
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+        // A parent gone before the request sends nothing: we are an orphan.
+        if libc::getppid() != parent {
+            libc::kill(libc::getpid(), libc::SIGTERM);
+        }
+    }
+}
+
 /// A shared cancel signal. Cloning shares it.
 #[derive(Clone, Default)]
 pub struct Cancel(Arc<Inner>);

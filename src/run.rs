@@ -79,6 +79,7 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
     log::set_task(inv.task.name());
     let cancel = Cancel::new();
     watch_signals(cancel.clone());
+    crate::cancel::term_when_parent_exits();
     install_panic_hook();
     let http = crate::http::agent(&env);
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 use crate::support::callback::{CallbackServer, field};
 use crate::support::s3::S3Server;
 use crate::support::site::Site;
-use crate::support::{Params, TempDir, build_task, stderr, stdout, vcap_services};
+use crate::support::{Params, TempDir, build_task, have_tool, stderr, stdout, vcap_services};
 
 fn secure_site() -> Site {
     Site::start(
@@ -151,6 +151,41 @@ fn sigterm_during_the_task_delivers_a_cancelled_error_within_5_s_and_exits_143()
     let (code, took) = d.signalled(&["fault", "--mode", "sleep", "--seconds", "60"], "TERM", Duration::ZERO);
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(code, Some(143));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert_eq!(d.error_message(), "the task was cancelled (SIGTERM)");
+}
+
+#[test]
+fn sigterm_to_a_shell_that_ran_build_task_as_its_child_still_cancels_the_run() {
+    // Cloud Foundry signals `/bin/sh -c '<command>'`; dash runs a command
+    // without `exec` (pages-core's `python build-task/main.py …`) as its
+    // child and dies of the SIGTERM without passing it on.
+    if !have_tool("dash") {
+        return;
+    }
+    let Some(d) = Deployed::start(19) else { return };
+    let command = format!(
+        "{} fault --mode sleep --seconds 60 -p '{}'; echo the shell outlived its command",
+        crate::support::bin().display(),
+        d.params()
+    );
+    let mut shell = std::process::Command::new("dash");
+    shell
+        .args(["-c", &command])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL_S3", d.s3.endpoint())
+        .env("TMPDIR", d.tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut shell = shell.spawn().unwrap();
+    assert!(d.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
+    let sent = std::time::Instant::now();
+    unsafe_free_kill(shell.id(), "TERM");
+    let out = shell.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), None, "the shell died of the signal");
+    assert!(d.cb.wait_for(2, Duration::from_secs(5)), "a terminal status within 5 s: {:?}", d.cb.statuses());
+    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
     assert_eq!(d.cb.statuses(), ["processing", "error"]);
     assert_eq!(d.error_message(), "the task was cancelled (SIGTERM)");
 }
