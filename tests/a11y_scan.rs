@@ -395,3 +395,63 @@ fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
     assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
     assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
 }
+
+/// Whether this process may bind-mount over /etc/hosts in a mount namespace
+/// of its own (root may); CI runs as root, so there not being root fails.
+fn may_hide_etc_hosts() -> bool {
+    // SAFETY: geteuid only reads our effective user id.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var("CI").is_err(), "CI runs the tests as root, but this process is not root");
+        eprintln!("skipped: only root can hide /etc/hosts in a mount namespace");
+        return false;
+    }
+    have_tool("unshare")
+}
+
+#[test]
+fn the_scan_works_where_localhost_does_not_resolve() {
+    let Some(axe) = tools() else { return };
+    if !may_hide_etc_hosts() {
+        return;
+    }
+    let tmp = TempDir::new("a11y-no-hosts");
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let hosts = tmp.path().join("hosts");
+    std::fs::write(&hosts, "").unwrap();
+    let results_dir = tmp.path().join("results");
+    // An image built by buildah has an empty /etc/hosts: the same, in a
+    // mount namespace of the run's own.
+    let script = "mount --bind \"$0\" /etc/hosts || exit 96\n\
+                  if getent hosts localhost >/dev/null; then exit 97; fi\n\
+                  exec \"$@\"";
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(&hosts)
+        .arg(crate::support::bin())
+        .args(["a11y", "-t", &site.url("/"), "--output-dir"])
+        .arg(tmp.path().join("out"))
+        .env("TMPDIR", tmp.path())
+        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
+        .env("BUILD_TASK_A11Y_RESULTS_DIR", &results_dir)
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+    assert_ne!(out.status.code(), Some(96), "cannot hide /etc/hosts: {log}");
+    assert_ne!(out.status.code(), Some(97), "localhost resolves without /etc/hosts (DNS?): the test proves nothing");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let files = results(&results_dir);
+    assert_eq!(files.len(), 1, "{:?}\n{log}", files.keys());
+    let (name, result) = files.iter().next().unwrap();
+    assert!(name.starts_with("axe-results-"), "{name}");
+    let r = &result[0];
+    assert_eq!(r["url"], site.url("/"));
+    let ids: Vec<&str> = r["violations"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    for id in ["html-has-lang", "image-alt", "link-name", "document-title"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+}

@@ -10,6 +10,12 @@
 //! as the CLI did), so key order and number formatting are V8's, byte for
 //! byte. A page that fails writes the original's marker file, named by the
 //! URL's index, and the scan goes on; a browser that dies is started again.
+//!
+//! Nothing here needs a name to resolve: we reach chromedriver at
+//! 127.0.0.1, and it talks to Chromium over a pipe
+//! (`--remote-debugging-pipe`), not through `localhost:<port>`. Container
+//! images built by buildah have an empty /etc/hosts, and a DevTools port is
+//! one more socket any local process could reach.
 
 use std::fs;
 use std::net::TcpListener;
@@ -295,6 +301,9 @@ impl<'a> Browser<'a> {
             "--disable-sync".to_owned(),
             "--no-first-run".to_owned(),
             format!("--user-data-dir={}", profile.display()),
+            // chromedriver talks to Chromium over a pipe: no DevTools port,
+            // and no `localhost` to resolve.
+            "--remote-debugging-pipe".to_owned(),
         ];
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
         let body = format!(
@@ -306,7 +315,10 @@ impl<'a> Browser<'a> {
             quote(&cfg.chromium.to_string_lossy()),
             args.join(",")
         );
-        let value = send(http, "POST", &format!("{base}/session"), Some(&body), Duration::from_secs(60))
+        // Over the pipe, chromedriver notices a Chromium that died silently
+        // only at its browser start time-out (60 s): ours is longer, so
+        // its answer arrives.
+        let value = send(http, "POST", &format!("{base}/session"), Some(&body), Duration::from_secs(90))
             .map_err(|e| Error::failed(format!("cannot start a Chromium session: {}", e.text())))?;
         let session = match field(&value, "sessionId") {
             Some(Value::String(s)) => s.clone(),
