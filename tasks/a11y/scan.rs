@@ -406,8 +406,15 @@ impl WdError {
         match self {
             WdError::Transport(e) => format!("chromedriver did not answer: {e}"),
             WdError::Driver { error, message } => {
-                let first = message.lines().next().unwrap_or("");
-                format!("{error}: {first}")
+                let message = driver_message(message);
+                let text = if message.is_empty() {
+                    error.clone()
+                } else if message.starts_with(error.as_str()) {
+                    message
+                } else {
+                    format!("{error}: {message}")
+                };
+                bounded(&text, MESSAGE_LIMIT)
             }
         }
     }
@@ -485,6 +492,35 @@ fn indexes(v: &Value) -> Vec<usize> {
     }
 }
 
+/// chromedriver's `message`, one line: the error, then each cause
+/// (`from disconnected: …`) after `: `, and details in parentheses
+/// (`(Session info: …)`) after a space.
+fn driver_message(message: &str) -> String {
+    let mut out = String::new();
+    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(if line.starts_with('(') { " " } else { ": " });
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// How much of chromedriver's message an error keeps.
+const MESSAGE_LIMIT: usize = 1024;
+
+/// `text`, cut to at most `limit` bytes on a character boundary.
+fn bounded(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| Error::failed(format!("cannot find a free loopback port for chromedriver: {e}")))?;
@@ -522,5 +558,28 @@ mod tests {
         assert!(name.starts_with("axe-results-1") && name.ends_with(".json"), "{name}");
         assert_eq!(fs::read_to_string(&b).unwrap(), "[2]");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_driver_error_keeps_every_line_of_chromedrivers_message() {
+        let e = |error: &str, message: &str| WdError::Driver { error: error.into(), message: message.into() }.text();
+        assert_eq!(
+            e("session not created", "session not created\nfrom disconnected: unable to connect to renderer"),
+            "session not created: from disconnected: unable to connect to renderer"
+        );
+        assert_eq!(
+            e(
+                "session not created",
+                "session not created: Chrome failed to start: exited abnormally.\n  (timeout: Timed out receiving message \
+                 from renderer: 60.000)\n  (The process started from chrome location /bin/false is no longer running)"
+            ),
+            "session not created: Chrome failed to start: exited abnormally. (timeout: Timed out receiving message from \
+             renderer: 60.000) (The process started from chrome location /bin/false is no longer running)"
+        );
+        assert_eq!(e("tab crashed", "tab crashed"), "tab crashed");
+        assert_eq!(e("unknown error", "net::ERR_CONNECTION_REFUSED"), "unknown error: net::ERR_CONNECTION_REFUSED");
+        assert_eq!(e("no such frame", ""), "no such frame");
+        let long = e("unknown error", &"é".repeat(2000));
+        assert!(long.len() <= MESSAGE_LIMIT && long.ends_with('…'), "{}", long.len());
     }
 }
