@@ -18,6 +18,7 @@
 //! one more socket any local process could reach.
 
 use std::fs;
+use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -249,11 +250,18 @@ impl<'a> Browser<'a> {
         let tmp = RemovedDir(PathBuf::from(format!("/tmp/build-task-chromium-{}-{unique}", std::process::id())));
         let _ = fs::remove_dir_all(&tmp.0);
         fs::create_dir_all(&tmp.0).map_err(|e| Error::failed(format!("cannot create {}: {e}", tmp.0.display())))?;
+        // The log is quoted in our errors: the scratch space is gone by the
+        // time anyone could read the file. Warnings and errors only: at
+        // INFO it holds every command's arguments whole, axe.min.js (570 KB)
+        // for every page and frame.
+        let log = home.join("chromedriver.log");
         let mut driver = cancel
             .spawn(
                 Command::new(&cfg.chromedriver)
                     .arg(format!("--port={port}"))
                     .arg("--allowed-ips=127.0.0.1")
+                    .arg(format!("--log-path={}", log.display()))
+                    .arg("--log-level=WARNING")
                     .env("HOME", &home)
                     .env("TMPDIR", &tmp.0)
                     .env("XDG_CONFIG_HOME", home.join(".config"))
@@ -268,7 +276,7 @@ impl<'a> Browser<'a> {
         loop {
             cancel.check()?;
             if let Ok(Some(status)) = driver.child().try_wait() {
-                return Err(Error::failed(format!("chromedriver exited at start ({status})")));
+                return Err(with_log(format!("chromedriver exited at start ({status})"), &log));
             }
             let ready = http
                 .get(format!("{base}/status"))
@@ -281,7 +289,7 @@ impl<'a> Browser<'a> {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(Error::failed("chromedriver did not answer within 20 s"));
+                return Err(with_log("chromedriver did not answer within 20 s", &log));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -319,10 +327,10 @@ impl<'a> Browser<'a> {
         // only at its browser start time-out (60 s): ours is longer, so
         // its answer arrives.
         let value = send(http, "POST", &format!("{base}/session"), Some(&body), Duration::from_secs(90))
-            .map_err(|e| Error::failed(format!("cannot start a Chromium session: {}", e.text())))?;
+            .map_err(|e| with_log(format!("cannot start a Chromium session: {}", e.text()), &log))?;
         let session = match field(&value, "sessionId") {
             Some(Value::String(s)) => s.clone(),
-            _ => return Err(Error::failed("cannot start a Chromium session: chromedriver sent no session id")),
+            _ => return Err(with_log("cannot start a Chromium session: chromedriver sent no session id", &log)),
         };
         Ok(Browser { http, cfg, base, session, _driver: driver, _tmp: tmp })
     }
@@ -506,8 +514,11 @@ fn driver_message(message: &str) -> String {
     out
 }
 
-/// How much of chromedriver's message an error keeps.
+/// How much of chromedriver's message an error keeps, and how much of its
+/// log: together they stay inside the 4 KiB of an error status.
 const MESSAGE_LIMIT: usize = 1024;
+const LOG_LINES: usize = 20;
+const LOG_LIMIT: usize = 2048;
 
 /// `text`, cut to at most `limit` bytes on a character boundary.
 fn bounded(text: &str, limit: usize) -> String {
@@ -519,6 +530,44 @@ fn bounded(text: &str, limit: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// A failed start, with the end of chromedriver's log when there is one.
+fn with_log(message: impl Into<String>, log: &Path) -> Error {
+    let message = message.into();
+    match log_tail(log) {
+        Some(tail) => Error::failed(format!("{message}\nthe end of chromedriver's log:\n{tail}")),
+        None => Error::failed(message),
+    }
+}
+
+/// The last [`LOG_LINES`] lines of the log, at most [`LOG_LIMIT`] bytes
+/// (whole lines where it can), or None when it is missing or empty.
+fn log_tail(path: &Path) -> Option<String> {
+    let mut file = fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    // Lines are short but a few, such as the capabilities, are long: four
+    // times the limit is enough to end with whole lines.
+    let from = len.saturating_sub(4 * LOG_LIMIT as u64);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(4 * LOG_LIMIT as u64).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    // A read from the middle of the file starts in the middle of a line.
+    let whole = if from > 0 && lines.len() > 1 { &lines[1..] } else { &lines[..] };
+    let tail = whole[whole.len().saturating_sub(LOG_LINES)..].join("\n");
+    let mut start = tail.len().saturating_sub(LOG_LIMIT);
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = &tail[start..];
+    let cut = match (start, cut.split_once('\n')) {
+        (0, _) => cut,
+        (_, Some((_, rest))) if !rest.is_empty() => rest,
+        _ => cut,
+    };
+    (!cut.trim().is_empty()).then(|| cut.to_owned())
 }
 
 fn free_port() -> Result<u16> {
@@ -581,5 +630,27 @@ mod tests {
         assert_eq!(e("no such frame", ""), "no such frame");
         let long = e("unknown error", &"é".repeat(2000));
         assert!(long.len() <= MESSAGE_LIMIT && long.ends_with('…'), "{}", long.len());
+    }
+
+    #[test]
+    fn the_log_tail_is_the_last_twenty_whole_lines_within_two_kib() {
+        let dir = std::env::temp_dir().join(format!("bt-a11y-log-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("chromedriver.log");
+        assert_eq!(log_tail(&log), None, "no log");
+        fs::write(&log, "").unwrap();
+        assert_eq!(log_tail(&log), None, "an empty log");
+        fs::write(&log, "[1.0][INFO]: one\n[2.0][SEVERE]: two\n").unwrap();
+        assert_eq!(log_tail(&log).unwrap(), "[1.0][INFO]: one\n[2.0][SEVERE]: two");
+        let lines: Vec<String> = (0..5000).map(|i| format!("[{i}.0][INFO]: line {i}")).collect();
+        fs::write(&log, lines.join("\n")).unwrap();
+        assert_eq!(log_tail(&log).unwrap(), lines[4980..].join("\n"));
+        let wide: Vec<String> = (0..100).map(|i| format!("{i:03} {}", "é".repeat(200))).collect();
+        fs::write(&log, wide.join("\n") + "\n").unwrap();
+        let tail = log_tail(&log).unwrap();
+        assert!(tail.len() <= LOG_LIMIT, "{}", tail.len());
+        assert!(tail.starts_with(&wide[95][..4]) && tail.ends_with(&wide[99]), "whole lines: {}", &tail[..10]);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
