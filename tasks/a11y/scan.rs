@@ -11,18 +11,19 @@
 //! byte. A page that fails writes the original's marker file, named by the
 //! URL's index, and the scan goes on; a browser that dies is started again.
 //!
-//! Nothing here needs a name to resolve: we reach chromedriver at
-//! 127.0.0.1, and it talks to Chromium over a pipe
-//! (`--remote-debugging-pipe`), not through `localhost:<port>`. Container
-//! images built by buildah have an empty /etc/hosts, and a DevTools port is
-//! one more socket any local process could reach.
+//! Nothing here needs a name to resolve: chromedriver picks its own loopback
+//! port and says which on stdout, we reach it at 127.0.0.1, and it talks to
+//! Chromium over a pipe (`--remote-debugging-pipe`), not through
+//! `localhost:<port>`. Container images built by buildah have an empty
+//! /etc/hosts, and a DevTools port is one more socket any local process
+//! could reach.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use miniserde::json::Value;
@@ -235,7 +236,6 @@ impl Drop for RemovedDir {
 
 impl<'a> Browser<'a> {
     fn start(http: &'a Agent, cancel: &Cancel, cfg: &'a Config, nth: usize) -> Result<Browser<'a>> {
-        let port = free_port()?;
         // Everything the browser writes (profile, temp files, caches) goes
         // under the run's scratch space, which the runtime removes.
         let home = cfg.scratch.join(format!("chromium-{nth}"));
@@ -255,11 +255,12 @@ impl<'a> Browser<'a> {
         // INFO it holds every command's arguments whole, axe.min.js (570 KB)
         // for every page and frame.
         let log = home.join("chromedriver.log");
+        // Without --allowed-ips chromedriver listens on 127.0.0.1 and ::1
+        // only (with it, on every address, checking peers against the list).
         let mut driver = cancel
             .spawn(
                 Command::new(&cfg.chromedriver)
-                    .arg(format!("--port={port}"))
-                    .arg("--allowed-ips=127.0.0.1")
+                    .arg("--port=0")
                     .arg(format!("--log-path={}", log.display()))
                     .arg("--log-level=WARNING")
                     .env("HOME", &home)
@@ -267,12 +268,33 @@ impl<'a> Browser<'a> {
                     .env("XDG_CONFIG_HOME", home.join(".config"))
                     .env("XDG_CACHE_HOME", home.join(".cache"))
                     .stdin(Stdio::null())
-                    .stdout(Stdio::null())
+                    .stdout(Stdio::piped())
                     .stderr(Stdio::null()),
             )
             .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromedriver.display())))?;
-        let base = format!("http://127.0.0.1:{port}");
+        let reported = report_port(&mut driver)?;
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut closed = false;
+        let port = loop {
+            cancel.check()?;
+            if let Ok(Some(status)) = driver.child().try_wait() {
+                return Err(with_log(format!("chromedriver exited at start ({status})"), &log));
+            }
+            match reported.recv_timeout(Duration::from_millis(50)) {
+                Ok(port) => break port,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Its stdout closed without a port: it is on its way out.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            if Instant::now() > deadline {
+                let why = if closed { "closed its output" } else { "did not say within 20 s" };
+                return Err(with_log(format!("chromedriver did not report its port: it {why}"), &log));
+            }
+        };
+        let base = format!("http://127.0.0.1:{port}");
         loop {
             cancel.check()?;
             if let Ok(Some(status)) = driver.child().try_wait() {
@@ -289,7 +311,7 @@ impl<'a> Browser<'a> {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(with_log("chromedriver did not answer within 20 s", &log));
+                return Err(with_log(format!("chromedriver did not answer on port {port} within 20 s"), &log));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -500,6 +522,42 @@ fn indexes(v: &Value) -> Vec<usize> {
     }
 }
 
+/// Reads chromedriver's stdout until it is closed, on a thread of its own so
+/// the pipe never fills: the port from the line `ChromeDriver was started
+/// successfully on port N.` is sent once; the rest (its banner, anything
+/// Chromium prints, since Chromium inherits the pipe) is dropped.
+fn report_port(driver: &mut ChildGuard) -> Result<mpsc::Receiver<u16>> {
+    let stdout = driver
+        .child()
+        .stdout
+        .take()
+        .ok_or_else(|| Error::failed("cannot read chromedriver's output: it has no pipe"))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("chromedriver-stdout".to_owned())
+        .spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                if let Some(port) = reported_port(&String::from_utf8_lossy(&line))
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        })
+        .map_err(|e| Error::failed(format!("cannot read chromedriver's output: {e}")))?;
+    Ok(rx)
+}
+
+/// The port in chromedriver's `ChromeDriver was started successfully on
+/// port 41969.`
+fn reported_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("started successfully on port ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|p| *p != 0)
+}
+
 /// chromedriver's `message`, one line: the error, then each cause
 /// (`from disconnected: …`) after `: `, and details in parentheses
 /// (`(Session info: …)`) after a space.
@@ -570,15 +628,6 @@ fn log_tail(path: &Path) -> Option<String> {
     (!cut.trim().is_empty()).then(|| cut.to_owned())
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| Error::failed(format!("cannot find a free loopback port for chromedriver: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::failed(format!("cannot find a free loopback port for chromedriver: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,6 +656,15 @@ mod tests {
         assert!(name.starts_with("axe-results-1") && name.ends_with(".json"), "{name}");
         assert_eq!(fs::read_to_string(&b).unwrap(), "[2]");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_port_is_read_from_the_line_saying_chromedriver_started() {
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 41969."), Some(41969));
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 41969"), Some(41969));
+        assert_eq!(reported_port("Starting ChromeDriver 156.0.8078.114 (ea19f97) on port 0"), None);
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 0."), None);
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 99999."), None);
     }
 
     #[test]
