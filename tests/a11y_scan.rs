@@ -222,36 +222,43 @@ fn the_task_scans_the_fixture_site_like_the_axe_cli_and_reports_through_callback
 
 /// Runs the deployed task against `target` with `vcap`; the callback's bodies.
 fn deployed_run(target: &str, vcap: &str) -> (std::process::Output, CallbackServer) {
+    deployed_run_with(target, vcap, &[])
+}
+
+/// [`deployed_run`] with some of the scan's tools set in `tools`.
+fn deployed_run_with(target: &str, vcap: &str, tools: &[(&str, &Path)]) -> (std::process::Output, CallbackServer) {
     let cb = CallbackServer::start(78);
     let callback = cb.url();
     let params = Params::on_s3s(&callback, 78, "a11y-bucket");
     let tmp = TempDir::new("a11y-deployed");
-    // Stand-ins for the scan's tools: these runs end before the scan.
+    // Stand-ins for the scan's tools not in `tools`: these runs end before
+    // the scan.
     let stand_in = tmp.path().join("stand-in");
     std::fs::write(&stand_in, "").unwrap();
-    let out = build_task()
-        .args([
-            "a11y",
-            "-t",
-            &enc(target),
-            "-b",
-            &enc("1"),
-            "-o",
-            &enc("o"),
-            "-r",
-            &enc("r"),
-            "-p",
-            &params.encrypted(),
-        ])
-        .env("DEPLOY_ENV", "dev")
-        .env("VCAP_SERVICES", vcap)
-        .env("TMPDIR", tmp.path())
-        .env("BUILD_TASK_A11Y_AXE_JS", &stand_in)
-        .env("BUILD_TASK_A11Y_CHROMEDRIVER", &stand_in)
-        .env("BUILD_TASK_A11Y_CHROMIUM", &stand_in)
-        .output()
-        .unwrap();
-    (out, cb)
+    let mut cmd = build_task();
+    cmd.args([
+        "a11y",
+        "-t",
+        &enc(target),
+        "-b",
+        &enc("1"),
+        "-o",
+        &enc("o"),
+        "-r",
+        &enc("r"),
+        "-p",
+        &params.encrypted(),
+    ])
+    .env("DEPLOY_ENV", "dev")
+    .env("VCAP_SERVICES", vcap)
+    .env("TMPDIR", tmp.path())
+    .env("BUILD_TASK_A11Y_AXE_JS", &stand_in)
+    .env("BUILD_TASK_A11Y_CHROMEDRIVER", &stand_in)
+    .env("BUILD_TASK_A11Y_CHROMIUM", &stand_in);
+    for (k, v) in tools {
+        cmd.env(k, v);
+    }
+    (cmd.output().unwrap(), cb)
 }
 
 #[test]
@@ -394,4 +401,101 @@ fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
     assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
+}
+
+#[test]
+fn a_browser_that_cannot_start_fails_the_task_with_chromedrivers_whole_message_and_the_end_of_its_log() {
+    let Some(axe) = tools() else { return };
+    let tmp = TempDir::new("a11y-no-browser");
+    // Chromium's end of --remote-debugging-pipe is its fd 4. A stand-in that
+    // just exits would keep chromedriver waiting for its 60 s start
+    // time-out; one that answers with something not JSON fails at once (and
+    // then waits, so chromedriver sees the answer before any exit).
+    let chromium = tmp.path().join("chromium");
+    std::fs::write(&chromium, "#!/bin/sh\nprintf 'not json\\0' >&4\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&chromium, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let (out, cb) = deployed_run_with(
+        &site.url("/"),
+        &vcap_services("dev"),
+        &[
+            ("BUILD_TASK_A11Y_AXE_JS", &axe),
+            ("BUILD_TASK_A11Y_CHROMEDRIVER", Path::new("/usr/bin/chromedriver")),
+            ("BUILD_TASK_A11Y_CHROMIUM", &chromium),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    let message = field(&cb.bodies()[1], "message").unwrap();
+    // Both lines of chromedriver's message, not only `session not created`.
+    assert!(
+        message.contains(
+            "cannot start a Chromium session: session not created: from unknown error: bad inspector message: not json"
+        ),
+        "{message}"
+    );
+    let (_, log) = message.split_once("\nthe end of chromedriver's log:\n").expect("the log's end is quoted");
+    assert!(log.contains("[SEVERE]: Bad inspector message: not json"), "{log}");
+    assert!(!message.contains("<unknown>") && !message.contains("#0 0x"), "no stack trace: {message}");
+    assert!(message.len() <= 4096, "{}", message.len());
+}
+
+/// Whether this process may bind-mount over /etc/hosts in a mount namespace
+/// of its own (root may); CI runs as root, so there not being root fails.
+fn may_hide_etc_hosts() -> bool {
+    // SAFETY: geteuid only reads our effective user id.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var("CI").is_err(), "CI runs the tests as root, but this process is not root");
+        eprintln!("skipped: only root can hide /etc/hosts in a mount namespace");
+        return false;
+    }
+    have_tool("unshare")
+}
+
+#[test]
+fn the_scan_works_where_localhost_does_not_resolve() {
+    let Some(axe) = tools() else { return };
+    if !may_hide_etc_hosts() {
+        return;
+    }
+    let tmp = TempDir::new("a11y-no-hosts");
+    let site = WebServer::start(0, |_| bad_page()).unwrap();
+    let hosts = tmp.path().join("hosts");
+    std::fs::write(&hosts, "").unwrap();
+    let results_dir = tmp.path().join("results");
+    // An image built by buildah has an empty /etc/hosts: the same, in a
+    // mount namespace of the run's own.
+    let script = "mount --bind \"$0\" /etc/hosts || exit 96\n\
+                  if getent hosts localhost >/dev/null; then exit 97; fi\n\
+                  exec \"$@\"";
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(&hosts)
+        .arg(crate::support::bin())
+        .args(["a11y", "-t", &site.url("/"), "--output-dir"])
+        .arg(tmp.path().join("out"))
+        .env("TMPDIR", tmp.path())
+        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
+        .env("BUILD_TASK_A11Y_RESULTS_DIR", &results_dir)
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+    assert_ne!(out.status.code(), Some(96), "cannot hide /etc/hosts: {log}");
+    assert_ne!(out.status.code(), Some(97), "localhost resolves without /etc/hosts (DNS?): the test proves nothing");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let files = results(&results_dir);
+    assert_eq!(files.len(), 1, "{:?}\n{log}", files.keys());
+    let (name, result) = files.iter().next().unwrap();
+    assert!(name.starts_with("axe-results-"), "{name}");
+    let r = &result[0];
+    assert_eq!(r["url"], site.url("/"));
+    let ids: Vec<&str> = r["violations"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    for id in ["html-has-lang", "image-alt", "link-name", "document-title"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
 }

@@ -10,12 +10,20 @@
 //! as the CLI did), so key order and number formatting are V8's, byte for
 //! byte. A page that fails writes the original's marker file, named by the
 //! URL's index, and the scan goes on; a browser that dies is started again.
+//!
+//! Nothing here needs a name to resolve: chromedriver picks its own loopback
+//! port and says which on stdout, we reach it at 127.0.0.1, and it talks to
+//! Chromium over a pipe (`--remote-debugging-pipe`), not through
+//! `localhost:<port>`. Container images built by buildah have an empty
+//! /etc/hosts, and a DevTools port is one more socket any local process
+//! could reach.
 
 use std::fs;
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use miniserde::json::Value;
@@ -228,7 +236,6 @@ impl Drop for RemovedDir {
 
 impl<'a> Browser<'a> {
     fn start(http: &'a Agent, cancel: &Cancel, cfg: &'a Config, nth: usize) -> Result<Browser<'a>> {
-        let port = free_port()?;
         // Everything the browser writes (profile, temp files, caches) goes
         // under the run's scratch space, which the runtime removes.
         let home = cfg.scratch.join(format!("chromium-{nth}"));
@@ -243,26 +250,55 @@ impl<'a> Browser<'a> {
         let tmp = RemovedDir(PathBuf::from(format!("/tmp/build-task-chromium-{}-{unique}", std::process::id())));
         let _ = fs::remove_dir_all(&tmp.0);
         fs::create_dir_all(&tmp.0).map_err(|e| Error::failed(format!("cannot create {}: {e}", tmp.0.display())))?;
+        // The log is quoted in our errors: the scratch space is gone by the
+        // time anyone could read the file. Warnings and errors only: at
+        // INFO it holds every command's arguments whole, axe.min.js (570 KB)
+        // for every page and frame.
+        let log = home.join("chromedriver.log");
+        // Without --allowed-ips chromedriver listens on 127.0.0.1 and ::1
+        // only (with it, on every address, checking peers against the list).
         let mut driver = cancel
             .spawn(
                 Command::new(&cfg.chromedriver)
-                    .arg(format!("--port={port}"))
-                    .arg("--allowed-ips=127.0.0.1")
+                    .arg("--port=0")
+                    .arg(format!("--log-path={}", log.display()))
+                    .arg("--log-level=WARNING")
                     .env("HOME", &home)
                     .env("TMPDIR", &tmp.0)
                     .env("XDG_CONFIG_HOME", home.join(".config"))
                     .env("XDG_CACHE_HOME", home.join(".cache"))
                     .stdin(Stdio::null())
-                    .stdout(Stdio::null())
+                    .stdout(Stdio::piped())
                     .stderr(Stdio::null()),
             )
             .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromedriver.display())))?;
-        let base = format!("http://127.0.0.1:{port}");
+        let reported = report_port(&mut driver)?;
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut closed = false;
+        let port = loop {
+            cancel.check()?;
+            if let Ok(Some(status)) = driver.child().try_wait() {
+                return Err(with_log(format!("chromedriver exited at start ({status})"), &log));
+            }
+            match reported.recv_timeout(Duration::from_millis(50)) {
+                Ok(port) => break port,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Its stdout closed without a port: it is on its way out.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            if Instant::now() > deadline {
+                let why = if closed { "closed its output" } else { "did not say within 20 s" };
+                return Err(with_log(format!("chromedriver did not report its port: it {why}"), &log));
+            }
+        };
+        let base = format!("http://127.0.0.1:{port}");
         loop {
             cancel.check()?;
             if let Ok(Some(status)) = driver.child().try_wait() {
-                return Err(Error::failed(format!("chromedriver exited at start ({status})")));
+                return Err(with_log(format!("chromedriver exited at start ({status})"), &log));
             }
             let ready = http
                 .get(format!("{base}/status"))
@@ -275,7 +311,7 @@ impl<'a> Browser<'a> {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(Error::failed("chromedriver did not answer within 20 s"));
+                return Err(with_log(format!("chromedriver did not answer on port {port} within 20 s"), &log));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -295,6 +331,9 @@ impl<'a> Browser<'a> {
             "--disable-sync".to_owned(),
             "--no-first-run".to_owned(),
             format!("--user-data-dir={}", profile.display()),
+            // chromedriver talks to Chromium over a pipe: no DevTools port,
+            // and no `localhost` to resolve.
+            "--remote-debugging-pipe".to_owned(),
         ];
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
         let body = format!(
@@ -306,11 +345,14 @@ impl<'a> Browser<'a> {
             quote(&cfg.chromium.to_string_lossy()),
             args.join(",")
         );
-        let value = send(http, "POST", &format!("{base}/session"), Some(&body), Duration::from_secs(60))
-            .map_err(|e| Error::failed(format!("cannot start a Chromium session: {}", e.text())))?;
+        // Over the pipe, chromedriver notices a Chromium that died silently
+        // only at its browser start time-out (60 s): ours is longer, so
+        // its answer arrives.
+        let value = send(http, "POST", &format!("{base}/session"), Some(&body), Duration::from_secs(90))
+            .map_err(|e| with_log(format!("cannot start a Chromium session: {}", e.text()), &log))?;
         let session = match field(&value, "sessionId") {
             Some(Value::String(s)) => s.clone(),
-            _ => return Err(Error::failed("cannot start a Chromium session: chromedriver sent no session id")),
+            _ => return Err(with_log("cannot start a Chromium session: chromedriver sent no session id", &log)),
         };
         Ok(Browser { http, cfg, base, session, _driver: driver, _tmp: tmp })
     }
@@ -394,8 +436,15 @@ impl WdError {
         match self {
             WdError::Transport(e) => format!("chromedriver did not answer: {e}"),
             WdError::Driver { error, message } => {
-                let first = message.lines().next().unwrap_or("");
-                format!("{error}: {first}")
+                let message = driver_message(message);
+                let text = if message.is_empty() {
+                    error.clone()
+                } else if message.starts_with(error.as_str()) {
+                    message
+                } else {
+                    format!("{error}: {message}")
+                };
+                bounded(&text, MESSAGE_LIMIT)
             }
         }
     }
@@ -473,13 +522,110 @@ fn indexes(v: &Value) -> Vec<usize> {
     }
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| Error::failed(format!("cannot find a free loopback port for chromedriver: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::failed(format!("cannot find a free loopback port for chromedriver: {e}")))
+/// Reads chromedriver's stdout until it is closed, on a thread of its own so
+/// the pipe never fills: the port from the line `ChromeDriver was started
+/// successfully on port N.` is sent once; the rest (its banner, anything
+/// Chromium prints, since Chromium inherits the pipe) is dropped.
+fn report_port(driver: &mut ChildGuard) -> Result<mpsc::Receiver<u16>> {
+    let stdout = driver
+        .child()
+        .stdout
+        .take()
+        .ok_or_else(|| Error::failed("cannot read chromedriver's output: it has no pipe"))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("chromedriver-stdout".to_owned())
+        .spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                if let Some(port) = reported_port(&String::from_utf8_lossy(&line))
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        })
+        .map_err(|e| Error::failed(format!("cannot read chromedriver's output: {e}")))?;
+    Ok(rx)
+}
+
+/// The port in chromedriver's `ChromeDriver was started successfully on
+/// port 41969.`
+fn reported_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("started successfully on port ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|p| *p != 0)
+}
+
+/// chromedriver's `message`, one line: the error, then each cause
+/// (`from disconnected: …`) after `: `, and details in parentheses
+/// (`(Session info: …)`) after a space.
+fn driver_message(message: &str) -> String {
+    let mut out = String::new();
+    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(if line.starts_with('(') { " " } else { ": " });
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// How much of chromedriver's message an error keeps, and how much of its
+/// log: together they stay inside the 4 KiB of an error status.
+const MESSAGE_LIMIT: usize = 1024;
+const LOG_LINES: usize = 20;
+const LOG_LIMIT: usize = 2048;
+
+/// `text`, cut to at most `limit` bytes on a character boundary.
+fn bounded(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A failed start, with the end of chromedriver's log when there is one.
+fn with_log(message: impl Into<String>, log: &Path) -> Error {
+    let message = message.into();
+    match log_tail(log) {
+        Some(tail) => Error::failed(format!("{message}\nthe end of chromedriver's log:\n{tail}")),
+        None => Error::failed(message),
+    }
+}
+
+/// The last [`LOG_LINES`] lines of the log, at most [`LOG_LIMIT`] bytes
+/// (whole lines where it can), or None when it is missing or empty.
+fn log_tail(path: &Path) -> Option<String> {
+    let mut file = fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    // Lines are short but a few, such as the capabilities, are long: four
+    // times the limit is enough to end with whole lines.
+    let from = len.saturating_sub(4 * LOG_LIMIT as u64);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(4 * LOG_LIMIT as u64).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    // A read from the middle of the file starts in the middle of a line.
+    let whole = if from > 0 && lines.len() > 1 { &lines[1..] } else { &lines[..] };
+    let tail = whole[whole.len().saturating_sub(LOG_LINES)..].join("\n");
+    let mut start = tail.len().saturating_sub(LOG_LIMIT);
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = &tail[start..];
+    let cut = match (start, cut.split_once('\n')) {
+        (0, _) => cut,
+        (_, Some((_, rest))) if !rest.is_empty() => rest,
+        _ => cut,
+    };
+    (!cut.trim().is_empty()).then(|| cut.to_owned())
 }
 
 #[cfg(test)]
@@ -509,6 +655,60 @@ mod tests {
         let name = a.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with("axe-results-1") && name.ends_with(".json"), "{name}");
         assert_eq!(fs::read_to_string(&b).unwrap(), "[2]");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_port_is_read_from_the_line_saying_chromedriver_started() {
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 41969."), Some(41969));
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 41969"), Some(41969));
+        assert_eq!(reported_port("Starting ChromeDriver 156.0.8078.114 (ea19f97) on port 0"), None);
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 0."), None);
+        assert_eq!(reported_port("ChromeDriver was started successfully on port 99999."), None);
+    }
+
+    #[test]
+    fn a_driver_error_keeps_every_line_of_chromedrivers_message() {
+        let e = |error: &str, message: &str| WdError::Driver { error: error.into(), message: message.into() }.text();
+        assert_eq!(
+            e("session not created", "session not created\nfrom disconnected: unable to connect to renderer"),
+            "session not created: from disconnected: unable to connect to renderer"
+        );
+        assert_eq!(
+            e(
+                "session not created",
+                "session not created: Chrome failed to start: exited abnormally.\n  (timeout: Timed out receiving message \
+                 from renderer: 60.000)\n  (The process started from chrome location /bin/false is no longer running)"
+            ),
+            "session not created: Chrome failed to start: exited abnormally. (timeout: Timed out receiving message from \
+             renderer: 60.000) (The process started from chrome location /bin/false is no longer running)"
+        );
+        assert_eq!(e("tab crashed", "tab crashed"), "tab crashed");
+        assert_eq!(e("unknown error", "net::ERR_CONNECTION_REFUSED"), "unknown error: net::ERR_CONNECTION_REFUSED");
+        assert_eq!(e("no such frame", ""), "no such frame");
+        let long = e("unknown error", &"é".repeat(2000));
+        assert!(long.len() <= MESSAGE_LIMIT && long.ends_with('…'), "{}", long.len());
+    }
+
+    #[test]
+    fn the_log_tail_is_the_last_twenty_whole_lines_within_two_kib() {
+        let dir = std::env::temp_dir().join(format!("bt-a11y-log-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("chromedriver.log");
+        assert_eq!(log_tail(&log), None, "no log");
+        fs::write(&log, "").unwrap();
+        assert_eq!(log_tail(&log), None, "an empty log");
+        fs::write(&log, "[1.0][INFO]: one\n[2.0][SEVERE]: two\n").unwrap();
+        assert_eq!(log_tail(&log).unwrap(), "[1.0][INFO]: one\n[2.0][SEVERE]: two");
+        let lines: Vec<String> = (0..5000).map(|i| format!("[{i}.0][INFO]: line {i}")).collect();
+        fs::write(&log, lines.join("\n")).unwrap();
+        assert_eq!(log_tail(&log).unwrap(), lines[4980..].join("\n"));
+        let wide: Vec<String> = (0..100).map(|i| format!("{i:03} {}", "é".repeat(200))).collect();
+        fs::write(&log, wide.join("\n") + "\n").unwrap();
+        let tail = log_tail(&log).unwrap();
+        assert!(tail.len() <= LOG_LIMIT, "{}", tail.len());
+        assert!(tail.starts_with(&wide[95][..4]) && tail.ends_with(&wide[99]), "whole lines: {}", &tail[..10]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
