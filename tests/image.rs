@@ -595,6 +595,7 @@ fn busybox_base(dir: &Path) -> PathBuf {
         "usr/share/man/man1",
         "var/lib/apt/lists",
         "var/cache/apt",
+        "etc/apt/apt.conf.d",
         "srv/open",
     ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
@@ -738,4 +739,86 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("TASK_FOLDER=tasks/plain but BUILD_TASK=other"), "{said}");
+}
+
+#[test]
+fn a_failed_build_step_says_which_and_an_extra_ca_serves_the_build_without_staying() {
+    if !can_build_images() || !have_tool("busybox") {
+        return;
+    }
+    let dir = work_dir().join("setup");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base_tag = "localhost/build-task-busybox-setup-base:test";
+    run(buildah().args(["bud", "--isolation", "chroot", "-t", base_tag]).arg(busybox_base(&dir)));
+    let context = dir.join("context");
+    std::fs::create_dir_all(context.join("hardening")).unwrap();
+    for script in SETUP_SCRIPTS {
+        std::fs::copy(Path::new(REPO).join(script), context.join(script)).unwrap();
+    }
+    run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh"))
+        .arg(static_binary())
+        .arg(context.join("layout")));
+    let task = |name: &str, build_sh: &str| {
+        let folder = context.join("tasks").join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(".env"), format!("BASE_IMAGE={base_tag}\nBUILD_TASK={name}\nIMAGE_KIND=base\n"))
+            .unwrap();
+        std::fs::write(folder.join("build.sh"), build_sh).unwrap();
+        build_args(&folder.join(".env"), &format!("tasks/{name}"))
+    };
+    let bud = |args: &[String], extra: &[&str], tag: &str| {
+        run_allowing_failure(
+            buildah()
+                .args(["bud", "--isolation", "chroot", "-f"])
+                .arg(Path::new(REPO).join("Dockerfile"))
+                .args(args)
+                .args(extra)
+                .args(["--build-arg", "BINARY_SOURCE=context", "-t", tag])
+                .arg(&context),
+        )
+    };
+    let said =
+        |out: &Output| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    // A build.sh that fails: the build stops, its own words and the step's name shown.
+    let args = task("broken", "#!/bin/sh\necho 'broken build: the registry said no' >&2\nexit 3\n");
+    let out = bud(&args, &[], "localhost/build-task-broken:test");
+    assert!(!out.status.success());
+    let text = said(&out);
+    assert!(text.contains("broken build: the registry said no"), "{text}");
+    assert!(text.contains("image setup: tasks/broken/build.sh failed (exit 3); its output above says why"), "{text}");
+
+    // An extra CA: build.sh sees it (apt's config, the variables npm, pip and
+    // curl read); the image keeps none of it.
+    let ca = crate::support::tls::TestCa::new();
+    let pem = std::fs::read_to_string(ca.ca_file()).unwrap();
+    let secret = format!("id=extra-ca,src={}", ca.ca_file().display());
+    let args = task(
+        "ca",
+        "#!/bin/sh\nset -eu\nmkdir -p /opt/ca\necho \"$NODE_EXTRA_CA_CERTS $CURL_CA_BUNDLE\" > /opt/ca/env\n\
+         cat /etc/apt/apt.conf.d/99build-task-extra-ca > /opt/ca/apt\ngrep -c 'BEGIN CERTIFICATE' \"$CURL_CA_BUNDLE\" > /opt/ca/count\n",
+    );
+    let image = {
+        let out = bud(&args, &["--secret", &secret], "localhost/build-task-ca:test");
+        assert!(out.status.success(), "{}", said(&out));
+        unpack("localhost/build-task-ca:test", &dir.join("ca"))
+    };
+    let rootfs = image.unpacked.join("rootfs");
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("opt/ca/env"), "/run/secrets/extra-ca /tmp/build-task-setup/ca-bundle.pem\n");
+    assert_eq!(read("opt/ca/apt"), "Acquire::https::CAInfo \"/tmp/build-task-setup/ca-bundle.pem\";\n");
+    assert_eq!(read("opt/ca/count"), "1\n", "no system bundle on busybox: the extra CA alone");
+    assert!(!rootfs.join("etc/apt/apt.conf.d/99build-task-extra-ca").exists());
+    assert!(!rootfs.join("tmp/build-task-setup").exists());
+    let body = pem.lines().nth(1).unwrap();
+    let grep = run_allowing_failure(Command::new("grep").args(["-rl", "--", body]).arg(&rootfs).env("LC_ALL", "C"));
+    assert_eq!(grep.status.code(), Some(1), "the extra CA is in the image: {}", said(&grep));
+
+    // Asked to keep it, an image without ca-certificates says what it lacks.
+    let out =
+        bud(&args, &["--secret", &secret, "--build-arg", "KEEP_EXTRA_CA=yes"], "localhost/build-task-ca-kept:test");
+    assert!(!out.status.success());
+    let text = said(&out);
+    assert!(text.contains("KEEP_EXTRA_CA=yes needs the ca-certificates package in the image"), "{text}");
 }
