@@ -22,8 +22,8 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use miniserde::json::Value;
@@ -274,25 +274,21 @@ impl<'a> Browser<'a> {
             .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromedriver.display())))?;
         let reported = report_port(&mut driver)?;
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut closed = false;
         let port = loop {
             cancel.check()?;
             if let Ok(Some(status)) = driver.child().try_wait() {
                 return Err(with_log(format!("chromedriver exited at start ({status})"), &log));
             }
-            match reported.recv_timeout(Duration::from_millis(50)) {
-                Ok(port) => break port,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                // Its stdout closed without a port: it is on its way out.
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    closed = true;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+            let said = reported.load(Ordering::Acquire);
+            if let Ok(port @ 1..) = u16::try_from(said) {
+                break port;
             }
             if Instant::now() > deadline {
-                let why = if closed { "closed its output" } else { "did not say within 20 s" };
+                // Its stdout closed without a port: it was on its way out.
+                let why = if said == CLOSED { "closed its output" } else { "did not say within 20 s" };
                 return Err(with_log(format!("chromedriver did not report its port: it {why}"), &log));
             }
+            std::thread::sleep(Duration::from_millis(20));
         };
         let base = format!("http://127.0.0.1:{port}");
         loop {
@@ -522,32 +518,35 @@ fn indexes(v: &Value) -> Vec<usize> {
     }
 }
 
+/// What [`report_port`] holds once chromedriver's stdout closed without a
+/// port (0 until then, the port once it is known).
+const CLOSED: u32 = u32::MAX;
+
 /// Reads chromedriver's stdout until it is closed, on a thread of its own so
 /// the pipe never fills: the port from the line `ChromeDriver was started
-/// successfully on port N.` is sent once; the rest (its banner, anything
-/// Chromium prints, since Chromium inherits the pipe) is dropped.
-fn report_port(driver: &mut ChildGuard) -> Result<mpsc::Receiver<u16>> {
+/// successfully on port N.` is kept; the rest (its banner, anything Chromium
+/// prints, since Chromium inherits the pipe) is dropped.
+fn report_port(driver: &mut ChildGuard) -> Result<Arc<AtomicU32>> {
     let stdout = driver
         .child()
         .stdout
         .take()
         .ok_or_else(|| Error::failed("cannot read chromedriver's output: it has no pipe"))?;
-    let (tx, rx) = mpsc::channel();
+    let reported = Arc::new(AtomicU32::new(0));
+    let port = reported.clone();
     std::thread::Builder::new()
         .name("chromedriver-stdout".to_owned())
         .spawn(move || {
-            let mut tx = Some(tx);
             for line in BufReader::new(stdout).split(b'\n') {
                 let Ok(line) = line else { break };
-                if let Some(port) = reported_port(&String::from_utf8_lossy(&line))
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(port);
+                if let Some(p) = reported_port(&String::from_utf8_lossy(&line)) {
+                    let _ = port.compare_exchange(0, u32::from(p), Ordering::AcqRel, Ordering::Acquire);
                 }
             }
+            let _ = port.compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire);
         })
         .map_err(|e| Error::failed(format!("cannot read chromedriver's output: {e}")))?;
-    Ok(rx)
+    Ok(reported)
 }
 
 /// The port in chromedriver's `ChromeDriver was started successfully on
