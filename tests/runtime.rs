@@ -178,7 +178,7 @@ fn sigterm_to_a_shell_that_ran_build_task_as_its_child_still_cancels_the_run() {
         .env("TMPDIR", d.tmp.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut shell = shell.spawn().unwrap();
+    let shell = shell.spawn().unwrap();
     assert!(d.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
     let sent = std::time::Instant::now();
     unsafe_free_kill(shell.id(), "TERM");

@@ -109,10 +109,10 @@ impl Task for A11y {
         let chromium = tool_version(&settings.chromium, "BUILD_TASK_A11Y_CHROMIUM");
         let mut driver = tool_version(&settings.chromedriver, "BUILD_TASK_A11Y_CHROMEDRIVER");
         // Debian builds both from one source: the driver speaks for that browser only.
-        if let (Ok(browser), Ok(drives)) = (&chromium, &driver) {
-            if version_number(browser) != version_number(drives) {
-                driver = Err(format!("{drives} does not match {browser}"));
-            }
+        if let (Ok(browser), Ok(drives)) = (&chromium, &driver)
+            && version_number(browser) != version_number(drives)
+        {
+            driver = Err(format!("{drives} does not match {browser}"));
         }
         vec![
             Check::new("Chromium", chromium),
