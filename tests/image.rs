@@ -510,13 +510,7 @@ fn the_scratch_example_image_runs_under_chroot_as_cloud_foundry_starts_a_task() 
     let Some(image) = scratch_image() else { return };
     let Some(task) = task_run(6101) else { return };
     // The launcher's exec: /bin/sh -c '<command>', as root, in /.
-    let out = run_allowing_failure(
-        Command::new(which("chroot"))
-            .arg(image.unpacked.join("rootfs"))
-            .args(["/bin/sh", "-c", &task.command])
-            .env_clear()
-            .envs(cf_env(image, &task.s3)),
-    );
+    let out = chrooted(image, &["/bin/sh", "-c", &task.command], cf_env(image, &task.s3));
     task.check(&out, 6101);
 }
 
@@ -525,13 +519,7 @@ fn the_scratch_example_image_answers_the_python_command_form_too() {
     let Some(image) = scratch_image() else { return };
     let Some(task) = task_run(6103) else { return };
     let command = task.command.replacen("exec build-task example", "python build-task/main.py", 1);
-    let out = run_allowing_failure(
-        Command::new(which("chroot"))
-            .arg(image.unpacked.join("rootfs"))
-            .args(["/bin/sh", "-c", &command])
-            .env_clear()
-            .envs(cf_env(image, &task.s3)),
-    );
+    let out = chrooted(image, &["/bin/sh", "-c", &command], cf_env(image, &task.s3));
     task.check(&out, 6103);
 }
 
@@ -539,13 +527,7 @@ fn the_scratch_example_image_answers_the_python_command_form_too() {
 fn doctor_passes_in_the_scratch_example_image() {
     let Some(image) = scratch_image() else { return };
     let Some(s3) = S3Server::start("doctor-bucket") else { return };
-    let out = run_allowing_failure(
-        Command::new(which("chroot"))
-            .arg(image.unpacked.join("rootfs"))
-            .args(["/usr/local/bin/build-task", "doctor"])
-            .env_clear()
-            .envs(cf_env(image, &s3)),
-    );
+    let out = chrooted(image, &["/usr/local/bin/build-task", "doctor"], cf_env(image, &s3));
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}{}", String::from_utf8_lossy(&out.stderr));
     for line in [
@@ -572,6 +554,13 @@ fn the_scratch_example_image_runs_under_buildah_run() {
     let out = run_allowing_failure(&mut cmd);
     run(buildah().args(["rm", &ctr]));
     task.check(&out, 6102);
+}
+
+/// `args` run chrooted in the image's rootfs with `env` only, as root, in /.
+fn chrooted(image: &Built, args: &[&str], env: Vec<(String, String)>) -> Output {
+    run_allowing_failure(
+        Command::new(which("chroot")).arg(image.unpacked.join("rootfs")).args(args).env_clear().envs(env),
+    )
 }
 
 pub(crate) fn run_allowing_failure(cmd: &mut Command) -> Output {
