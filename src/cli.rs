@@ -47,22 +47,32 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
 
     // The first word, if it is not an option, is a command or a task name.
     let mut raw = parser.raw_args().map_err(bad)?;
-    match raw.peek().and_then(|w| w.to_str()) {
-        Some("-h" | "--help") => return Ok(Command::Help),
-        Some("-V" | "--version") => return Ok(Command::Version),
-        _ => {}
-    }
-    let first = raw.next_if(|w| !w.to_string_lossy().starts_with('-'));
+    let first = raw.next_if(|w| {
+        !w.to_string_lossy().starts_with('-') || matches!(w.to_str(), Some("-h" | "--help" | "-V" | "--version"))
+    });
+    // A command takes exactly the words it names; anything more is a mistake.
+    let mut rest = || -> Result<Vec<OsString>> { Ok(parser.raw_args().map_err(bad)?.collect()) };
     let task = match first.as_ref().map(|w| w.to_string_lossy()) {
-        Some(w) if w == "help" => return Ok(Command::Help),
-        Some(w) if w == "list" => return Ok(Command::List),
-        Some(w) if w == "describe" => {
-            let name = parser.value().map_err(|_| Error::usage("describe needs a task name"))?;
-            return Ok(Command::Describe(lookup(&name.to_string_lossy())?));
+        Some(w) if matches!(w.as_ref(), "-h" | "--help" | "help" | "-V" | "--version" | "list") => {
+            if let Some(extra) = rest()?.first() {
+                return Err(Error::usage(format!(
+                    "'{w}' takes no more words, but '{}' follows",
+                    extra.to_string_lossy()
+                )));
+            }
+            return Ok(match w.as_ref() {
+                "list" => Command::List,
+                "-V" | "--version" => Command::Version,
+                _ => Command::Help,
+            });
         }
+        Some(w) if w == "describe" => match rest()?.as_slice() {
+            [name] => return Ok(Command::Describe(lookup(&name.to_string_lossy())?)),
+            [] => return Err(Error::usage("describe needs a task name")),
+            _ => return Err(Error::usage("describe takes one task name")),
+        },
         Some(w) if w == "doctor" => {
-            let rest: Vec<OsString> = parser.raw_args().map_err(bad)?.collect();
-            let task = match rest.as_slice() {
+            let task = match rest()?.as_slice() {
                 [] => default_task(env)?,
                 [name] => lookup(&name.to_string_lossy())?,
                 _ => return Err(Error::usage("doctor takes at most one task name")),
@@ -317,6 +327,24 @@ mod tests {
         assert!(text.contains("exec build-task example -t {{task.Build.url}} -p '{ \"STATUS_CALLBACK\""), "{text}");
         let err = parse(words(&["describe", "nope"]), &Env::default()).err().unwrap();
         assert!(err.message().starts_with("unknown task 'nope'"));
+    }
+
+    #[test]
+    fn words_after_a_command_are_errors_not_ignored() {
+        for (w, said) in [
+            (&["--version", "junk"][..], "'--version' takes no more words, but 'junk' follows"),
+            (&["-h", "x"], "'-h' takes no more words, but 'x' follows"),
+            (&["list", "--all"], "'list' takes no more words, but '--all' follows"),
+            (&["describe", "example", "example"], "describe takes one task name"),
+            (&["describe"], "describe needs a task name"),
+            (&["doctor", "example", "more"], "doctor takes at most one task name"),
+        ] {
+            let err = parse(words(w), &Env::default()).err().unwrap_or_else(|| panic!("{w:?} was accepted"));
+            assert_eq!(err.message(), said, "{w:?}");
+            assert_eq!(err.exit_code(), crate::error::exit::USAGE);
+        }
+        assert!(matches!(parse(words(&["help"]), &Env::default()), Ok(Command::Help)));
+        assert!(matches!(parse(words(&["-V"]), &Env::default()), Ok(Command::Version)));
     }
 
     #[test]

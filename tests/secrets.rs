@@ -14,14 +14,16 @@ const SECRET: &str = "MARKERsecretKEYvalue0123456789abcdefMARK";
 const TOKEN: &str = "MARKERtokenMARKERtokenMARKERtoken0123456789=";
 const WRONG_SECRET: &str = "MARKERwrongSECRETvalue0123456789abcdefMARK";
 const FLAG: &str = "MARKERflagVALUE";
+/// A -p value like the others: the bucket never reaches a log either.
+const BUCKET: &str = "markerbucket-hygiene";
 
-fn markers() -> [&'static str; 5] {
-    [ACCESS, SECRET, TOKEN, WRONG_SECRET, KEY]
+fn markers() -> [&'static str; 6] {
+    [ACCESS, SECRET, TOKEN, WRONG_SECRET, KEY, BUCKET]
 }
 
 #[test]
 fn no_secret_marker_appears_in_any_output_callback_body_or_object() {
-    let Some(s3) = S3Server::start_with("hygiene", ACCESS, SECRET) else { return };
+    let Some(s3) = S3Server::start_with(BUCKET, ACCESS, SECRET) else { return };
     let tmp = TempDir::new("hygiene");
     // (name, args after the task's encrypted flags, secret for S3, signal)
     let scenarios: [(&str, &str, &str, Option<&str>); 6] = [
@@ -42,7 +44,7 @@ fn no_secret_marker_appears_in_any_output_callback_body_or_object() {
             region: REGION,
             access_key: ACCESS,
             secret_key: secret,
-            bucket: "hygiene",
+            bucket: BUCKET,
         };
         let child = deployed(&s3.endpoint(), tmp.path())
             .args(["fault", "--mode", &enc(mode), "-p", &params.encrypted()])
@@ -63,8 +65,8 @@ fn no_secret_marker_appears_in_any_output_callback_body_or_object() {
             seen.push((format!("{name}: callback body {j}"), r.body));
         }
     }
-    for key in s3.keys("hygiene") {
-        let bytes = s3.object("hygiene", &key).unwrap();
+    for key in s3.keys(BUCKET) {
+        let bytes = s3.object(BUCKET, &key).unwrap();
         seen.push((format!("object {key}"), String::from_utf8_lossy(&bytes).into_owned()));
     }
     let mut leaks = Vec::new();

@@ -411,7 +411,8 @@ impl Store for S3Store {
     }
 
     fn location(&self) -> String {
-        format!("s3://{}/{}", self.bucket.name(), self.prefix)
+        // The bucket is a -p value: like every one, it never reaches a log.
+        format!("s3://[bucket]/{}", self.prefix)
     }
 }
 
