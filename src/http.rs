@@ -107,6 +107,15 @@ fn extra_roots(env: &Env) -> Vec<Certificate<'static>> {
 pub fn check_url(url: &str, what: &str) -> Result<()> {
     let uri: ureq::http::Uri = url.parse().map_err(|_| Error::usage(format!("{what} is not a URL")))?;
     let host = uri.host().unwrap_or("");
+    // http's Uri takes any digits after the host as a port; a URL's port is 1-65535.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, rest)| rest);
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        if !port.is_empty() && !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(Error::usage(format!("{what} has a port outside 1-65535")));
+        }
+    }
     match uri.scheme_str() {
         Some("https") if !host.is_empty() => Ok(()),
         Some("http") if is_loopback(host) => Ok(()),
@@ -214,6 +223,19 @@ pub fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_outside_the_tcp_range_is_refused_before_any_connection() {
+        for url in
+            ["https://x.gov:99999/cb", "https://x.gov:0/cb", "http://127.0.0.1:65536/", "https://u:p@x.gov:70000/"]
+        {
+            let err = check_url(url, "the status callback").unwrap_err();
+            assert_eq!(err.message(), "the status callback has a port outside 1-65535", "{url}");
+        }
+        for url in ["https://x.gov:443/cb", "http://[::1]:8080/", "http://[::1]/", "https://u:p@x.gov/"] {
+            assert!(check_url(url, "the status callback").is_ok(), "{url}");
+        }
+    }
 
     #[test]
     fn only_https_or_loopback_http_is_allowed() {

@@ -96,7 +96,7 @@ impl Params {
             return Err(with_callback(Error::usage("TASK_ID is not a decimal integer")));
         }
         let region = read(2).map_err(with_callback)?.expose().to_owned();
-        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !valid_region(&region) {
             return Err(with_callback(Error::usage("AWS_DEFAULT_REGION is not a region name")));
         }
         let access_key_id = read(3).map_err(with_callback)?;
@@ -114,10 +114,34 @@ impl Params {
     }
 }
 
-/// S3 bucket naming: 3 to 63 of lowercase letters, digits, '.' and '-'.
+/// S3's general purpose bucket naming rules: 3 to 63 lowercase letters,
+/// digits, '.' and '-', starting and ending with a letter or digit, no "..",
+/// not shaped like an IP address, none of the prefixes and suffixes AWS
+/// reserves.
 fn valid_bucket(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    let ip_shaped =
+        name.split('.').count() == 4 && name.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    (3..=63).contains(&bytes.len())
+        && bytes.iter().all(|&b| alnum(b) || b == b'.' || b == b'-')
+        && alnum(bytes[0])
+        && alnum(bytes[bytes.len() - 1])
+        && !name.contains("..")
+        && !ip_shaped
+        && !["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))
+        && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s))
+}
+
+/// An AWS region's shape: a partition's letters, words, a number
+/// (`us-gov-west-1`, `eu-central-2`, `us-isob-east-1`).
+fn valid_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    name.len() <= 32
+        && parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
 }
 
 /// Puts quotes around bare `hex:hex:hex` values, which json-templates leaves
@@ -274,6 +298,59 @@ mod tests {
             "task params: STATUS_CALLBACK does not decrypt: not of the form tag:iv:ciphertext"
         );
         assert!(err.callback.is_none());
+    }
+
+    #[test]
+    fn bucket_names_follow_s3s_naming_rules() {
+        for good in ["cg-bucket-1", "abc", "a.b-c", "cg-7f3a9b2e-1234-5678-9abc-def012345678", &"a".repeat(63)] {
+            assert!(valid_bucket(good), "{good}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Upper",
+            "under_score",
+            "-start",
+            "end-",
+            ".dot",
+            "dot.",
+            "two..dots",
+            "127.0.0.1",
+            "192.168.5.4",
+            "xn--bucket",
+            "sthree-x",
+            "amzn-s3-demo-x",
+            "x-s3alias",
+            "x--ol-s3",
+            "x.mrap",
+            "x--x-s3",
+            "x--table-s3",
+            "sp ace",
+        ] {
+            assert!(!valid_bucket(bad), "{bad}");
+        }
+        assert!(valid_bucket("1.2.3.4.5"), "only four numbers are an IP address");
+    }
+
+    #[test]
+    fn regions_have_the_aws_shape() {
+        for good in ["us-gov-west-1", "us-east-1", "eu-central-2", "ap-southeast-4", "us-isob-east-1", "cn-north-1"] {
+            assert!(valid_region(good), "{good}");
+        }
+        for bad in [
+            "-",
+            "",
+            "us",
+            "us-east",
+            "us-east-0",
+            "US-EAST-1",
+            "us--east-1",
+            "useast-1-x",
+            &"a".repeat(300),
+            "u-east-1",
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
     }
 
     #[test]

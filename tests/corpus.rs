@@ -191,6 +191,11 @@ fn cases(cb: &str) -> Vec<Case> {
         ("STATUS_CALLBACK", "\"http://pages.example.gov/v0/tasks/1/t\"", "must be an https URL"),
         ("STATUS_CALLBACK", "\"not a url\"", "the status callback is not a URL"),
         ("STATUS_CALLBACK", "null", "STATUS_CALLBACK must be a string"),
+        (
+            "STATUS_CALLBACK",
+            "\"https://pages.example.gov:99999/v0/tasks/1/t\"",
+            "the status callback has a port outside 1-65535",
+        ),
     ] {
         add(&format!("{key} = {value}"), fault_ok(&plain(cb, &[(key, value)])), Env::Local, says, false);
     }
@@ -206,6 +211,12 @@ fn cases(cb: &str) -> Vec<Case> {
         ("AWS_DEFAULT_REGION", "<absent>", "AWS_DEFAULT_REGION is missing"),
         ("AWS_DEFAULT_REGION", "\"us east 1\"", "AWS_DEFAULT_REGION is not a region name"),
         ("AWS_DEFAULT_REGION", "[\"us-east-1\"]", "AWS_DEFAULT_REGION must be a string"),
+        ("AWS_DEFAULT_REGION", "\"-\"", "AWS_DEFAULT_REGION is not a region name"),
+        (
+            "AWS_DEFAULT_REGION",
+            "\"useastoneuseastoneuseastoneuseastoneuseastone\"",
+            "AWS_DEFAULT_REGION is not a region name",
+        ),
         ("AWS_ACCESS_KEY_ID", "<absent>", "AWS_ACCESS_KEY_ID is missing"),
         ("AWS_ACCESS_KEY_ID", "{}", "AWS_ACCESS_KEY_ID must be a string"),
         ("AWS_SECRET_ACCESS_KEY", "\"\"", "AWS_SECRET_ACCESS_KEY is empty"),
@@ -214,6 +225,9 @@ fn cases(cb: &str) -> Vec<Case> {
         ("BUCKET", "\"Bad_Bucket\"", "BUCKET is not a valid S3 bucket name"),
         ("BUCKET", "\"ab\"", "BUCKET is not a valid S3 bucket name"),
         ("BUCKET", "\"a/b/c\"", "BUCKET is not a valid S3 bucket name"),
+        ("BUCKET", "\"127.0.0.1\"", "BUCKET is not a valid S3 bucket name"),
+        ("BUCKET", "\"my..bucket\"", "BUCKET is not a valid S3 bucket name"),
+        ("BUCKET", "\"-bucket\"", "BUCKET is not a valid S3 bucket name"),
     ] {
         add(&format!("{key} = {value}"), fault_ok(&plain(cb, &[(key, value)])), Env::Local, says, true);
     }
