@@ -109,6 +109,18 @@ impl Context {
     pub fn flag(&self, long: &str) -> Option<&str> {
         self.flags.get(long).map(String::as_str)
     }
+
+    /// The user agent a task fetches a site with: the `user-agent`
+    /// user-provided service's USER_AGENT (the platform rotates it, and site
+    /// owners allow it through their firewalls), one for every task. A
+    /// deployed run without the service fails; a local run uses `local`.
+    pub fn site_user_agent(&self, local: &str) -> Result<String> {
+        match self.env.user_provided("user-agent", "USER_AGENT") {
+            Ok(ua) => Ok(ua.expose().to_owned()),
+            Err(e) if self.env.deploy_env().is_some() => Err(e.context("no user agent to fetch the site with")),
+            Err(_) => Ok(local.to_owned()),
+        }
+    }
 }
 
 /// What a successful run reports.

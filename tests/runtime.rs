@@ -43,6 +43,61 @@ fn a_deployed_run_with_encrypted_params_delivers_processing_then_success_and_upl
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the run's scratch space is removed");
 }
 
+/// A site that answers once and tells which user agent asked.
+fn user_agent_site() -> (String, std::sync::mpsc::Receiver<Option<String>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else { return };
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let head = crate::support::http::RequestHead::read(&mut reader);
+        let _ = tx.send(head.and_then(|h| h.header("user-agent").map(str::to_owned)));
+        let mut stream = stream;
+        let _ = std::io::Write::write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        );
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_example_task_fetches_the_site_with_the_platforms_user_agent() {
+    let Some(s3) = S3Server::start("site-bucket") else { return };
+    let cb = CallbackServer::start(4243);
+    let (site, asked) = user_agent_site();
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 4243, "site-bucket");
+    let tmp = TempDir::new("deployed-ua");
+    let out = crate::support::deployed(&s3.endpoint(), tmp.path())
+        .args(["example", "-t", &crate::support::enc(&site), "-p", &params.encrypted()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The `user-agent` service's USER_AGENT, as the a11y crawler and browser use it.
+    assert_eq!(asked.recv_timeout(Duration::from_secs(5)).unwrap().as_deref(), Some("build-task-tests/1.0"));
+
+    // Deployed without the service, the run fails before fetching anything.
+    let (site, asked) = user_agent_site();
+    let vcap = vcap_services("dev")
+        .replace(r#",{"name":"user-agent","credentials":{"USER_AGENT":"build-task-tests/1.0"}}"#, "");
+    assert!(!vcap.contains("user-agent"));
+    let cb = CallbackServer::start(4244);
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 4244, "site-bucket");
+    let out = crate::support::deployed(&s3.endpoint(), tmp.path())
+        .env("VCAP_SERVICES", vcap)
+        .args(["example", "-t", &crate::support::enc(&site), "-p", &params.encrypted()])
+        .output()
+        .unwrap();
+    // As for a11y: the platform's configuration is missing, exit 2.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    assert!(field(&cb.bodies()[1], "message").unwrap().contains("no user agent to fetch the site with"));
+    assert!(asked.recv_timeout(Duration::from_millis(300)).is_err(), "nothing was fetched");
+}
+
 #[test]
 fn a_local_run_writes_the_artifact_and_prints_the_result() {
     let site = secure_site();

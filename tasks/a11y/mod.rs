@@ -150,11 +150,7 @@ fn axe_check(path: &Path) -> std::result::Result<String, String> {
 /// The user agent from the `user-agent` service; a deployed run without it
 /// fails, a local one uses [`DEFAULT_USER_AGENT`].
 fn user_agent(ctx: &Context) -> Result<String> {
-    match ctx.env.user_provided("user-agent", "USER_AGENT") {
-        Ok(ua) => Ok(ua.expose().to_owned()),
-        Err(e) if ctx.env.deploy_env().is_some() => Err(e.context("no user agent for the crawler and the browser")),
-        Err(_) => Ok(DEFAULT_USER_AGENT.to_owned()),
-    }
+    ctx.site_user_agent(DEFAULT_USER_AGENT)
 }
 
 /// Paths and limits an operator (or a test) may change through the

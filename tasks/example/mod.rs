@@ -54,10 +54,12 @@ impl Task for Example {
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(Error::usage("the target must be an http or https URL"));
         }
+        let user_agent = ctx.site_user_agent(crate::http::USER_AGENT)?;
         let started = Instant::now();
         let response = ctx
             .http
             .get(target)
+            .header("User-Agent", &user_agent)
             .config()
             .max_redirects(10)
             .build()
