@@ -85,6 +85,10 @@ pub struct Reporter {
     /// Set once a terminal status was delivered or given up on. Held while a
     /// terminal status is being sent, so a racing one waits and then yields.
     terminal: Mutex<Option<std::result::Result<(), Error>>>,
+    /// Set on a signal ([`hurry`](Self::hurry)): every try of a terminal
+    /// status ends by then, and its retries stop (`out_of_time` fires).
+    deadline: Mutex<Option<Instant>>,
+    out_of_time: Cancel,
 }
 
 /// How hard to try to deliver a status.
@@ -121,11 +125,32 @@ pub const CANCEL_RETRY: Policy = Policy {
 impl Reporter {
     pub fn remote(url: Secret, agent: Agent) -> Result<Reporter> {
         http::check_url(url.expose(), "the status callback")?;
-        Ok(Reporter { target: Target::Remote { url, agent }, terminal: Mutex::new(None) })
+        Ok(Reporter::new(Target::Remote { url, agent }))
     }
 
     pub fn local() -> Reporter {
-        Reporter { target: Target::Local, terminal: Mutex::new(None) }
+        Reporter::new(Target::Local)
+    }
+
+    fn new(target: Target) -> Reporter {
+        Reporter { target, terminal: Mutex::new(None), deadline: Mutex::new(None), out_of_time: Cancel::new() }
+    }
+
+    /// From a signal on, a terminal status, the one in flight included, is
+    /// tried only until `deadline` (before Cloud Foundry's SIGKILL): its
+    /// tries are cut to the time left and its retries stop there.
+    pub fn hurry(&self, deadline: Instant) {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(deadline);
+        let out_of_time = self.out_of_time.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            out_of_time.trigger(libc::SIGTERM);
+        });
+    }
+
+    /// The time left before the deadline, when there is one.
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline.lock().unwrap_or_else(|p| p.into_inner()).map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     pub fn is_local(&self) -> bool {
@@ -169,8 +194,9 @@ impl Reporter {
         if let Some(done) = slot.as_ref() {
             return done.clone().map(|()| false);
         }
-        // The terminal status must not be cut short by the cancel that caused it.
-        let outcome = self.send(status, policy, &Cancel::new());
+        // The terminal status must not be cut short by the cancel that
+        // caused it, only by the deadline that cancel set.
+        let outcome = self.send(status, policy, &self.out_of_time);
         *slot = Some(outcome.clone());
         outcome.map(|()| true)
     }
@@ -193,7 +219,16 @@ impl Reporter {
         };
         let body = status.body();
         let shown = redact_url(url.expose());
-        let result = policy.retry.run(cancel, |_| put(agent, url.expose(), &body, policy.per_try));
+        let result = policy.retry.run(cancel, |_| {
+            let per_try = match self.time_left() {
+                Some(left) if left < Duration::from_millis(100) => {
+                    return Err(Attempt::Fatal(Error::callback("no time left before Cloud Foundry's SIGKILL")));
+                }
+                Some(left) => policy.per_try.min(left),
+                None => policy.per_try,
+            };
+            put(agent, url.expose(), &body, per_try)
+        });
         match &result {
             Ok(()) => info!("status {} delivered to {shown}", status.name()),
             Err(e) => warn!("status {} not delivered to {shown}: {e}", status.name()),

@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::callback::{self, Reporter, Status};
@@ -31,6 +31,21 @@ static REPORTER: OnceLock<Arc<Reporter>> = OnceLock::new();
 /// How long the signal watcher lets the main thread wind down (abort a
 /// multipart upload, report) before it reports and exits itself.
 const WIND_DOWN: Duration = Duration::from_millis(2500);
+
+/// How long after a signal a terminal status may still be tried: Cloud
+/// Foundry sends SIGKILL 10 s after SIGTERM; the rest is for exiting.
+const GRACE: Duration = Duration::from_millis(8500);
+
+/// This run's directory under TMPDIR, for the signal watcher and the panic
+/// hook to remove: their exit skips the main thread's clean-up.
+static RUN_ROOT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Removes the run's directory, if it has one.
+fn remove_run_root() {
+    if let Some(root) = RUN_ROOT.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
 
 /// Runs the process's arguments (program name first); returns the exit code.
 pub fn main(argv: Vec<OsString>) -> i32 {
@@ -210,8 +225,8 @@ fn report_error(reporter: &Reporter, e: Error) -> i32 {
         Ok(()) => e.exit_code(),
         Err(ce) => {
             error!("{ce}");
-            // Whoever got there first decided; a cancel still exits as one.
-            if matches!(e.kind(), crate::error::Kind::Cancelled(_)) { e.exit_code() } else { ce.exit_code() }
+            // No terminal status reached pages-core, a cancel's neither.
+            ce.exit_code()
         }
     }
 }
@@ -235,6 +250,7 @@ impl RunDirs {
         let root = base.join(format!("build-task-{}", std::process::id()));
         let (out, work) = (root.join("out"), root.join("work"));
         let _ = std::fs::remove_dir_all(&root);
+        *RUN_ROOT.lock().unwrap_or_else(|p| p.into_inner()) = Some(root.clone());
         for dir in [&out, &work] {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::failed(format!("cannot create the directory {}: {e}", dir.display())))?;
@@ -263,6 +279,10 @@ fn watch_signals(cancel: Cancel) {
     std::thread::spawn(move || {
         let Some(signal) = signals.forever().next() else { return };
         info!("received {}: cancelling", if signal == SIGINT { "SIGINT" } else { "SIGTERM" });
+        let deadline = Instant::now() + GRACE;
+        if let Some(reporter) = REPORTER.get() {
+            reporter.hurry(deadline);
+        }
         cancel.trigger(signal);
         // A second signal ends the process at once.
         std::thread::spawn(move || {
@@ -272,17 +292,25 @@ fn watch_signals(cancel: Cancel) {
         });
         std::thread::sleep(WIND_DOWN);
         let e = Error::cancelled(signal);
+        let mut code = e.exit_code();
         if let Some(reporter) = REPORTER.get() {
             let status = Status::Error { message: e.message().to_owned() };
-            match reporter.finish_within(&status, callback::CANCEL_RETRY, Some(Duration::from_secs(2))) {
+            // A status the main thread has in flight (a success, say) has
+            // until the deadline; only then is the cancel reported instead.
+            let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(200);
+            match reporter.finish_within(&status, callback::CANCEL_RETRY, Some(wait)) {
                 Ok(true) => {}
-                // The main thread delivered its terminal status first (a
-                // success, say): it exits with that status's code.
+                // The main thread delivered its terminal status first: it
+                // exits with that status's code.
                 Ok(false) => return,
-                Err(ce) => error!("{ce}"),
+                Err(ce) => {
+                    error!("{ce}");
+                    code = ce.exit_code();
+                }
             }
         }
-        std::process::exit(e.exit_code());
+        remove_run_root();
+        std::process::exit(code);
     });
 }
 
@@ -305,6 +333,7 @@ fn install_panic_hook() {
                 error!("{e}");
             }
         }
+        remove_run_root();
         std::process::exit(exit::PANIC);
     }));
 }

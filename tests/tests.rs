@@ -9,6 +9,9 @@ mod runtime;
 // Every fault, one terminal status: the fault matrix.
 mod faults;
 
+// A signal at every moment of a run: one terminal status, the right exit code.
+mod signals;
+
 // Malformed command lines and params: the bad-input corpus.
 mod corpus;
 

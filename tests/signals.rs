@@ -1,0 +1,136 @@
+//! A signal at each moment of a run ends in exactly one terminal status
+//! accepted by pages-core whenever it can be reached within Cloud Foundry's
+//! 10 s grace, and the exit code says which one: 0 when the success went
+//! first, 143 for the cancel, 3 when none could be delivered. The run's
+//! directory under TMPDIR is removed on every path. Statuses are counted on
+//! the callback server's side.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::callback::{CallbackServer, Fault};
+use crate::support::s3::S3Server;
+use crate::support::{Params, TempDir, build_task};
+
+/// One run of the `fault` task against a callback with `faults`.
+struct Run {
+    cb: CallbackServer,
+    _s3: S3Server,
+    tmp: TempDir,
+    child: Child,
+}
+
+impl Run {
+    fn start(task_id: u64, mode: &[&str], faults: Vec<Fault>) -> Option<Run> {
+        let s3 = S3Server::start("signal-bucket")?;
+        let cb = CallbackServer::with_faults(task_id, faults);
+        let tmp = TempDir::new("signals");
+        let callback = cb.url();
+        let params = Params::on_s3s(&callback, task_id, "signal-bucket").plain();
+        let child = build_task()
+            .arg("fault")
+            .args(mode)
+            .args(["-p", &params])
+            .env("AWS_ENDPOINT_URL_S3", s3.endpoint())
+            .env("TMPDIR", tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Some(Run { cb, _s3: s3, tmp, child })
+    }
+
+    /// Sends SIGTERM once the `n`th request reached the callback; the exit
+    /// code and how long after the signal it came.
+    fn term_after_request(self, n: usize) -> (Run, Option<i32>, Duration, String) {
+        assert!(self.cb.wait_for(n, Duration::from_secs(20)), "request {n} arrives: {:?}", self.cb.statuses());
+        std::thread::sleep(Duration::from_millis(100));
+        let sent = Instant::now();
+        let ok = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+        let Run { cb, _s3, tmp, child } = self;
+        let out = child.wait_with_output().unwrap();
+        let took = sent.elapsed();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        (Run { cb, _s3, tmp, child: dummy() }, out.status.code(), took, log)
+    }
+
+    fn left_behind(&self) -> Vec<String> {
+        std::fs::read_dir(self.tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+/// A finished child to put back in the Run once its output was taken.
+fn dummy() -> Child {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let _ = child.wait();
+    child
+}
+
+/// processing answered at once, then the given faults for the next requests.
+fn after_processing(faults: Vec<Fault>) -> Vec<Fault> {
+    std::iter::once(Fault::Slow(Duration::ZERO)).chain(faults).collect()
+}
+
+#[test]
+fn sigterm_while_a_slow_success_is_in_flight_keeps_the_success_and_exits_0() {
+    // Past the 4.5 s after which the watcher used to give up and exit.
+    let faults = after_processing(vec![Fault::Slow(Duration::from_secs(6))]);
+    let Some(run) = Run::start(7001, &["--mode", "ok"], faults) else { return };
+    let (run, code, took, log) = run.term_after_request(2);
+    assert_eq!(run.cb.accepted(), ["processing", "success"], "{log}");
+    assert_eq!(code, Some(0), "{log}");
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+}
+
+#[test]
+fn sigterm_while_the_success_is_retried_on_503_keeps_the_success_and_exits_0() {
+    let busy = || Fault::Status(503, Some(2));
+    let faults = after_processing(vec![busy(), busy(), busy()]);
+    let Some(run) = Run::start(7002, &["--mode", "ok"], faults) else { return };
+    let (run, code, took, log) = run.term_after_request(2);
+    assert_eq!(run.cb.accepted(), ["processing", "success"], "{log}");
+    assert_eq!(code, Some(0), "{log}");
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+}
+
+#[test]
+fn sigterm_while_the_callback_hangs_on_the_success_gives_up_within_the_grace_and_exits_3() {
+    let hang = || Fault::Hang(Duration::from_secs(30));
+    let faults = after_processing(vec![hang(), hang(), hang(), hang(), hang(), hang(), hang()]);
+    let Some(run) = Run::start(7003, &["--mode", "ok"], faults) else { return };
+    let (run, code, took, log) = run.term_after_request(2);
+    assert_eq!(run.cb.accepted(), ["processing"], "{log}");
+    assert_eq!(code, Some(3), "no terminal status was delivered: {log}");
+    assert!(took < Duration::from_secs(10), "before Cloud Foundry's SIGKILL: {took:?}");
+    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+}
+
+#[test]
+fn sigterm_during_the_task_with_a_503_answer_still_delivers_one_cancel_and_exits_143() {
+    let faults = after_processing(vec![Fault::Status(503, None), Fault::Status(503, None)]);
+    let Some(run) = Run::start(7004, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
+    let (run, code, took, log) = run.term_after_request(1);
+    assert_eq!(run.cb.accepted(), ["processing", "error"], "{log}");
+    assert_eq!(code, Some(143), "{log}");
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+}
+
+#[test]
+fn sigterm_while_the_cancel_is_reported_to_a_slow_callback_delivers_it_once() {
+    // The main thread reports the cancel; the callback takes 5 s to answer
+    // it, past the signal watcher's wind-down: the watcher must wait.
+    let faults = after_processing(vec![Fault::Slow(Duration::from_secs(5))]);
+    let Some(run) = Run::start(7005, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
+    let (run, code, took, log) = run.term_after_request(1);
+    assert_eq!(run.cb.accepted(), ["processing", "error"], "{log}");
+    assert_eq!(code, Some(143), "{log}");
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+}
