@@ -64,7 +64,7 @@ pub(crate) fn can_build_images() -> bool {
         return false;
     }
     if !is_root() {
-        eprintln!("skipped: chroot and buildah need root");
+        crate::support::skip("chroot and buildah need root");
         return false;
     }
     true

@@ -68,25 +68,31 @@ impl Drop for TempDir {
     }
 }
 
-/// Whether an external tool is on PATH. Missing in CI (CI=true) is a test
-/// failure, since .ci/run installs it; elsewhere the test skips with a reason.
+/// Says why a test cannot run here: a missing tool, root, the shared
+/// fixtures. Under CI=true, where .ci/run provides every prerequisite and
+/// ../shared is beside the clone, that is a failure, never a skip.
+pub fn skip(why: &str) {
+    assert!(std::env::var("CI").is_err(), "{why}, but CI must have it (see .ci/run)");
+    eprintln!("skipped: {why}");
+}
+
+/// Whether an external tool is on PATH (else [`skip`]).
 pub fn have_tool(name: &str) -> bool {
     let found =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false);
     if !found {
-        assert!(std::env::var("CI").is_err(), "{name} is not installed, but CI must have it (see .ci/run)");
-        eprintln!("skipped: {name} is not installed");
+        skip(&format!("{name} is not installed"));
     }
     found
 }
 
-/// ../shared/fixtures, when this clone has it.
+/// ../shared/fixtures, when this clone has it (else [`skip`]).
 pub fn shared_fixtures() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipped: ../shared/fixtures is not beside this clone");
+        skip("../shared/fixtures is not beside this clone");
         None
     }
 }
