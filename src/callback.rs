@@ -16,7 +16,7 @@ use ureq::Agent;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Retry};
-use crate::json::quote;
+use miniserde::{Serialize, json};
 use crate::log::redact_url;
 use crate::secret::Secret;
 use crate::{info, warn};
@@ -24,30 +24,56 @@ use crate::{info, warn};
 /// pages-core stores `message` in a string column; we keep it short.
 pub const MESSAGE_LIMIT: usize = 4096;
 
+/// A successful run's result: the success status without its `status`, and
+/// what a local run prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Success {
+    pub artifact: String,
+    pub message: Option<String>,
+    pub count: u64,
+}
+
 /// One status update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Processing,
-    Success { artifact: String, message: Option<String>, count: u64 },
+    Success(Success),
     Error { message: String },
+}
+
+/// The bodies pages-core's `BuildTaskController.update` takes, field for field.
+#[derive(Serialize)]
+struct ProcessingBody {
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct SuccessBody {
+    artifact: String,
+    message: Option<String>,
+    count: u64,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    status: &'static str,
+    message: String,
 }
 
 impl Status {
     /// The JSON body pages-core's `BuildTaskController.update` takes.
     pub fn body(&self) -> String {
         match self {
-            Status::Processing => r#"{"status":"processing"}"#.to_owned(),
-            Status::Success { artifact, message, count } => format!(
-                r#"{{"artifact":{},"message":{},"count":{count},"status":"success"}}"#,
-                quote(artifact),
-                message.as_deref().map_or("null".to_owned(), |m| quote(&truncate(m)))
-            ),
-            Status::Error { message } => format!(r#"{{"status":"error","message":{}}}"#, quote(&truncate(message))),
+            Status::Processing => json::to_string(&ProcessingBody { status: "processing" }),
+            Status::Success(Success { artifact, message, count }) => json::to_string(&SuccessBody {
+                artifact: artifact.clone(),
+                message: message.as_deref().map(truncate),
+                count: *count,
+                status: "success",
+            }),
+            Status::Error { message } => json::to_string(&ErrorBody { status: "error", message: truncate(message) }),
         }
-    }
-
-    pub fn is_terminal(&self) -> bool {
-        !matches!(self, Status::Processing)
     }
 
     pub fn name(&self) -> &'static str {
@@ -201,11 +227,6 @@ impl Reporter {
         outcome.map(|()| true)
     }
 
-    /// Whether a terminal status has been sent (or given up on).
-    pub fn finished(&self) -> bool {
-        self.terminal.lock().map(|s| s.is_some()).unwrap_or(true)
-    }
-
     fn send(&self, status: &Status, policy: Policy, cancel: &Cancel) -> Result<()> {
         let (url, agent) = match &self.target {
             Target::Local => {
@@ -273,7 +294,7 @@ mod tests {
     #[test]
     fn bodies_match_what_pages_core_takes() {
         assert_eq!(Status::Processing.body(), r#"{"status":"processing"}"#);
-        let s = Status::Success { artifact: "_tasks/artifacts/12/".into(), message: None, count: 3 };
+        let s = Status::Success(Success { artifact: "_tasks/artifacts/12/".into(), message: None, count: 3 });
         assert_eq!(s.body(), r#"{"artifact":"_tasks/artifacts/12/","message":null,"count":3,"status":"success"}"#);
         let e = Status::Error { message: "the scan failed: \"x\"\n".into() };
         assert_eq!(e.body(), r#"{"status":"error","message":"the scan failed: \"x\"\n"}"#);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::callback::{self, Reporter, Status};
+use crate::callback::{self, Reporter, Status, Success};
 use crate::cancel::Cancel;
 use crate::cli::{self, Command, Invocation};
 use crate::env::Env;
@@ -202,17 +202,13 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         None => store.location(),
     };
     let Outcome { message, count } = outcome;
-    let status = Status::Success { artifact: artifact.clone(), message: message.clone(), count };
-    if let Err(e) = reporter.finish(&status, callback::RETRY) {
+    let success = Success { artifact, message, count };
+    if let Err(e) = reporter.finish(&Status::Success(success.clone()), callback::RETRY) {
         error!("{e}");
         return e.exit_code();
     }
     if reporter.is_local() {
-        print(&format!(
-            "{{\"artifact\":{},\"message\":{},\"count\":{count}}}\n",
-            crate::json::quote(&artifact),
-            message.as_deref().map_or("null".to_owned(), crate::json::quote)
-        ));
+        print(&(miniserde::json::to_string(&success) + "\n"));
     }
     exit::OK
 }
