@@ -16,10 +16,10 @@ use ureq::Agent;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Retry};
-use miniserde::{Serialize, json};
 use crate::log::redact_url;
 use crate::secret::Secret;
 use crate::{info, warn};
+use miniserde::{Serialize, json};
 
 /// pages-core stores `message` in a string column; we keep it short.
 pub const MESSAGE_LIMIT: usize = 4096;

@@ -193,8 +193,7 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         Ok(s) => s,
         Err(e) => return report_error(&reporter, e.context("the upload failed")),
     };
-    let objects = if summary.objects == 1 { "1 object".to_owned() } else { format!("{} objects", summary.objects) };
-    info!("stored {objects} ({} bytes) in {}", summary.bytes, store.location());
+    info!("stored {} ({} bytes) in {}", crate::store::objects(summary.objects), summary.bytes, store.location());
 
     log::set_phase("success");
     let artifact = match &params {

@@ -26,3 +26,8 @@ pub trait Store {
     /// Where objects go, for logs and the local result (no secrets).
     fn location(&self) -> String;
 }
+
+/// "1 object", "3 objects": a count for a log line.
+pub fn objects(n: usize) -> String {
+    if n == 1 { "1 object".to_owned() } else { format!("{n} objects") }
+}

@@ -13,6 +13,7 @@ pub const SECRET_KEY: &str = "test-secret-key-for-s3s-fs-only";
 pub const REGION: &str = "us-east-1";
 
 pub struct S3Server {
+    _logs: TempDir,
     pub port: u16,
     root: TempDir,
     child: Child,
@@ -31,21 +32,41 @@ impl S3Server {
         }
         let root = TempDir::new("s3s");
         std::fs::create_dir_all(root.path().join(bucket)).expect("bucket dir");
-        let port = free_port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", access_key, "--secret-key", secret_key])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        // Its output goes to a log the failure message names.
+        let logs = TempDir::new("s3s-log");
+        let log_path = logs.path().join("s3s-fs.log");
+        // The port is chosen before s3s-fs binds it: another process may
+        // take it first, and then s3s-fs exits and a new port is tried.
+        for _ in 0..3 {
+            let port = free_port();
+            let log = std::fs::File::create(&log_path).expect("s3s-fs log");
+            let mut child = Command::new("s3s-fs")
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", access_key, "--secret-key", secret_key])
+                .arg(root.path())
+                .stdout(log.try_clone().expect("s3s-fs log"))
+                .stderr(log)
+                .spawn()
+                .expect("start s3s-fs");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(S3Server { port, root, child, _logs: logs });
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                assert!(
+                    Instant::now() < deadline,
+                    "s3s-fs did not start within 10 s; its log ({}):\n{log}",
+                    log_path.display()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        Some(S3Server { port, root, child })
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        panic!("s3s-fs exited three times at start; its last log:\n{log}");
     }
 
     pub fn endpoint(&self) -> String {

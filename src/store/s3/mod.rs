@@ -451,9 +451,9 @@ impl S3Store {
             warn!("{not_aborted} multipart uploads could not be aborted");
         }
         if not_deleted > 0 {
-            warn!("{not_deleted} objects this run may have written could not be deleted");
+            warn!("{} this run may have written could not be deleted", crate::store::objects(not_deleted));
         } else if !written.is_empty() {
-            warn!("deleted the {} objects this run may have written", written.len());
+            warn!("deleted the {} this run may have written", crate::store::objects(written.len()));
         }
     }
 }
