@@ -33,6 +33,10 @@ const ENVS: [&str; 3] = ["dev", "staging", "production"];
 /// must describe each. `<env>` stands for every environment.
 const CREDENTIALS: [&str; 4] = ["ecr-aws-key", "ecr-aws-secret", "<env>-cf-username", "<env>-cf-password"];
 
+/// The pipelines in ci/, each with the environments whose vars file it is set
+/// with: ci/pipeline.yml once per environment.
+const PIPELINES: [(&str, &[&str]); 1] = [("ci/pipeline.yml", &ENVS)];
+
 // ---------------------------------------------------------------------------
 // The repository, with changes held in memory
 
@@ -237,6 +241,9 @@ struct Scope {
 
 struct Checker<'r> {
     repo: &'r Repo,
+    /// Put before each problem of a pipeline other than ci/pipeline.yml: its
+    /// file, `ci/<name>.yml: `.
+    prefix: String,
     /// Resource name to resource type.
     resources: BTreeMap<String, String>,
     /// Job names, for `passed:`.
@@ -249,10 +256,19 @@ struct Checker<'r> {
 /// Every problem the check finds in `repo`, each a line that names the file,
 /// or the job and step, and what is wrong.
 fn check(repo: &Repo) -> Vec<String> {
-    let mut checker =
-        Checker { repo, resources: BTreeMap::new(), jobs: BTreeSet::new(), tasks: Vec::new(), problems: Vec::new() };
+    let mut checker = Checker {
+        repo,
+        prefix: String::new(),
+        resources: BTreeMap::new(),
+        jobs: BTreeSet::new(),
+        tasks: Vec::new(),
+        problems: Vec::new(),
+    };
     checker.task_folders();
-    checker.pipeline();
+    for (file, _) in PIPELINES {
+        checker.prefix = if file == "ci/pipeline.yml" { String::new() } else { format!("{file}: ") };
+        checker.pipeline(file);
+    }
     checker.secrets();
     checker.problems
 }
@@ -263,7 +279,7 @@ const HOOKS: [&str; 5] = ["on_success", "on_failure", "on_error", "on_abort", "e
 
 impl Checker<'_> {
     fn problem(&mut self, job: &str, step: &str, message: String) {
-        self.problems.push(format!("job {job}, step {step}: {message}"));
+        self.problems.push(format!("{}job {job}, step {step}: {message}", self.prefix));
     }
 
     fn task_folders(&mut self) {
@@ -308,18 +324,19 @@ impl Checker<'_> {
         }
     }
 
-    fn pipeline(&mut self) {
-        let Some(text) = self.repo.read("ci/pipeline.yml") else {
-            self.problems.push("ci/pipeline.yml: missing".to_string());
+    fn pipeline(&mut self, file: &str) {
+        let Some(text) = self.repo.read(file) else {
+            self.problems.push(format!("{file}: missing"));
             return;
         };
         let pipeline = match parse_yaml(&text) {
             Ok(pipeline) => pipeline,
             Err(e) => {
-                self.problems.push(format!("ci/pipeline.yml: not YAML: {e}"));
+                self.problems.push(format!("{file}: not YAML: {e}"));
                 return;
             }
         };
+        self.resources.clear();
         for resource in items(&pipeline["resources"]) {
             if let (Some(name), Some(kind)) = (resource["name"].as_str(), resource["type"].as_str()) {
                 self.resources.insert(name.to_string(), kind.to_string());
@@ -332,6 +349,8 @@ impl Checker<'_> {
             for step in items(&job["plan"]) {
                 self.step(&name, step, &mut scope);
             }
+            // A job's hooks run after its plan and see what it made.
+            self.hooks(&name, job, &scope);
         }
     }
 
@@ -465,11 +484,13 @@ impl Checker<'_> {
         };
         // The put streams in the artifacts its params name (inputs: detect).
         let mut named: Vec<String> = items(&step["inputs"]).iter().filter_map(scalar).collect();
-        if kind == "registry-image" {
-            for param in ["image", "additional_tags"] {
-                if let Some(path) = step["params"][param].as_str().filter(|p| !p.contains("((")) {
-                    named.push(path.split('/').next().unwrap_or(path).to_string());
-                }
+        let path_params: &[&str] = match kind.as_str() {
+            "registry-image" => &["image", "additional_tags"],
+            _ => &[],
+        };
+        for param in path_params {
+            if let Some(path) = step["params"][*param].as_str().filter(|p| !p.contains("((")) {
+                named.push(path.split('/').next().unwrap_or(path).to_string());
             }
         }
         let missing: Vec<String> = named.iter().filter(|a| !scope.artifacts.contains_key(*a)).cloned().collect();
@@ -1431,20 +1452,29 @@ fn each_image_runs_doctor_and_a_local_run_against_the_fixture_site_before_it_is_
 #[test]
 fn every_pipeline_var_is_set_per_environment_or_is_a_documented_credential() {
     let repo = Repo::real();
-    let pipeline = repo.read("ci/pipeline.yml").expect("ci/pipeline.yml");
     let readme = repo.read("ci/README.md").expect("ci/README.md");
     for credential in CREDENTIALS {
         assert!(readme.contains(credential), "ci/README.md does not describe the credential {credential}");
     }
-    let pipeline = parse_yaml(&pipeline).expect("ci/pipeline.yml is YAML");
-    let mut values = Vec::new();
-    scalars(&pipeline, &mut values);
-    for env in ENVS {
+    for (pipeline_file, envs) in PIPELINES {
+        let pipeline = repo.read(pipeline_file).unwrap_or_else(|| panic!("{pipeline_file}"));
+        let pipeline = parse_yaml(&pipeline).unwrap_or_else(|e| panic!("{pipeline_file} is not YAML: {e}"));
+        let mut values = Vec::new();
+        scalars(&pipeline, &mut values);
+        vars_are_set(pipeline_file, &values, envs);
+    }
+}
+
+/// Every ((var)) in `values` is set by each environment's vars file, is a
+/// local var or is a credential.
+fn vars_are_set(pipeline: &str, values: &[String], envs: &[&str]) {
+    let repo = Repo::real();
+    for env in envs {
         let file = format!("ci/vars/{env}.yml");
         let static_vars = parse_yaml(&repo.read(&file).unwrap_or_else(|| panic!("{file}"))).expect("YAML");
         // The instance var goes in first, as fly does: ((((deploy-env))-cf-password))
         // becomes ((dev-cf-password)).
-        for value in &values {
+        for value in values {
             let value = value.replace("((deploy-env))", env);
             let mut rest = value.as_str();
             while let Some(start) = rest.find("((") {
@@ -1455,7 +1485,7 @@ fn every_pipeline_var_is_set_per_environment_or_is_a_documented_credential() {
                 let set = !static_vars[var].is_badvalue();
                 assert!(
                     var.starts_with(".:") || credential || set,
-                    "the pipeline uses (({var})), which {file} does not set and ci/README.md lists as no credential"
+                    "{pipeline} uses (({var})), which {file} does not set and ci/README.md lists as no credential"
                 );
                 rest = &inner[end + 2..];
             }
