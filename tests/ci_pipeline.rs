@@ -31,11 +31,49 @@ const ENVS: [&str; 3] = ["dev", "staging", "production"];
 
 /// The credentials the pipeline reads from the credential manager; ci/README.md
 /// must describe each. `<env>` stands for every environment.
-const CREDENTIALS: [&str; 4] = ["ecr-aws-key", "ecr-aws-secret", "<env>-cf-username", "<env>-cf-password"];
+const CREDENTIALS: [&str; 5] =
+    ["ecr-aws-key", "ecr-aws-secret", "ecr-account-id", "<env>-cf-username", "<env>-cf-password"];
 
 /// The pipelines in ci/, each with the environments whose vars file it is set
 /// with: ci/pipeline.yml once per environment.
 const PIPELINES: [(&str, &[&str]); 1] = [("ci/pipeline.yml", &ENVS)];
+
+/// The params oci-build-task reads (CONTRACT C10, from its README,
+/// `cmd/build/main.go`, `task.go` and `types.go`), then the five the fork
+/// adds to log in to a registry before the build pulls its bases: `LOGIN`
+/// (`ECR`: a token from the worker's IAM role; `PASS`: the key pair in
+/// `PASS=user:password` for `REG_URL`), `REGISTRIES` (the ECR account ids)
+/// and `REGION` (default eu-west-1). A name ending in `_` is a prefix.
+const OCI_BUILD_TASK_PARAMS: [&str; 24] = [
+    "CONTEXT",
+    "DOCKERFILE",
+    "BUILD_ARG_",
+    "BUILD_ARGS_FILE",
+    "TARGET",
+    "TARGET_FILE",
+    "ADDITIONAL_TARGETS",
+    "IMAGE_PLATFORM",
+    "OUTPUT_OCI",
+    "UNPACK_ROOTFS",
+    "BUILDKIT_SECRET_",
+    "BUILDKIT_SECRETTEXT_",
+    "LABEL_",
+    "LABELS_FILE",
+    "IMAGE_ARG_",
+    "BUILDKIT_SSH",
+    "REGISTRY_MIRRORS",
+    "BUILDKIT_ADD_HOSTS",
+    "BUILDKIT_EXTRA_CONFIG",
+    // The fork's.
+    "LOGIN",
+    "PASS",
+    "REG_URL",
+    "REGISTRIES",
+    "REGION",
+];
+
+/// The region the fork logs in to when `REGION` is not set.
+const FORK_DEFAULT_REGION: &str = "eu-west-1";
 
 // ---------------------------------------------------------------------------
 // The repository, with changes held in memory
@@ -637,6 +675,8 @@ impl Checker<'_> {
 
         let run_path = config["run"]["path"].as_str().unwrap_or("");
         if run_path == "build" {
+            self.build_params(job, name, &params);
+            self.ecr_bases(job, name, &params, &config, step, scope);
             self.build_args(job, name, &params, &config, step, scope);
         }
         // A task in a built image, through the smoke tool, has run that image.
@@ -720,6 +760,95 @@ impl Checker<'_> {
                         format!("{what}: '{inside}' within artifact '{artifact}' is not executable"),
                     );
                 }
+            }
+        }
+    }
+
+    /// oci-build-task's params: each one it (or the fork) reads, and a login
+    /// the fork can do.
+    fn build_params(&mut self, job: &str, name: &str, params: &BTreeMap<String, String>) {
+        for key in params.keys() {
+            let known = OCI_BUILD_TASK_PARAMS.iter().any(|known| match known.strip_suffix('_') {
+                Some(_) => key.starts_with(known) && key.len() > known.len(),
+                None => key == known,
+            });
+            if !known {
+                self.problem(
+                    job,
+                    name,
+                    format!("params.{key}: an unknown oci-build-task param, which neither it nor the fork reads (CONTRACT C10)"),
+                );
+            }
+        }
+        match params.get("LOGIN").map(String::as_str) {
+            None | Some("ECR") => {}
+            Some(login) if is_var(login) => {}
+            Some("PASS") => {
+                for needed in ["PASS", "REG_URL"] {
+                    if !params.contains_key(needed) {
+                        self.problem(job, name, format!("params.LOGIN is PASS, but params.{needed} is not set"));
+                    }
+                }
+            }
+            Some(other) => self.problem(job, name, format!("params.LOGIN: '{other}' is neither ECR nor PASS")),
+        }
+    }
+
+    /// A base in a private ECR (`<account>.dkr.ecr.<region>.amazonaws.com/…`)
+    /// named by a task's BUILD_ARGS_FILE: the fork must log in to that
+    /// region, and the base must be pinned by digest, for every task.
+    fn ecr_bases(
+        &mut self,
+        job: &str,
+        name: &str,
+        params: &BTreeMap<String, String>,
+        config: &Yaml,
+        step: &Yaml,
+        scope: &Scope,
+    ) {
+        let Some(file) = params.get("BUILD_ARGS_FILE") else { return };
+        for (file, binding) in expand(file, scope) {
+            let Where::Repo { inside, .. } = self.resolve(&file, config, step, scope) else { continue };
+            let Some(text) = self.repo.read(&inside) else { continue };
+            let Some(base) = text.lines().find_map(|l| l.strip_prefix("BASE_IMAGE=")) else { continue };
+            let Some((host, account, region)) = ecr_registry(base) else { continue };
+            let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
+            let login = params.get("LOGIN").map(String::as_str);
+            if login.is_none() {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "{inside} names the ECR base {host}, but params.LOGIN is not set, \
+                         so oci-build-task would pull it without logging in{binding}"
+                    ),
+                );
+            }
+            let login_region = params.get("REGION").map(String::as_str).unwrap_or(FORK_DEFAULT_REGION);
+            if login == Some("ECR") && !is_var(login_region) && login_region != region {
+                self.problem(
+                    job,
+                    name,
+                    format!("{inside} names a base in ECR in {region}, but the fork logs in to {login_region} (params.REGION){binding}"),
+                );
+            }
+            if let Some(registries) = params.get("REGISTRIES").filter(|r| login == Some("ECR") && !is_var(r))
+                && !registries.split(|c: char| c == ',' || c.is_whitespace()).any(|id| id == account)
+            {
+                self.problem(
+                    job,
+                    name,
+                    format!("{inside} names a base in the ECR of account {account}, which params.REGISTRIES does not list{binding}"),
+                );
+            }
+            if !pinned_by_digest(base) {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "{inside}: the ECR base {host}/… is not pinned by digest (@sha256:<64 hex digits>){binding}"
+                    ),
+                );
             }
         }
     }
@@ -813,6 +942,29 @@ fn template_vars(text: &str) -> Vec<String> {
         rest = &rest[start + len + 2..];
     }
     vars
+}
+
+/// The registry host, account id and region of an image in a private ECR
+/// (`123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/name…`); None for any
+/// other image.
+fn ecr_registry(image: &str) -> Option<(String, String, String)> {
+    let (host, _) = image.split_once('/')?;
+    let parts: Vec<&str> = host.split('.').collect();
+    match parts.as_slice() {
+        [account, "dkr", "ecr", region, "amazonaws", "com"]
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some((host.to_string(), account.to_string(), region.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether an image reference ends in `@sha256:` and 64 hex digits.
+fn pinned_by_digest(image: &str) -> bool {
+    image.rsplit_once("@sha256:").is_some_and(|(_, digest)| {
+        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Params whose value is a path: oci-build-task's CONTEXT, DOCKERFILE,
@@ -1681,4 +1833,168 @@ fn deploy_refuses_an_image_pushed_under_another_tag() {
         String::from_utf8_lossy(&out.stderr).contains("the pushed tag is 'owasp-zap-staging', not 'owasp-zap-dev'")
     );
     assert_eq!(calls, "", "cf is not called");
+}
+
+// ---------------------------------------------------------------------------
+// Bases from ECR, verified sources, self-setting, pull requests, notices and
+// releases: each checked, and each mistake caught
+
+/// A task whose .env names a hardened base in the platform's ECR, pinned by digest.
+fn ecr_base_task(repo: Repo, base: &str) -> Repo {
+    repo.with("tasks/new-scan/.env", &format!("BASE_IMAGE={base}\nBUILD_TASK=new-scan\n"))
+}
+
+const ECR_HOST: &str = "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com";
+const DIGEST: &str = "sha256:40b107342c492725bc7aacbe93a49945445191ae364184a6d24fedb28172f6f7";
+
+#[test]
+fn a_task_built_from_a_pinned_ecr_base_with_the_forks_login_passes() {
+    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"));
+    assert_clean(&repo);
+}
+
+#[test]
+fn a_build_without_login_while_a_task_env_names_an_ecr_base_is_caught() {
+    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}")).edit(
+        "ci/pipeline.yml",
+        "        LOGIN: ECR\n",
+        "",
+    );
+    assert_caught(
+        &repo,
+        &format!(
+            "job build-and-deploy, step build: tasks/new-scan/.env names the ECR base {ECR_HOST}, \
+             but params.LOGIN is not set, so oci-build-task would pull it without logging in (for build-task=new-scan)"
+        ),
+    );
+    // Public bases need no login: the other tasks are not reported.
+    assert!(!check(&repo).iter().any(|p| p.contains("build-task=example")), "{:#?}", check(&repo));
+}
+
+#[test]
+fn an_ecr_base_in_another_region_or_account_or_not_pinned_by_digest_is_caught() {
+    let east = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hardened/debian:12";
+    let repo = ecr_base_task(Repo::baseline(), east);
+    assert_caught(
+        &repo,
+        "step build: tasks/new-scan/.env names a base in ECR in us-east-1, but the fork logs in to us-gov-west-1 (params.REGION)",
+    );
+    assert_caught(
+        &repo,
+        "step build: tasks/new-scan/.env: the ECR base 123456789012.dkr.ecr.us-east-1.amazonaws.com/… is not pinned by digest",
+    );
+    // Without REGION the fork logs in to its default, eu-west-1.
+    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"))
+        .edit("ci/pipeline.yml", "        REGION: us-gov-west-1\n", "")
+        .edit("ci/pipeline.yml", "        REGISTRIES: ((ecr-account-id))\n", "        REGISTRIES: \"210987654321\"\n");
+    assert_caught(&repo, "names a base in ECR in us-gov-west-1, but the fork logs in to eu-west-1 (params.REGION)");
+    assert_caught(
+        &repo,
+        "names a base in the ECR of account 123456789012, which params.REGISTRIES does not list (for build-task=new-scan)",
+    );
+}
+
+#[test]
+fn an_unknown_oci_build_task_param_is_caught() {
+    // The older fork's switch; this fork reads LOGIN instead.
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        ECR: \"TRUE\"\n");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step build: params.ECR: an unknown oci-build-task param, which neither it nor the fork reads (CONTRACT C10)",
+    );
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        UNPACK_ROOTFS: \"true\"\n",
+        "        UNPACK_ROOT_FS: \"true\"\n",
+    );
+    assert_caught(&repo, "step build: params.UNPACK_ROOT_FS: an unknown oci-build-task param");
+    // Prefixed params are known by their prefix.
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        UNPACK_ROOTFS: \"true\"\n",
+        "        UNPACK_ROOTFS: \"true\"\n        LABEL_team: pages\n        BUILDKIT_SECRETTEXT_extra-ca: ((extra-ca))\n",
+    );
+    assert!(!check(&repo).iter().any(|p| p.contains("unknown oci-build-task param")), "{:#?}", check(&repo));
+}
+
+#[test]
+fn a_login_by_key_pair_without_its_pass_or_registry_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: PASS\n");
+    assert_caught(&repo, "job build-and-deploy, step build: params.LOGIN is PASS, but params.PASS is not set");
+    assert_caught(&repo, "job build-and-deploy, step build: params.LOGIN is PASS, but params.REG_URL is not set");
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        LOGIN: ECR\n",
+        "        LOGIN: PASS\n        PASS: ((ecr-aws-key)):((ecr-aws-secret))\n        REG_URL: ((ecr-account-id)).dkr.ecr.us-gov-west-1.amazonaws.com\n",
+    );
+    assert!(!check(&repo).iter().any(|p| p.contains("params.LOGIN")), "{:#?}", check(&repo));
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: IAM\n");
+    assert_caught(&repo, "step build: params.LOGIN: 'IAM' is neither ECR nor PASS");
+}
+
+/// A job of a pipeline file, by name.
+fn job_of(pipeline: &Yaml, name: &str) -> Yaml {
+    items(&pipeline["jobs"])
+        .iter()
+        .find(|j| j["name"].as_str() == Some(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("a job {name}"))
+}
+
+fn resource_of(pipeline: &Yaml, name: &str) -> Yaml {
+    items(&pipeline["resources"])
+        .iter()
+        .find(|r| r["name"].as_str() == Some(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("a resource {name}"))
+}
+
+fn read_yaml(path: &str) -> Yaml {
+    parse_yaml(&Repo::real().read(path).unwrap_or_else(|| panic!("{path}"))).expect("YAML")
+}
+
+#[test]
+fn one_way_of_authenticating_to_ecr_serves_the_resources_and_cf_push_and_the_build_uses_the_workers_role() {
+    for file in ["ci/pipeline.yml"] {
+        let pipeline = read_yaml(file);
+        // Every ECR resource uses the one key pair.
+        for resource in items(&pipeline["resources"]) {
+            let source = &resource["source"];
+            if source["aws_region"].is_badvalue() {
+                continue;
+            }
+            assert_eq!(source["aws_region"].as_str(), Some("us-gov-west-1"), "{file}: {resource:?}");
+            assert_eq!(source["aws_access_key_id"].as_str(), Some("((ecr-aws-key))"), "{file}: {resource:?}");
+            assert_eq!(source["aws_secret_access_key"].as_str(), Some("((ecr-aws-secret))"), "{file}: {resource:?}");
+        }
+        // The build's image is a setting, and it is the fork, logging in by role.
+        let image = resource_of(&pipeline, "oci-build-task");
+        assert_eq!(image["source"]["repository"].as_str(), Some("((oci-build-task-repository))"));
+        assert_eq!(image["source"]["tag"].as_str(), Some("((oci-build-task-tag))"));
+        let mut builds = Vec::new();
+        for job in items(&pipeline["jobs"]) {
+            for step in items(&job["plan"]) {
+                for child in items(&step["do"]) {
+                    if child["task"].as_str() == Some("build") {
+                        builds.push(child.clone());
+                    }
+                }
+            }
+        }
+        assert_eq!(builds.len(), 1, "{file}: one build step");
+        assert_eq!(builds[0]["image"].as_str(), Some("oci-build-task"));
+        assert_eq!(builds[0]["params"]["LOGIN"].as_str(), Some("ECR"));
+        assert_eq!(builds[0]["params"]["REGION"].as_str(), Some("us-gov-west-1"));
+        assert_eq!(builds[0]["params"]["REGISTRIES"].as_str(), Some("((ecr-account-id))"));
+    }
+    // cf push pulls with the same key pair (Cloud Foundry's cells have no role of ours).
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let deploy = job_of(&pipeline, "build-and-deploy");
+    let across = items(&deploy["plan"]).iter().find(|s| !s["across"].is_badvalue()).cloned().expect("across");
+    let step = items(&across["do"]).iter().find(|s| s["task"].as_str() == Some("deploy")).cloned().expect("deploy");
+    assert_eq!(step["params"]["CF_DOCKER_USERNAME"].as_str(), Some("((ecr-aws-key))"));
+    assert_eq!(step["params"]["CF_DOCKER_PASSWORD"].as_str(), Some("((ecr-aws-secret))"));
+    // ci/README.md says why the build differs.
+    let readme = Repo::real().read("ci/README.md").expect("ci/README.md");
+    assert!(readme.contains("LOGIN=PASS") && readme.contains("REG_URL"), "ci/README.md documents the key pair login");
 }
