@@ -31,8 +31,8 @@ const ENVS: [&str; 3] = ["dev", "staging", "production"];
 
 /// The credentials the pipeline reads from the credential manager; ci/README.md
 /// must describe each. `<env>` stands for every environment.
-const CREDENTIALS: [&str; 5] =
-    ["ecr-aws-key", "ecr-aws-secret", "ecr-account-id", "<env>-cf-username", "<env>-cf-password"];
+const CREDENTIALS: [&str; 6] =
+    ["ecr-aws-key", "ecr-aws-secret", "ecr-account-id", "<env>-cf-username", "<env>-cf-password", "gpg-keys"];
 
 /// The pipelines in ci/, each with the environments whose vars file it is set
 /// with: ci/pipeline.yml once per environment.
@@ -320,6 +320,10 @@ impl Checker<'_> {
         self.problems.push(format!("{}job {job}, step {step}: {message}", self.prefix));
     }
 
+    fn resource_problem(&mut self, resource: &str, message: String) {
+        self.problems.push(format!("{}resource {resource}: {message}", self.prefix));
+    }
+
     fn task_folders(&mut self) {
         for name in self.repo.list("tasks") {
             let folder = format!("tasks/{name}");
@@ -378,6 +382,7 @@ impl Checker<'_> {
         for resource in items(&pipeline["resources"]) {
             if let (Some(name), Some(kind)) = (resource["name"].as_str(), resource["type"].as_str()) {
                 self.resources.insert(name.to_string(), kind.to_string());
+                self.source(name, kind, &resource["source"]);
             }
         }
         self.jobs = items(&pipeline["jobs"]).iter().filter_map(|job| scalar(&job["name"])).collect();
@@ -389,6 +394,19 @@ impl Checker<'_> {
             }
             // A job's hooks run after its plan and see what it made.
             self.hooks(&name, job, &scope);
+        }
+    }
+
+    /// What a resource's source must say: a git source names the keys its
+    /// commits must be signed with.
+    fn source(&mut self, name: &str, kind: &str, source: &Yaml) {
+        let keys = &source["commit_verification_keys"];
+        let set = scalar(keys).is_some_and(|k| is_var(&k)) || keys.as_vec().is_some_and(|k| !k.is_empty());
+        if kind == "git" && !set {
+            self.resource_problem(
+                name,
+                "a git source without commit_verification_keys, so unsigned commits would build and deploy".to_string(),
+            );
         }
     }
 
@@ -477,13 +495,13 @@ impl Checker<'_> {
             "task" => self.task(job, &name, step, scope),
             "set_pipeline" => {
                 if let Some(file) = step["file"].as_str() {
-                    self.artifact_file(job, &name, file, "config file path", scope);
+                    self.artifact_file(job, &name, file, "config file path", "", scope);
                 }
             }
             "load_var" => {
                 match step["file"].as_str() {
                     Some(file) => {
-                        self.artifact_file(job, &name, file, "file path", scope);
+                        self.artifact_file(job, &name, file, "file path", "", scope);
                     }
                     None => self.problem(job, &name, "no file to load".to_string()),
                 }
@@ -560,7 +578,15 @@ impl Checker<'_> {
     /// Reads `<artifact>/<path>` the way Concourse does for a task's `file:`
     /// or a `load_var`: the first segment must be an artifact by now; when it
     /// is this repository the file must exist in it.
-    fn artifact_file(&mut self, job: &str, step: &str, path: &str, what: &str, scope: &Scope) -> Option<String> {
+    fn artifact_file(
+        &mut self,
+        job: &str,
+        step: &str,
+        path: &str,
+        what: &str,
+        binding: &str,
+        scope: &Scope,
+    ) -> Option<String> {
         let Some((artifact, rest)) = path.split_once('/') else {
             self.problem(job, step, format!("{what} '{path}' does not specify where the file lives"));
             return None;
@@ -576,7 +602,7 @@ impl Checker<'_> {
             Some(Origin::Repo) => {
                 let text = self.repo.read(rest);
                 if text.is_none() {
-                    self.problem(job, step, format!("file '{rest}' not found within artifact '{artifact}'"));
+                    self.problem(job, step, format!("file '{rest}' not found within artifact '{artifact}'{binding}"));
                 }
                 text
             }
@@ -585,7 +611,7 @@ impl Checker<'_> {
 
     fn task(&mut self, job: &str, name: &str, step: &Yaml, scope: &mut Scope) {
         let config = if let Some(file) = step["file"].as_str() {
-            let text = self.artifact_file(job, name, file, "task config file path", scope);
+            let text = self.artifact_file(job, name, file, "task config file path", "", scope);
             // The step's `vars` fill a task file's ((vars)) before it is parsed.
             let undefined: Vec<String> = text
                 .as_deref()
@@ -1430,7 +1456,7 @@ fn a_long_token_in_a_script_is_caught() {
 fn check_plan(plan: &str) -> Vec<String> {
     let pipeline = format!(
         "jobs:\n- name: j\n  plan:\n  - get: alpine\n{}\
-         resources:\n- {{name: src, type: git, source: {{uri: ((git-uri))}}}}\n\
+         resources:\n- {{name: src, type: git, source: {{uri: ((git-uri)), commit_verification_keys: ((gpg-keys))}}}}\n\
          - {{name: alpine, type: registry-image, source: {{repository: alpine}}}}\n",
         indent(plan, "  ")
     );
@@ -1930,6 +1956,16 @@ fn a_login_by_key_pair_without_its_pass_or_registry_is_caught() {
     assert!(!check(&repo).iter().any(|p| p.contains("params.LOGIN")), "{:#?}", check(&repo));
     let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: IAM\n");
     assert_caught(&repo, "step build: params.LOGIN: 'IAM' is neither ECR nor PASS");
+}
+
+#[test]
+fn a_source_without_verification_keys_is_caught() {
+    let keys = "    commit_verification_keys: ((gpg-keys))\n";
+    let repo = Repo::baseline().edit("ci/pipeline.yml", keys, "");
+    assert_caught(
+        &repo,
+        "resource src: a git source without commit_verification_keys, so unsigned commits would build and deploy",
+    );
 }
 
 /// A job of a pipeline file, by name.
