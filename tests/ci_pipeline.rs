@@ -494,8 +494,17 @@ impl Checker<'_> {
             "put" => self.put(job, &name, step, scope),
             "task" => self.task(job, &name, step, scope),
             "set_pipeline" => {
-                if let Some(file) = step["file"].as_str() {
-                    self.artifact_file(job, &name, file, "config file path", "", scope);
+                match step["file"].as_str() {
+                    Some(file) => {
+                        self.artifact_file(job, &name, file, "config file path", "", scope);
+                    }
+                    None => self.problem(job, &name, "no config file to set the pipeline from".to_string()),
+                }
+                for file in items(&step["var_files"]).iter().filter_map(scalar) {
+                    for (path, binding) in expand(&file, scope) {
+                        let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
+                        self.artifact_file(job, &name, &path, "var file path", &binding, scope);
+                    }
                 }
             }
             "load_var" => {
@@ -1968,6 +1977,15 @@ fn a_source_without_verification_keys_is_caught() {
     );
 }
 
+#[test]
+fn a_set_pipeline_var_file_missing_for_one_environment_is_caught() {
+    let repo = Repo::baseline().without("ci/vars/staging.yml");
+    assert_caught(
+        &repo,
+        "job set-pipeline, step build-task: file 'ci/vars/staging.yml' not found within artifact 'src' (for deploy-env=staging)",
+    );
+}
+
 /// A job of a pipeline file, by name.
 fn job_of(pipeline: &Yaml, name: &str) -> Yaml {
     items(&pipeline["jobs"])
@@ -1987,6 +2005,23 @@ fn resource_of(pipeline: &Yaml, name: &str) -> Yaml {
 
 fn read_yaml(path: &str) -> Yaml {
     parse_yaml(&Repo::real().read(path).unwrap_or_else(|| panic!("{path}"))).expect("YAML")
+}
+
+#[test]
+fn the_pipeline_sets_itself_first_for_its_environment_instance() {
+    let pipeline = read_yaml("ci/pipeline.yml");
+    assert_eq!(items(&pipeline["jobs"])[0]["name"].as_str(), Some("set-pipeline"));
+    let set = job_of(&pipeline, "set-pipeline");
+    let step = &items(&set["plan"])[1];
+    assert_eq!(step["set_pipeline"].as_str(), Some("build-task"));
+    assert_eq!(step["file"].as_str(), Some("src/ci/pipeline.yml"));
+    assert_eq!(step["instance_vars"]["deploy-env"].as_str(), Some("((deploy-env))"));
+    assert_eq!(items(&step["var_files"])[0].as_str(), Some("src/ci/vars/((deploy-env)).yml"));
+    // Nothing builds before the pipeline is set: the test job takes src through it.
+    let test = job_of(&pipeline, "test");
+    let src = items(&test["plan"][0]["in_parallel"]).iter().find(|s| s["get"].as_str() == Some("src")).cloned();
+    let passed: Vec<String> = items(&src.expect("test gets src")["passed"]).iter().filter_map(scalar).collect();
+    assert_eq!(passed, ["set-pipeline"]);
 }
 
 #[test]
