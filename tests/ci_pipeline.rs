@@ -31,8 +31,15 @@ const ENVS: [&str; 3] = ["dev", "staging", "production"];
 
 /// The credentials the pipeline reads from the credential manager; ci/README.md
 /// must describe each. `<env>` stands for every environment.
-const CREDENTIALS: [&str; 6] =
-    ["ecr-aws-key", "ecr-aws-secret", "ecr-account-id", "<env>-cf-username", "<env>-cf-password", "gpg-keys"];
+const CREDENTIALS: [&str; 7] = [
+    "ecr-aws-key",
+    "ecr-aws-secret",
+    "ecr-account-id",
+    "<env>-cf-username",
+    "<env>-cf-password",
+    "gpg-keys",
+    "slack-webhook-url",
+];
 
 /// The pipelines in ci/, each with the environments whose vars file it is set
 /// with: ci/pipeline.yml once per environment.
@@ -74,6 +81,26 @@ const OCI_BUILD_TASK_PARAMS: [&str; 24] = [
 
 /// The region the fork logs in to when `REGION` is not set.
 const FORK_DEFAULT_REGION: &str = "eu-west-1";
+
+/// The resource types every Concourse has; any other must be declared in
+/// the pipeline's `resource_types`.
+const BUNDLED_TYPES: [&str; 12] = [
+    "bosh-io-release",
+    "bosh-io-stemcell",
+    "docker-image",
+    "git",
+    "github-release",
+    "hg",
+    "mock",
+    "pool",
+    "registry-image",
+    "s3",
+    "semver",
+    "time",
+];
+
+/// The resource type notices are posted through.
+const NOTICE_TYPE: &str = "slack-notification";
 
 // ---------------------------------------------------------------------------
 // The repository, with changes held in memory
@@ -378,10 +405,18 @@ impl Checker<'_> {
                 return;
             }
         };
+        let declared: BTreeSet<String> =
+            items(&pipeline["resource_types"]).iter().filter_map(|t| scalar(&t["name"])).collect();
         self.resources.clear();
         for resource in items(&pipeline["resources"]) {
             if let (Some(name), Some(kind)) = (resource["name"].as_str(), resource["type"].as_str()) {
                 self.resources.insert(name.to_string(), kind.to_string());
+                if !BUNDLED_TYPES.contains(&kind) && !declared.contains(kind) {
+                    self.resource_problem(
+                        name,
+                        format!("unknown resource type '{kind}' (neither bundled nor in resource_types)"),
+                    );
+                }
                 self.source(name, kind, &resource["source"]);
             }
         }
@@ -394,20 +429,74 @@ impl Checker<'_> {
             }
             // A job's hooks run after its plan and see what it made.
             self.hooks(&name, job, &scope);
+            self.scheduled(&name, job);
         }
     }
 
     /// What a resource's source must say: a git source names the keys its
-    /// commits must be signed with.
+    /// commits must be signed with, and a notice goes to an endpoint that is
+    /// a ((var)).
     fn source(&mut self, name: &str, kind: &str, source: &Yaml) {
-        let keys = &source["commit_verification_keys"];
-        let set = scalar(keys).is_some_and(|k| is_var(&k)) || keys.as_vec().is_some_and(|k| !k.is_empty());
-        if kind == "git" && !set {
-            self.resource_problem(
-                name,
-                "a git source without commit_verification_keys, so unsigned commits would build and deploy".to_string(),
-            );
+        match kind {
+            "git" => {
+                let keys = &source["commit_verification_keys"];
+                let set = scalar(keys).is_some_and(|k| is_var(&k)) || keys.as_vec().is_some_and(|k| !k.is_empty());
+                if !set {
+                    self.resource_problem(
+                        name,
+                        "a git source without commit_verification_keys, so unsigned commits would build and deploy"
+                            .to_string(),
+                    );
+                }
+            }
+            NOTICE_TYPE if !scalar(&source["url"]).is_some_and(|url| is_var(&url)) => {
+                self.resource_problem(name, "a notice endpoint (source.url) that is not a ((var))".to_string());
+            }
+            _ => {}
         }
+    }
+
+    /// A job a `time` resource triggers has nobody watching it: its failure
+    /// must be posted.
+    fn scheduled(&mut self, job: &str, config: &Yaml) {
+        let mut gets = Vec::new();
+        for step in items(&config["plan"]) {
+            gets_in(step, &mut gets);
+        }
+        for get in gets {
+            let name = scalar(&get["get"]).unwrap_or_default();
+            let resource = get["resource"].as_str().map(str::to_string).unwrap_or(name);
+            let timed = self.resources.get(&resource).is_some_and(|kind| kind == "time");
+            if timed && get["trigger"].as_bool() == Some(true) && !self.notifies(&config["on_failure"]) {
+                self.problems.push(format!(
+                    "{}job {job}: triggered by the time resource '{resource}', but no on_failure notice \
+                     (a put to a {NOTICE_TYPE} resource), so a failed scheduled rebuild would go unseen",
+                    self.prefix
+                ));
+            }
+        }
+    }
+
+    /// Whether a hook posts a notice: a put to a notice resource, itself or
+    /// within a `do`, `in_parallel` or `try`.
+    fn notifies(&self, step: &Yaml) -> bool {
+        if let Some(name) = scalar(&step["put"]) {
+            let resource = step["resource"].as_str().map(str::to_string).unwrap_or(name);
+            return self.resources.get(&resource).is_some_and(|kind| kind == NOTICE_TYPE);
+        }
+        let parallel = &step["in_parallel"];
+        let children = if parallel.is_array() {
+            parallel
+        } else if !parallel.is_badvalue() {
+            &parallel["steps"]
+        } else {
+            &step["do"]
+        };
+        items(children).iter().any(|child| self.notifies(child)) || self.notifies_in(&step["try"])
+    }
+
+    fn notifies_in(&self, step: &Yaml) -> bool {
+        !step.is_badvalue() && self.notifies(step)
     }
 
     /// One step with its modifiers: `across` runs it in a scope of its own,
@@ -714,6 +803,18 @@ impl Checker<'_> {
             self.ecr_bases(job, name, &params, &config, step, scope);
             self.build_args(job, name, &params, &config, step, scope);
         }
+        // Beyond Concourse: every deploy says how it went.
+        if run_path.ends_with("/deploy.sh") {
+            for (hook, what) in [("on_success", "success"), ("on_failure", "failure")] {
+                if !self.notifies_in(&step[hook]) {
+                    self.problem(
+                        job,
+                        name,
+                        format!("a deploy without a notice of its {what} ({hook}: a put to a {NOTICE_TYPE} resource)"),
+                    );
+                }
+            }
+        }
         // A task in a built image, through the smoke tool, has run that image.
         if let Some(image) = step["image"].as_str()
             && scope.built.contains(image)
@@ -977,6 +1078,21 @@ fn template_vars(text: &str) -> Vec<String> {
         rest = &rest[start + len + 2..];
     }
     vars
+}
+
+/// Every `get` step within a step: itself, or inside `in_parallel`, `do`, `try`.
+fn gets_in<'y>(step: &'y Yaml, out: &mut Vec<&'y Yaml>) {
+    if !step["get"].is_badvalue() {
+        out.push(step);
+    }
+    let parallel = &step["in_parallel"];
+    let children = if parallel.is_array() { parallel } else { &parallel["steps"] };
+    for child in items(children).iter().chain(items(&step["do"])) {
+        gets_in(child, out);
+    }
+    if !step["try"].is_badvalue() {
+        gets_in(&step["try"], out);
+    }
 }
 
 /// The registry host, account id and region of an image in a private ECR
@@ -1974,6 +2090,59 @@ fn a_source_without_verification_keys_is_caught() {
     assert_caught(
         &repo,
         "resource src: a git source without commit_verification_keys, so unsigned commits would build and deploy",
+    );
+}
+
+#[test]
+fn a_deploy_without_a_notice_is_caught() {
+    let pipeline = Repo::real().read("ci/pipeline.yml").expect("ci/pipeline.yml");
+    let start = pipeline.find("      on_success:\n        put: slack\n").expect("the deploy's on_success");
+    let end = start + pipeline[start..].find("      on_failure:\n").expect("then its on_failure");
+    let repo = Repo::baseline().with("ci/pipeline.yml", &format!("{}{}", &pipeline[..start], &pipeline[end..]));
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step deploy: a deploy without a notice of its success (on_success: a put to a slack-notification resource)",
+    );
+    // A hook that puts to anything else is no notice.
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "      on_failure:\n        put: slack\n",
+        "      on_failure:\n        put: image-repository\n",
+    );
+    assert_caught(&repo, "step deploy: a deploy without a notice of its failure (on_failure:");
+}
+
+#[test]
+fn a_weekly_rebuild_without_a_failure_notice_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "  on_failure:\n    put: slack\n",
+        "  on_failure:\n    put: image-repository\n",
+    );
+    assert_caught(
+        &repo,
+        "job build-and-deploy: triggered by the time resource 'weekly', but no on_failure notice \
+         (a put to a slack-notification resource), so a failed scheduled rebuild would go unseen",
+    );
+}
+
+#[test]
+fn a_notice_endpoint_written_into_the_pipeline_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "url: ((slack-webhook-url))",
+        "url: https://hooks.slack.com/services/team/channel",
+    );
+    assert_caught(&repo, "resource slack: a notice endpoint (source.url) that is not a ((var))");
+}
+
+#[test]
+fn a_resource_of_an_undeclared_type_is_caught() {
+    let repo =
+        Repo::baseline().edit("ci/pipeline.yml", "- name: slack-notification\n", "- name: slack-notifications\n");
+    assert_caught(
+        &repo,
+        "resource slack: unknown resource type 'slack-notification' (neither bundled nor in resource_types)",
     );
 }
 
