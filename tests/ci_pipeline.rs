@@ -31,7 +31,7 @@ const ENVS: [&str; 3] = ["dev", "staging", "production"];
 
 /// The credentials the pipeline reads from the credential manager; ci/README.md
 /// must describe each. `<env>` stands for every environment.
-const CREDENTIALS: [&str; 7] = [
+const CREDENTIALS: [&str; 8] = [
     "ecr-aws-key",
     "ecr-aws-secret",
     "ecr-account-id",
@@ -39,6 +39,7 @@ const CREDENTIALS: [&str; 7] = [
     "<env>-cf-password",
     "gpg-keys",
     "slack-webhook-url",
+    "github-access-token",
 ];
 
 /// The pipelines in ci/, each with the environments whose vars file it is set
@@ -309,6 +310,8 @@ struct Checker<'r> {
     /// Put before each problem of a pipeline other than ci/pipeline.yml: its
     /// file, `ci/<name>.yml: `.
     prefix: String,
+    /// The environments whose vars file the pipeline is set with.
+    envs: &'static [&'static str],
     /// Resource name to resource type.
     resources: BTreeMap<String, String>,
     /// Job names, for `passed:`.
@@ -324,14 +327,16 @@ fn check(repo: &Repo) -> Vec<String> {
     let mut checker = Checker {
         repo,
         prefix: String::new(),
+        envs: &ENVS,
         resources: BTreeMap::new(),
         jobs: BTreeSet::new(),
         tasks: Vec::new(),
         problems: Vec::new(),
     };
     checker.task_folders();
-    for (file, _) in PIPELINES {
+    for (file, envs) in PIPELINES {
         checker.prefix = if file == "ci/pipeline.yml" { String::new() } else { format!("{file}: ") };
+        checker.envs = envs;
         checker.pipeline(file);
     }
     checker.secrets();
@@ -529,6 +534,22 @@ impl Checker<'_> {
             return list.iter().filter_map(scalar).collect();
         }
         let text = values.as_str().unwrap_or("");
+        // A static var: the lists the environments' vars files give it.
+        if let Some(name) = text.strip_prefix("((").and_then(|t| t.strip_suffix("))")).filter(|v| !v.starts_with(".:"))
+        {
+            let mut all = Vec::new();
+            for env in self.envs {
+                let file = format!("ci/vars/{env}.yml");
+                let doc = self.repo.read(&file).and_then(|t| parse_yaml(&t).ok()).unwrap_or(Yaml::Null);
+                match doc[name].as_vec() {
+                    Some(list) => all.extend(list.iter().filter_map(scalar)),
+                    None => self.problem(job, &format!("across {var}"), format!("{file} sets no list (({name}))")),
+                }
+            }
+            all.sort();
+            all.dedup();
+            return all;
+        }
         match text.strip_prefix("((.:").and_then(|t| t.strip_suffix("))")) {
             Some(loaded) if scope.vars.contains_key(loaded) => self.tasks.clone(),
             Some(loaded) => {
@@ -536,7 +557,7 @@ impl Checker<'_> {
                 Vec::new()
             }
             None => {
-                self.problem(job, &format!("across {var}"), "values is neither a list nor a ((.:var))".to_string());
+                self.problem(job, &format!("across {var}"), "values is neither a list nor a ((var))".to_string());
                 Vec::new()
             }
         }
@@ -640,6 +661,7 @@ impl Checker<'_> {
         let mut named: Vec<String> = items(&step["inputs"]).iter().filter_map(scalar).collect();
         let path_params: &[&str] = match kind.as_str() {
             "registry-image" => &["image", "additional_tags"],
+            "github-release" => &["name", "tag", "body", "commitish"],
             _ => &[],
         };
         for param in path_params {
@@ -2155,6 +2177,12 @@ fn a_set_pipeline_var_file_missing_for_one_environment_is_caught() {
     );
 }
 
+#[test]
+fn an_environment_without_its_release_switch_is_caught() {
+    let repo = Repo::baseline().edit("ci/vars/dev.yml", "github-releases: []\n", "");
+    assert_caught(&repo, "job release, step across release: ci/vars/dev.yml sets no list ((github-releases))");
+}
+
 /// A job of a pipeline file, by name.
 fn job_of(pipeline: &Yaml, name: &str) -> Yaml {
     items(&pipeline["jobs"])
@@ -2237,4 +2265,25 @@ fn one_way_of_authenticating_to_ecr_serves_the_resources_and_cf_push_and_the_bui
     // ci/README.md says why the build differs.
     let readme = Repo::real().read("ci/README.md").expect("ci/README.md");
     assert!(readme.contains("LOGIN=PASS") && readme.contains("REG_URL"), "ci/README.md documents the key pair login");
+}
+
+#[test]
+fn production_builds_release_tags_only_and_publishes_a_release_of_each() {
+    for env in ENVS {
+        let vars = read_yaml(&format!("ci/vars/{env}.yml"));
+        let (filter, releases): (&str, &[&str]) = if env == "production" { ("0.*.*", &["github"]) } else { ("", &[]) };
+        assert_eq!(vars["git-tag-filter"].as_str(), Some(filter), "{env}");
+        let listed: Vec<String> = items(&vars["github-releases"]).iter().filter_map(scalar).collect();
+        assert_eq!(listed, releases, "{env}");
+    }
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let release = job_of(&pipeline, "release");
+    let plan = items(&release["plan"]);
+    assert_eq!(plan[0]["get"].as_str(), Some("src"));
+    assert_eq!(plan[0]["passed"][0].as_str(), Some("build-and-deploy"));
+    assert_eq!(plan[1]["across"][0]["values"].as_str(), Some("((github-releases))"));
+    let put = &plan[1]["do"][0];
+    assert_eq!(put["put"].as_str(), Some("github-release"));
+    assert_eq!(put["params"]["tag"].as_str(), Some("src/.git/ref"));
+    assert_eq!(resource_of(&pipeline, "github-release")["type"].as_str(), Some("github-release"));
 }
