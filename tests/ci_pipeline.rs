@@ -43,8 +43,8 @@ const CREDENTIALS: [&str; 8] = [
 ];
 
 /// The pipelines in ci/, each with the environments whose vars file it is set
-/// with: ci/pipeline.yml once per environment.
-const PIPELINES: [(&str, &[&str]); 1] = [("ci/pipeline.yml", &ENVS)];
+/// with: ci/pipeline.yml once per environment, ci/pull-requests.yml for dev.
+const PIPELINES: [(&str, &[&str]); 2] = [("ci/pipeline.yml", &ENVS), ("ci/pull-requests.yml", &["dev"])];
 
 /// The params oci-build-task reads (CONTRACT C10, from its README,
 /// `cmd/build/main.go`, `task.go` and `types.go`), then the five the fork
@@ -439,8 +439,8 @@ impl Checker<'_> {
     }
 
     /// What a resource's source must say: a git source names the keys its
-    /// commits must be signed with, and a notice goes to an endpoint that is
-    /// a ((var)).
+    /// commits must be signed with, a pull request source leaves forks out,
+    /// and a notice goes to an endpoint that is a ((var)).
     fn source(&mut self, name: &str, kind: &str, source: &Yaml) {
         match kind {
             "git" => {
@@ -453,6 +453,12 @@ impl Checker<'_> {
                             .to_string(),
                     );
                 }
+            }
+            "pull-request" if source["disable_forks"].as_bool() != Some(true) => {
+                self.resource_problem(
+                    name,
+                    "a pull request source without disable_forks: true, so a fork's code would run here".to_string(),
+                );
             }
             NOTICE_TYPE if !scalar(&source["url"]).is_some_and(|url| is_var(&url)) => {
                 self.resource_problem(name, "a notice endpoint (source.url) that is not a ((var))".to_string());
@@ -590,7 +596,8 @@ impl Checker<'_> {
                 let resource = step["resource"].as_str().unwrap_or(&name);
                 match self.resources.get(resource) {
                     Some(kind) => {
-                        let origin = if kind == "git" { Origin::Repo } else { Origin::Other };
+                        // A pull request's checkout is this repository too.
+                        let origin = if kind == "git" || kind == "pull-request" { Origin::Repo } else { Origin::Other };
                         scope.artifacts.insert(name.clone(), origin);
                     }
                     None => self.problem(job, &name, format!("unknown resource '{resource}'")),
@@ -661,6 +668,7 @@ impl Checker<'_> {
         let mut named: Vec<String> = items(&step["inputs"]).iter().filter_map(scalar).collect();
         let path_params: &[&str] = match kind.as_str() {
             "registry-image" => &["image", "additional_tags"],
+            "pull-request" => &["path"],
             "github-release" => &["name", "tag", "body", "commitish"],
             _ => &[],
         };
@@ -2113,6 +2121,17 @@ fn a_source_without_verification_keys_is_caught() {
         &repo,
         "resource src: a git source without commit_verification_keys, so unsigned commits would build and deploy",
     );
+    let repo = Repo::baseline().edit("ci/pull-requests.yml", keys, "");
+    assert_caught(&repo, "ci/pull-requests.yml: resource main: a git source without commit_verification_keys");
+}
+
+#[test]
+fn a_pull_request_source_that_lets_forks_in_is_caught() {
+    let repo = Repo::baseline().edit("ci/pull-requests.yml", "disable_forks: true", "disable_forks: false");
+    assert_caught(
+        &repo,
+        "ci/pull-requests.yml: resource pull-request: a pull request source without disable_forks: true",
+    );
 }
 
 #[test]
@@ -2175,6 +2194,15 @@ fn a_set_pipeline_var_file_missing_for_one_environment_is_caught() {
         &repo,
         "job set-pipeline, step build-task: file 'ci/vars/staging.yml' not found within artifact 'src' (for deploy-env=staging)",
     );
+    let repo = Repo::baseline().edit(
+        "ci/pull-requests.yml",
+        "file: main/ci/pull-requests.yml",
+        "file: main/ci/pull-request.yml",
+    );
+    assert_caught(
+        &repo,
+        "ci/pull-requests.yml: job set-pipeline, step self: file 'ci/pull-request.yml' not found within artifact 'main'",
+    );
 }
 
 #[test]
@@ -2223,7 +2251,7 @@ fn the_pipeline_sets_itself_first_for_its_environment_instance() {
 
 #[test]
 fn one_way_of_authenticating_to_ecr_serves_the_resources_and_cf_push_and_the_build_uses_the_workers_role() {
-    for file in ["ci/pipeline.yml"] {
+    for file in ["ci/pipeline.yml", "ci/pull-requests.yml"] {
         let pipeline = read_yaml(file);
         // Every ECR resource uses the one key pair.
         for resource in items(&pipeline["resources"]) {
@@ -2286,4 +2314,48 @@ fn production_builds_release_tags_only_and_publishes_a_release_of_each() {
     assert_eq!(put["put"].as_str(), Some("github-release"));
     assert_eq!(put["params"]["tag"].as_str(), Some("src/.git/ref"));
     assert_eq!(resource_of(&pipeline, "github-release")["type"].as_str(), Some("github-release"));
+}
+
+#[test]
+fn dev_checks_every_pull_request_without_pushing_and_reports_on_it() {
+    let pipeline = read_yaml("ci/pull-requests.yml");
+    let kind = items(&pipeline["resource_types"]).iter().find(|t| t["name"].as_str() == Some("pull-request")).cloned();
+    assert_eq!(
+        kind.expect("the pull-request type")["source"]["repository"].as_str(),
+        Some("teliaoss/github-pr-resource")
+    );
+    let source = resource_of(&pipeline, "pull-request")["source"].clone();
+    assert_eq!(source["disable_forks"].as_bool(), Some(true));
+    assert_eq!(source["ignore_drafts"].as_bool(), Some(false), "drafts are checked too");
+    let set = job_of(&pipeline, "set-pipeline");
+    assert_eq!(items(&set["plan"])[1]["set_pipeline"].as_str(), Some("self"));
+    for (name, context) in [("test", "test"), ("images", "images")] {
+        let job = job_of(&pipeline, name);
+        let plan = items(&job["plan"]);
+        let gets = items(&plan[0]["in_parallel"]);
+        assert!(gets.iter().any(|g| g["get"].as_str() == Some("src")
+            && g["resource"].as_str() == Some("pull-request")
+            && g["version"].as_str() == Some("every")));
+        let status = |step: &Yaml| {
+            (
+                step["put"].as_str().map(str::to_string),
+                step["params"]["status"].as_str().map(str::to_string),
+                step["params"]["context"].as_str().map(str::to_string),
+            )
+        };
+        let pr = Some("pull-request".to_string());
+        assert_eq!(status(&plan[1]), (pr.clone(), Some("pending".to_string()), Some(context.to_string())), "{name}");
+        for (hook, expected) in [("on_success", "success"), ("on_failure", "failure"), ("on_error", "error")] {
+            assert_eq!(
+                status(&job[hook]),
+                (pr.clone(), Some(expected.to_string()), Some(context.to_string())),
+                "{name} {hook}"
+            );
+        }
+    }
+    // Nothing leaves the pipeline but statuses.
+    let text = Repo::real().read("ci/pull-requests.yml").expect("ci/pull-requests.yml");
+    for pushed in ["put: image-repository", "deploy.yml", "github-release"] {
+        assert!(!text.contains(pushed), "ci/pull-requests.yml has {pushed}");
+    }
 }
