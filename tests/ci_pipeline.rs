@@ -31,7 +31,77 @@ const ENVS: [&str; 3] = ["dev", "staging", "production"];
 
 /// The credentials the pipeline reads from the credential manager; ci/README.md
 /// must describe each. `<env>` stands for every environment.
-const CREDENTIALS: [&str; 4] = ["ecr-aws-key", "ecr-aws-secret", "<env>-cf-username", "<env>-cf-password"];
+const CREDENTIALS: [&str; 8] = [
+    "ecr-aws-key",
+    "ecr-aws-secret",
+    "ecr-account-id",
+    "<env>-cf-username",
+    "<env>-cf-password",
+    "gpg-keys",
+    "slack-webhook-url",
+    "github-access-token",
+];
+
+/// The pipelines in ci/, each with the environments whose vars file it is set
+/// with: ci/pipeline.yml once per environment, ci/pull-requests.yml for dev.
+const PIPELINES: [(&str, &[&str]); 2] = [("ci/pipeline.yml", &ENVS), ("ci/pull-requests.yml", &["dev"])];
+
+/// The params oci-build-task reads (CONTRACT C10, from its README,
+/// `cmd/build/main.go`, `task.go` and `types.go`), then the five the fork
+/// adds to log in to a registry before the build pulls its bases: `LOGIN`
+/// (`ECR`: a token from the worker's IAM role; `PASS`: the key pair in
+/// `PASS=user:password` for `REG_URL`), `REGISTRIES` (the ECR account ids)
+/// and `REGION` (default eu-west-1). A name ending in `_` is a prefix.
+const OCI_BUILD_TASK_PARAMS: [&str; 24] = [
+    "CONTEXT",
+    "DOCKERFILE",
+    "BUILD_ARG_",
+    "BUILD_ARGS_FILE",
+    "TARGET",
+    "TARGET_FILE",
+    "ADDITIONAL_TARGETS",
+    "IMAGE_PLATFORM",
+    "OUTPUT_OCI",
+    "UNPACK_ROOTFS",
+    "BUILDKIT_SECRET_",
+    "BUILDKIT_SECRETTEXT_",
+    "LABEL_",
+    "LABELS_FILE",
+    "IMAGE_ARG_",
+    "BUILDKIT_SSH",
+    "REGISTRY_MIRRORS",
+    "BUILDKIT_ADD_HOSTS",
+    "BUILDKIT_EXTRA_CONFIG",
+    // The fork's.
+    "LOGIN",
+    "PASS",
+    "REG_URL",
+    "REGISTRIES",
+    "REGION",
+];
+
+/// The region the fork logs in to when `REGION` is not set.
+const FORK_DEFAULT_REGION: &str = "eu-west-1";
+
+/// The resource types every Concourse has; any other must be declared in
+/// the pipeline's `resource_types`.
+const BUNDLED_TYPES: [&str; 12] = [
+    "bosh-io-release",
+    "bosh-io-stemcell",
+    "docker-image",
+    "git",
+    "github-release",
+    "hg",
+    "mock",
+    "pool",
+    "registry-image",
+    "s3",
+    "semver",
+    "time",
+];
+
+/// The resource type notices are posted through.
+const NOTICE_TYPE: &str = "slack-notification";
 
 // ---------------------------------------------------------------------------
 // The repository, with changes held in memory
@@ -237,6 +307,11 @@ struct Scope {
 
 struct Checker<'r> {
     repo: &'r Repo,
+    /// Put before each problem of a pipeline other than ci/pipeline.yml: its
+    /// file, `ci/<name>.yml: `.
+    prefix: String,
+    /// The environments whose vars file the pipeline is set with.
+    envs: &'static [&'static str],
     /// Resource name to resource type.
     resources: BTreeMap<String, String>,
     /// Job names, for `passed:`.
@@ -249,10 +324,21 @@ struct Checker<'r> {
 /// Every problem the check finds in `repo`, each a line that names the file,
 /// or the job and step, and what is wrong.
 fn check(repo: &Repo) -> Vec<String> {
-    let mut checker =
-        Checker { repo, resources: BTreeMap::new(), jobs: BTreeSet::new(), tasks: Vec::new(), problems: Vec::new() };
+    let mut checker = Checker {
+        repo,
+        prefix: String::new(),
+        envs: &ENVS,
+        resources: BTreeMap::new(),
+        jobs: BTreeSet::new(),
+        tasks: Vec::new(),
+        problems: Vec::new(),
+    };
     checker.task_folders();
-    checker.pipeline();
+    for (file, envs) in PIPELINES {
+        checker.prefix = if file == "ci/pipeline.yml" { String::new() } else { format!("{file}: ") };
+        checker.envs = envs;
+        checker.pipeline(file);
+    }
     checker.secrets();
     checker.problems
 }
@@ -263,7 +349,11 @@ const HOOKS: [&str; 5] = ["on_success", "on_failure", "on_error", "on_abort", "e
 
 impl Checker<'_> {
     fn problem(&mut self, job: &str, step: &str, message: String) {
-        self.problems.push(format!("job {job}, step {step}: {message}"));
+        self.problems.push(format!("{}job {job}, step {step}: {message}", self.prefix));
+    }
+
+    fn resource_problem(&mut self, resource: &str, message: String) {
+        self.problems.push(format!("{}resource {resource}: {message}", self.prefix));
     }
 
     fn task_folders(&mut self) {
@@ -308,21 +398,31 @@ impl Checker<'_> {
         }
     }
 
-    fn pipeline(&mut self) {
-        let Some(text) = self.repo.read("ci/pipeline.yml") else {
-            self.problems.push("ci/pipeline.yml: missing".to_string());
+    fn pipeline(&mut self, file: &str) {
+        let Some(text) = self.repo.read(file) else {
+            self.problems.push(format!("{file}: missing"));
             return;
         };
         let pipeline = match parse_yaml(&text) {
             Ok(pipeline) => pipeline,
             Err(e) => {
-                self.problems.push(format!("ci/pipeline.yml: not YAML: {e}"));
+                self.problems.push(format!("{file}: not YAML: {e}"));
                 return;
             }
         };
+        let declared: BTreeSet<String> =
+            items(&pipeline["resource_types"]).iter().filter_map(|t| scalar(&t["name"])).collect();
+        self.resources.clear();
         for resource in items(&pipeline["resources"]) {
             if let (Some(name), Some(kind)) = (resource["name"].as_str(), resource["type"].as_str()) {
                 self.resources.insert(name.to_string(), kind.to_string());
+                if !BUNDLED_TYPES.contains(&kind) && !declared.contains(kind) {
+                    self.resource_problem(
+                        name,
+                        format!("unknown resource type '{kind}' (neither bundled nor in resource_types)"),
+                    );
+                }
+                self.source(name, kind, &resource["source"]);
             }
         }
         self.jobs = items(&pipeline["jobs"]).iter().filter_map(|job| scalar(&job["name"])).collect();
@@ -332,7 +432,82 @@ impl Checker<'_> {
             for step in items(&job["plan"]) {
                 self.step(&name, step, &mut scope);
             }
+            // A job's hooks run after its plan and see what it made.
+            self.hooks(&name, job, &scope);
+            self.scheduled(&name, job);
         }
+    }
+
+    /// What a resource's source must say: a git source names the keys its
+    /// commits must be signed with, a pull request source leaves forks out,
+    /// and a notice goes to an endpoint that is a ((var)).
+    fn source(&mut self, name: &str, kind: &str, source: &Yaml) {
+        match kind {
+            "git" => {
+                let keys = &source["commit_verification_keys"];
+                let set = scalar(keys).is_some_and(|k| is_var(&k)) || keys.as_vec().is_some_and(|k| !k.is_empty());
+                if !set {
+                    self.resource_problem(
+                        name,
+                        "a git source without commit_verification_keys, so unsigned commits would build and deploy"
+                            .to_string(),
+                    );
+                }
+            }
+            "pull-request" if source["disable_forks"].as_bool() != Some(true) => {
+                self.resource_problem(
+                    name,
+                    "a pull request source without disable_forks: true, so a fork's code would run here".to_string(),
+                );
+            }
+            NOTICE_TYPE if !scalar(&source["url"]).is_some_and(|url| is_var(&url)) => {
+                self.resource_problem(name, "a notice endpoint (source.url) that is not a ((var))".to_string());
+            }
+            _ => {}
+        }
+    }
+
+    /// A job a `time` resource triggers has nobody watching it: its failure
+    /// must be posted.
+    fn scheduled(&mut self, job: &str, config: &Yaml) {
+        let mut gets = Vec::new();
+        for step in items(&config["plan"]) {
+            gets_in(step, &mut gets);
+        }
+        for get in gets {
+            let name = scalar(&get["get"]).unwrap_or_default();
+            let resource = get["resource"].as_str().map(str::to_string).unwrap_or(name);
+            let timed = self.resources.get(&resource).is_some_and(|kind| kind == "time");
+            if timed && get["trigger"].as_bool() == Some(true) && !self.notifies(&config["on_failure"]) {
+                self.problems.push(format!(
+                    "{}job {job}: triggered by the time resource '{resource}', but no on_failure notice \
+                     (a put to a {NOTICE_TYPE} resource), so a failed scheduled rebuild would go unseen",
+                    self.prefix
+                ));
+            }
+        }
+    }
+
+    /// Whether a hook posts a notice: a put to a notice resource, itself or
+    /// within a `do`, `in_parallel` or `try`.
+    fn notifies(&self, step: &Yaml) -> bool {
+        if let Some(name) = scalar(&step["put"]) {
+            let resource = step["resource"].as_str().map(str::to_string).unwrap_or(name);
+            return self.resources.get(&resource).is_some_and(|kind| kind == NOTICE_TYPE);
+        }
+        let parallel = &step["in_parallel"];
+        let children = if parallel.is_array() {
+            parallel
+        } else if !parallel.is_badvalue() {
+            &parallel["steps"]
+        } else {
+            &step["do"]
+        };
+        items(children).iter().any(|child| self.notifies(child)) || self.notifies_in(&step["try"])
+    }
+
+    fn notifies_in(&self, step: &Yaml) -> bool {
+        !step.is_badvalue() && self.notifies(step)
     }
 
     /// One step with its modifiers: `across` runs it in a scope of its own,
@@ -365,6 +540,22 @@ impl Checker<'_> {
             return list.iter().filter_map(scalar).collect();
         }
         let text = values.as_str().unwrap_or("");
+        // A static var: the lists the environments' vars files give it.
+        if let Some(name) = text.strip_prefix("((").and_then(|t| t.strip_suffix("))")).filter(|v| !v.starts_with(".:"))
+        {
+            let mut all = Vec::new();
+            for env in self.envs {
+                let file = format!("ci/vars/{env}.yml");
+                let doc = self.repo.read(&file).and_then(|t| parse_yaml(&t).ok()).unwrap_or(Yaml::Null);
+                match doc[name].as_vec() {
+                    Some(list) => all.extend(list.iter().filter_map(scalar)),
+                    None => self.problem(job, &format!("across {var}"), format!("{file} sets no list (({name}))")),
+                }
+            }
+            all.sort();
+            all.dedup();
+            return all;
+        }
         match text.strip_prefix("((.:").and_then(|t| t.strip_suffix("))")) {
             Some(loaded) if scope.vars.contains_key(loaded) => self.tasks.clone(),
             Some(loaded) => {
@@ -372,7 +563,7 @@ impl Checker<'_> {
                 Vec::new()
             }
             None => {
-                self.problem(job, &format!("across {var}"), "values is neither a list nor a ((.:var))".to_string());
+                self.problem(job, &format!("across {var}"), "values is neither a list nor a ((var))".to_string());
                 Vec::new()
             }
         }
@@ -405,7 +596,8 @@ impl Checker<'_> {
                 let resource = step["resource"].as_str().unwrap_or(&name);
                 match self.resources.get(resource) {
                     Some(kind) => {
-                        let origin = if kind == "git" { Origin::Repo } else { Origin::Other };
+                        // A pull request's checkout is this repository too.
+                        let origin = if kind == "git" || kind == "pull-request" { Origin::Repo } else { Origin::Other };
                         scope.artifacts.insert(name.clone(), origin);
                     }
                     None => self.problem(job, &name, format!("unknown resource '{resource}'")),
@@ -419,14 +611,23 @@ impl Checker<'_> {
             "put" => self.put(job, &name, step, scope),
             "task" => self.task(job, &name, step, scope),
             "set_pipeline" => {
-                if let Some(file) = step["file"].as_str() {
-                    self.artifact_file(job, &name, file, "config file path", scope);
+                match step["file"].as_str() {
+                    Some(file) => {
+                        self.artifact_file(job, &name, file, "config file path", "", scope);
+                    }
+                    None => self.problem(job, &name, "no config file to set the pipeline from".to_string()),
+                }
+                for file in items(&step["var_files"]).iter().filter_map(scalar) {
+                    for (path, binding) in expand(&file, scope) {
+                        let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
+                        self.artifact_file(job, &name, &path, "var file path", &binding, scope);
+                    }
                 }
             }
             "load_var" => {
                 match step["file"].as_str() {
                     Some(file) => {
-                        self.artifact_file(job, &name, file, "file path", scope);
+                        self.artifact_file(job, &name, file, "file path", "", scope);
                     }
                     None => self.problem(job, &name, "no file to load".to_string()),
                 }
@@ -465,11 +666,15 @@ impl Checker<'_> {
         };
         // The put streams in the artifacts its params name (inputs: detect).
         let mut named: Vec<String> = items(&step["inputs"]).iter().filter_map(scalar).collect();
-        if kind == "registry-image" {
-            for param in ["image", "additional_tags"] {
-                if let Some(path) = step["params"][param].as_str().filter(|p| !p.contains("((")) {
-                    named.push(path.split('/').next().unwrap_or(path).to_string());
-                }
+        let path_params: &[&str] = match kind.as_str() {
+            "registry-image" => &["image", "additional_tags"],
+            "pull-request" => &["path"],
+            "github-release" => &["name", "tag", "body", "commitish"],
+            _ => &[],
+        };
+        for param in path_params {
+            if let Some(path) = step["params"][*param].as_str().filter(|p| !p.contains("((")) {
+                named.push(path.split('/').next().unwrap_or(path).to_string());
             }
         }
         let missing: Vec<String> = named.iter().filter(|a| !scope.artifacts.contains_key(*a)).cloned().collect();
@@ -501,7 +706,15 @@ impl Checker<'_> {
     /// Reads `<artifact>/<path>` the way Concourse does for a task's `file:`
     /// or a `load_var`: the first segment must be an artifact by now; when it
     /// is this repository the file must exist in it.
-    fn artifact_file(&mut self, job: &str, step: &str, path: &str, what: &str, scope: &Scope) -> Option<String> {
+    fn artifact_file(
+        &mut self,
+        job: &str,
+        step: &str,
+        path: &str,
+        what: &str,
+        binding: &str,
+        scope: &Scope,
+    ) -> Option<String> {
         let Some((artifact, rest)) = path.split_once('/') else {
             self.problem(job, step, format!("{what} '{path}' does not specify where the file lives"));
             return None;
@@ -517,7 +730,7 @@ impl Checker<'_> {
             Some(Origin::Repo) => {
                 let text = self.repo.read(rest);
                 if text.is_none() {
-                    self.problem(job, step, format!("file '{rest}' not found within artifact '{artifact}'"));
+                    self.problem(job, step, format!("file '{rest}' not found within artifact '{artifact}'{binding}"));
                 }
                 text
             }
@@ -526,7 +739,7 @@ impl Checker<'_> {
 
     fn task(&mut self, job: &str, name: &str, step: &Yaml, scope: &mut Scope) {
         let config = if let Some(file) = step["file"].as_str() {
-            let text = self.artifact_file(job, name, file, "task config file path", scope);
+            let text = self.artifact_file(job, name, file, "task config file path", "", scope);
             // The step's `vars` fill a task file's ((vars)) before it is parsed.
             let undefined: Vec<String> = text
                 .as_deref()
@@ -616,7 +829,21 @@ impl Checker<'_> {
 
         let run_path = config["run"]["path"].as_str().unwrap_or("");
         if run_path == "build" {
+            self.build_params(job, name, &params);
+            self.ecr_bases(job, name, &params, &config, step, scope);
             self.build_args(job, name, &params, &config, step, scope);
+        }
+        // Beyond Concourse: every deploy says how it went.
+        if run_path.ends_with("/deploy.sh") {
+            for (hook, what) in [("on_success", "success"), ("on_failure", "failure")] {
+                if !self.notifies_in(&step[hook]) {
+                    self.problem(
+                        job,
+                        name,
+                        format!("a deploy without a notice of its {what} ({hook}: a put to a {NOTICE_TYPE} resource)"),
+                    );
+                }
+            }
         }
         // A task in a built image, through the smoke tool, has run that image.
         if let Some(image) = step["image"].as_str()
@@ -699,6 +926,95 @@ impl Checker<'_> {
                         format!("{what}: '{inside}' within artifact '{artifact}' is not executable"),
                     );
                 }
+            }
+        }
+    }
+
+    /// oci-build-task's params: each one it (or the fork) reads, and a login
+    /// the fork can do.
+    fn build_params(&mut self, job: &str, name: &str, params: &BTreeMap<String, String>) {
+        for key in params.keys() {
+            let known = OCI_BUILD_TASK_PARAMS.iter().any(|known| match known.strip_suffix('_') {
+                Some(_) => key.starts_with(known) && key.len() > known.len(),
+                None => key == known,
+            });
+            if !known {
+                self.problem(
+                    job,
+                    name,
+                    format!("params.{key}: an unknown oci-build-task param, which neither it nor the fork reads (CONTRACT C10)"),
+                );
+            }
+        }
+        match params.get("LOGIN").map(String::as_str) {
+            None | Some("ECR") => {}
+            Some(login) if is_var(login) => {}
+            Some("PASS") => {
+                for needed in ["PASS", "REG_URL"] {
+                    if !params.contains_key(needed) {
+                        self.problem(job, name, format!("params.LOGIN is PASS, but params.{needed} is not set"));
+                    }
+                }
+            }
+            Some(other) => self.problem(job, name, format!("params.LOGIN: '{other}' is neither ECR nor PASS")),
+        }
+    }
+
+    /// A base in a private ECR (`<account>.dkr.ecr.<region>.amazonaws.com/…`)
+    /// named by a task's BUILD_ARGS_FILE: the fork must log in to that
+    /// region, and the base must be pinned by digest, for every task.
+    fn ecr_bases(
+        &mut self,
+        job: &str,
+        name: &str,
+        params: &BTreeMap<String, String>,
+        config: &Yaml,
+        step: &Yaml,
+        scope: &Scope,
+    ) {
+        let Some(file) = params.get("BUILD_ARGS_FILE") else { return };
+        for (file, binding) in expand(file, scope) {
+            let Where::Repo { inside, .. } = self.resolve(&file, config, step, scope) else { continue };
+            let Some(text) = self.repo.read(&inside) else { continue };
+            let Some(base) = text.lines().find_map(|l| l.strip_prefix("BASE_IMAGE=")) else { continue };
+            let Some((host, account, region)) = ecr_registry(base) else { continue };
+            let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
+            let login = params.get("LOGIN").map(String::as_str);
+            if login.is_none() {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "{inside} names the ECR base {host}, but params.LOGIN is not set, \
+                         so oci-build-task would pull it without logging in{binding}"
+                    ),
+                );
+            }
+            let login_region = params.get("REGION").map(String::as_str).unwrap_or(FORK_DEFAULT_REGION);
+            if login == Some("ECR") && !is_var(login_region) && login_region != region {
+                self.problem(
+                    job,
+                    name,
+                    format!("{inside} names a base in ECR in {region}, but the fork logs in to {login_region} (params.REGION){binding}"),
+                );
+            }
+            if let Some(registries) = params.get("REGISTRIES").filter(|r| login == Some("ECR") && !is_var(r))
+                && !registries.split(|c: char| c == ',' || c.is_whitespace()).any(|id| id == account)
+            {
+                self.problem(
+                    job,
+                    name,
+                    format!("{inside} names a base in the ECR of account {account}, which params.REGISTRIES does not list{binding}"),
+                );
+            }
+            if !pinned_by_digest(base) {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "{inside}: the ECR base {host}/… is not pinned by digest (@sha256:<64 hex digits>){binding}"
+                    ),
+                );
             }
         }
     }
@@ -792,6 +1108,44 @@ fn template_vars(text: &str) -> Vec<String> {
         rest = &rest[start + len + 2..];
     }
     vars
+}
+
+/// Every `get` step within a step: itself, or inside `in_parallel`, `do`, `try`.
+fn gets_in<'y>(step: &'y Yaml, out: &mut Vec<&'y Yaml>) {
+    if !step["get"].is_badvalue() {
+        out.push(step);
+    }
+    let parallel = &step["in_parallel"];
+    let children = if parallel.is_array() { parallel } else { &parallel["steps"] };
+    for child in items(children).iter().chain(items(&step["do"])) {
+        gets_in(child, out);
+    }
+    if !step["try"].is_badvalue() {
+        gets_in(&step["try"], out);
+    }
+}
+
+/// The registry host, account id and region of an image in a private ECR
+/// (`123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/name…`); None for any
+/// other image.
+fn ecr_registry(image: &str) -> Option<(String, String, String)> {
+    let (host, _) = image.split_once('/')?;
+    let parts: Vec<&str> = host.split('.').collect();
+    match parts.as_slice() {
+        [account, "dkr", "ecr", region, "amazonaws", "com"]
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some((host.to_string(), account.to_string(), region.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether an image reference ends in `@sha256:` and 64 hex digits.
+fn pinned_by_digest(image: &str) -> bool {
+    image.rsplit_once("@sha256:").is_some_and(|(_, digest)| {
+        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Params whose value is a path: oci-build-task's CONTEXT, DOCKERFILE,
@@ -1257,7 +1611,7 @@ fn a_long_token_in_a_script_is_caught() {
 fn check_plan(plan: &str) -> Vec<String> {
     let pipeline = format!(
         "jobs:\n- name: j\n  plan:\n  - get: alpine\n{}\
-         resources:\n- {{name: src, type: git, source: {{uri: ((git-uri))}}}}\n\
+         resources:\n- {{name: src, type: git, source: {{uri: ((git-uri)), commit_verification_keys: ((gpg-keys))}}}}\n\
          - {{name: alpine, type: registry-image, source: {{repository: alpine}}}}\n",
         indent(plan, "  ")
     );
@@ -1431,20 +1785,29 @@ fn each_image_runs_doctor_and_a_local_run_against_the_fixture_site_before_it_is_
 #[test]
 fn every_pipeline_var_is_set_per_environment_or_is_a_documented_credential() {
     let repo = Repo::real();
-    let pipeline = repo.read("ci/pipeline.yml").expect("ci/pipeline.yml");
     let readme = repo.read("ci/README.md").expect("ci/README.md");
     for credential in CREDENTIALS {
         assert!(readme.contains(credential), "ci/README.md does not describe the credential {credential}");
     }
-    let pipeline = parse_yaml(&pipeline).expect("ci/pipeline.yml is YAML");
-    let mut values = Vec::new();
-    scalars(&pipeline, &mut values);
-    for env in ENVS {
+    for (pipeline_file, envs) in PIPELINES {
+        let pipeline = repo.read(pipeline_file).unwrap_or_else(|| panic!("{pipeline_file}"));
+        let pipeline = parse_yaml(&pipeline).unwrap_or_else(|e| panic!("{pipeline_file} is not YAML: {e}"));
+        let mut values = Vec::new();
+        scalars(&pipeline, &mut values);
+        vars_are_set(pipeline_file, &values, envs);
+    }
+}
+
+/// Every ((var)) in `values` is set by each environment's vars file, is a
+/// local var or is a credential.
+fn vars_are_set(pipeline: &str, values: &[String], envs: &[&str]) {
+    let repo = Repo::real();
+    for env in envs {
         let file = format!("ci/vars/{env}.yml");
         let static_vars = parse_yaml(&repo.read(&file).unwrap_or_else(|| panic!("{file}"))).expect("YAML");
         // The instance var goes in first, as fly does: ((((deploy-env))-cf-password))
         // becomes ((dev-cf-password)).
-        for value in &values {
+        for value in values {
             let value = value.replace("((deploy-env))", env);
             let mut rest = value.as_str();
             while let Some(start) = rest.find("((") {
@@ -1455,7 +1818,7 @@ fn every_pipeline_var_is_set_per_environment_or_is_a_documented_credential() {
                 let set = !static_vars[var].is_badvalue();
                 assert!(
                     var.starts_with(".:") || credential || set,
-                    "the pipeline uses (({var})), which {file} does not set and ci/README.md lists as no credential"
+                    "{pipeline} uses (({var})), which {file} does not set and ci/README.md lists as no credential"
                 );
                 rest = &inner[end + 2..];
             }
@@ -1651,4 +2014,348 @@ fn deploy_refuses_an_image_pushed_under_another_tag() {
         String::from_utf8_lossy(&out.stderr).contains("the pushed tag is 'owasp-zap-staging', not 'owasp-zap-dev'")
     );
     assert_eq!(calls, "", "cf is not called");
+}
+
+// ---------------------------------------------------------------------------
+// Bases from ECR, verified sources, self-setting, pull requests, notices and
+// releases: each checked, and each mistake caught
+
+/// A task whose .env names a hardened base in the platform's ECR, pinned by digest.
+fn ecr_base_task(repo: Repo, base: &str) -> Repo {
+    repo.with("tasks/new-scan/.env", &format!("BASE_IMAGE={base}\nBUILD_TASK=new-scan\n"))
+}
+
+const ECR_HOST: &str = "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com";
+const DIGEST: &str = "sha256:40b107342c492725bc7aacbe93a49945445191ae364184a6d24fedb28172f6f7";
+
+#[test]
+fn a_task_built_from_a_pinned_ecr_base_with_the_forks_login_passes() {
+    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"));
+    assert_clean(&repo);
+}
+
+#[test]
+fn a_build_without_login_while_a_task_env_names_an_ecr_base_is_caught() {
+    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}")).edit(
+        "ci/pipeline.yml",
+        "        LOGIN: ECR\n",
+        "",
+    );
+    assert_caught(
+        &repo,
+        &format!(
+            "job build-and-deploy, step build: tasks/new-scan/.env names the ECR base {ECR_HOST}, \
+             but params.LOGIN is not set, so oci-build-task would pull it without logging in (for build-task=new-scan)"
+        ),
+    );
+    // Public bases need no login: the other tasks are not reported.
+    assert!(!check(&repo).iter().any(|p| p.contains("build-task=example")), "{:#?}", check(&repo));
+}
+
+#[test]
+fn an_ecr_base_in_another_region_or_account_or_not_pinned_by_digest_is_caught() {
+    let east = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hardened/debian:12";
+    let repo = ecr_base_task(Repo::baseline(), east);
+    assert_caught(
+        &repo,
+        "step build: tasks/new-scan/.env names a base in ECR in us-east-1, but the fork logs in to us-gov-west-1 (params.REGION)",
+    );
+    assert_caught(
+        &repo,
+        "step build: tasks/new-scan/.env: the ECR base 123456789012.dkr.ecr.us-east-1.amazonaws.com/… is not pinned by digest",
+    );
+    // Without REGION the fork logs in to its default, eu-west-1.
+    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"))
+        .edit("ci/pipeline.yml", "        REGION: us-gov-west-1\n", "")
+        .edit("ci/pipeline.yml", "        REGISTRIES: ((ecr-account-id))\n", "        REGISTRIES: \"210987654321\"\n");
+    assert_caught(&repo, "names a base in ECR in us-gov-west-1, but the fork logs in to eu-west-1 (params.REGION)");
+    assert_caught(
+        &repo,
+        "names a base in the ECR of account 123456789012, which params.REGISTRIES does not list (for build-task=new-scan)",
+    );
+}
+
+#[test]
+fn an_unknown_oci_build_task_param_is_caught() {
+    // The older fork's switch; this fork reads LOGIN instead.
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        ECR: \"TRUE\"\n");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step build: params.ECR: an unknown oci-build-task param, which neither it nor the fork reads (CONTRACT C10)",
+    );
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        UNPACK_ROOTFS: \"true\"\n",
+        "        UNPACK_ROOT_FS: \"true\"\n",
+    );
+    assert_caught(&repo, "step build: params.UNPACK_ROOT_FS: an unknown oci-build-task param");
+    // Prefixed params are known by their prefix.
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        UNPACK_ROOTFS: \"true\"\n",
+        "        UNPACK_ROOTFS: \"true\"\n        LABEL_team: pages\n        BUILDKIT_SECRETTEXT_extra-ca: ((extra-ca))\n",
+    );
+    assert!(!check(&repo).iter().any(|p| p.contains("unknown oci-build-task param")), "{:#?}", check(&repo));
+}
+
+#[test]
+fn a_login_by_key_pair_without_its_pass_or_registry_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: PASS\n");
+    assert_caught(&repo, "job build-and-deploy, step build: params.LOGIN is PASS, but params.PASS is not set");
+    assert_caught(&repo, "job build-and-deploy, step build: params.LOGIN is PASS, but params.REG_URL is not set");
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        LOGIN: ECR\n",
+        "        LOGIN: PASS\n        PASS: ((ecr-aws-key)):((ecr-aws-secret))\n        REG_URL: ((ecr-account-id)).dkr.ecr.us-gov-west-1.amazonaws.com\n",
+    );
+    assert!(!check(&repo).iter().any(|p| p.contains("params.LOGIN")), "{:#?}", check(&repo));
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: IAM\n");
+    assert_caught(&repo, "step build: params.LOGIN: 'IAM' is neither ECR nor PASS");
+}
+
+#[test]
+fn a_source_without_verification_keys_is_caught() {
+    let keys = "    commit_verification_keys: ((gpg-keys))\n";
+    let repo = Repo::baseline().edit("ci/pipeline.yml", keys, "");
+    assert_caught(
+        &repo,
+        "resource src: a git source without commit_verification_keys, so unsigned commits would build and deploy",
+    );
+    let repo = Repo::baseline().edit("ci/pull-requests.yml", keys, "");
+    assert_caught(&repo, "ci/pull-requests.yml: resource main: a git source without commit_verification_keys");
+}
+
+#[test]
+fn a_pull_request_source_that_lets_forks_in_is_caught() {
+    let repo = Repo::baseline().edit("ci/pull-requests.yml", "disable_forks: true", "disable_forks: false");
+    assert_caught(
+        &repo,
+        "ci/pull-requests.yml: resource pull-request: a pull request source without disable_forks: true",
+    );
+}
+
+#[test]
+fn a_deploy_without_a_notice_is_caught() {
+    let pipeline = Repo::real().read("ci/pipeline.yml").expect("ci/pipeline.yml");
+    let start = pipeline.find("      on_success:\n        put: slack\n").expect("the deploy's on_success");
+    let end = start + pipeline[start..].find("      on_failure:\n").expect("then its on_failure");
+    let repo = Repo::baseline().with("ci/pipeline.yml", &format!("{}{}", &pipeline[..start], &pipeline[end..]));
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step deploy: a deploy without a notice of its success (on_success: a put to a slack-notification resource)",
+    );
+    // A hook that puts to anything else is no notice.
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "      on_failure:\n        put: slack\n",
+        "      on_failure:\n        put: image-repository\n",
+    );
+    assert_caught(&repo, "step deploy: a deploy without a notice of its failure (on_failure:");
+}
+
+#[test]
+fn a_weekly_rebuild_without_a_failure_notice_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "  on_failure:\n    put: slack\n",
+        "  on_failure:\n    put: image-repository\n",
+    );
+    assert_caught(
+        &repo,
+        "job build-and-deploy: triggered by the time resource 'weekly', but no on_failure notice \
+         (a put to a slack-notification resource), so a failed scheduled rebuild would go unseen",
+    );
+}
+
+#[test]
+fn a_notice_endpoint_written_into_the_pipeline_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "url: ((slack-webhook-url))",
+        "url: https://hooks.slack.com/services/team/channel",
+    );
+    assert_caught(&repo, "resource slack: a notice endpoint (source.url) that is not a ((var))");
+}
+
+#[test]
+fn a_resource_of_an_undeclared_type_is_caught() {
+    let repo =
+        Repo::baseline().edit("ci/pipeline.yml", "- name: slack-notification\n", "- name: slack-notifications\n");
+    assert_caught(
+        &repo,
+        "resource slack: unknown resource type 'slack-notification' (neither bundled nor in resource_types)",
+    );
+}
+
+#[test]
+fn a_set_pipeline_var_file_missing_for_one_environment_is_caught() {
+    let repo = Repo::baseline().without("ci/vars/staging.yml");
+    assert_caught(
+        &repo,
+        "job set-pipeline, step build-task: file 'ci/vars/staging.yml' not found within artifact 'src' (for deploy-env=staging)",
+    );
+    let repo = Repo::baseline().edit(
+        "ci/pull-requests.yml",
+        "file: main/ci/pull-requests.yml",
+        "file: main/ci/pull-request.yml",
+    );
+    assert_caught(
+        &repo,
+        "ci/pull-requests.yml: job set-pipeline, step self: file 'ci/pull-request.yml' not found within artifact 'main'",
+    );
+}
+
+#[test]
+fn an_environment_without_its_release_switch_is_caught() {
+    let repo = Repo::baseline().edit("ci/vars/dev.yml", "github-releases: []\n", "");
+    assert_caught(&repo, "job release, step across release: ci/vars/dev.yml sets no list ((github-releases))");
+}
+
+/// A job of a pipeline file, by name.
+fn job_of(pipeline: &Yaml, name: &str) -> Yaml {
+    items(&pipeline["jobs"])
+        .iter()
+        .find(|j| j["name"].as_str() == Some(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("a job {name}"))
+}
+
+fn resource_of(pipeline: &Yaml, name: &str) -> Yaml {
+    items(&pipeline["resources"])
+        .iter()
+        .find(|r| r["name"].as_str() == Some(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("a resource {name}"))
+}
+
+fn read_yaml(path: &str) -> Yaml {
+    parse_yaml(&Repo::real().read(path).unwrap_or_else(|| panic!("{path}"))).expect("YAML")
+}
+
+#[test]
+fn the_pipeline_sets_itself_first_for_its_environment_instance() {
+    let pipeline = read_yaml("ci/pipeline.yml");
+    assert_eq!(items(&pipeline["jobs"])[0]["name"].as_str(), Some("set-pipeline"));
+    let set = job_of(&pipeline, "set-pipeline");
+    let step = &items(&set["plan"])[1];
+    assert_eq!(step["set_pipeline"].as_str(), Some("build-task"));
+    assert_eq!(step["file"].as_str(), Some("src/ci/pipeline.yml"));
+    assert_eq!(step["instance_vars"]["deploy-env"].as_str(), Some("((deploy-env))"));
+    assert_eq!(items(&step["var_files"])[0].as_str(), Some("src/ci/vars/((deploy-env)).yml"));
+    // Nothing builds before the pipeline is set: the test job takes src through it.
+    let test = job_of(&pipeline, "test");
+    let src = items(&test["plan"][0]["in_parallel"]).iter().find(|s| s["get"].as_str() == Some("src")).cloned();
+    let passed: Vec<String> = items(&src.expect("test gets src")["passed"]).iter().filter_map(scalar).collect();
+    assert_eq!(passed, ["set-pipeline"]);
+}
+
+#[test]
+fn one_way_of_authenticating_to_ecr_serves_the_resources_and_cf_push_and_the_build_uses_the_workers_role() {
+    for file in ["ci/pipeline.yml", "ci/pull-requests.yml"] {
+        let pipeline = read_yaml(file);
+        // Every ECR resource uses the one key pair.
+        for resource in items(&pipeline["resources"]) {
+            let source = &resource["source"];
+            if source["aws_region"].is_badvalue() {
+                continue;
+            }
+            assert_eq!(source["aws_region"].as_str(), Some("us-gov-west-1"), "{file}: {resource:?}");
+            assert_eq!(source["aws_access_key_id"].as_str(), Some("((ecr-aws-key))"), "{file}: {resource:?}");
+            assert_eq!(source["aws_secret_access_key"].as_str(), Some("((ecr-aws-secret))"), "{file}: {resource:?}");
+        }
+        // The build's image is a setting, and it is the fork, logging in by role.
+        let image = resource_of(&pipeline, "oci-build-task");
+        assert_eq!(image["source"]["repository"].as_str(), Some("((oci-build-task-repository))"));
+        assert_eq!(image["source"]["tag"].as_str(), Some("((oci-build-task-tag))"));
+        let mut builds = Vec::new();
+        for job in items(&pipeline["jobs"]) {
+            for step in items(&job["plan"]) {
+                for child in items(&step["do"]) {
+                    if child["task"].as_str() == Some("build") {
+                        builds.push(child.clone());
+                    }
+                }
+            }
+        }
+        assert_eq!(builds.len(), 1, "{file}: one build step");
+        assert_eq!(builds[0]["image"].as_str(), Some("oci-build-task"));
+        assert_eq!(builds[0]["params"]["LOGIN"].as_str(), Some("ECR"));
+        assert_eq!(builds[0]["params"]["REGION"].as_str(), Some("us-gov-west-1"));
+        assert_eq!(builds[0]["params"]["REGISTRIES"].as_str(), Some("((ecr-account-id))"));
+    }
+    // cf push pulls with the same key pair (Cloud Foundry's cells have no role of ours).
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let deploy = job_of(&pipeline, "build-and-deploy");
+    let across = items(&deploy["plan"]).iter().find(|s| !s["across"].is_badvalue()).cloned().expect("across");
+    let step = items(&across["do"]).iter().find(|s| s["task"].as_str() == Some("deploy")).cloned().expect("deploy");
+    assert_eq!(step["params"]["CF_DOCKER_USERNAME"].as_str(), Some("((ecr-aws-key))"));
+    assert_eq!(step["params"]["CF_DOCKER_PASSWORD"].as_str(), Some("((ecr-aws-secret))"));
+    // ci/README.md says why the build differs.
+    let readme = Repo::real().read("ci/README.md").expect("ci/README.md");
+    assert!(readme.contains("LOGIN=PASS") && readme.contains("REG_URL"), "ci/README.md documents the key pair login");
+}
+
+#[test]
+fn production_builds_release_tags_only_and_publishes_a_release_of_each() {
+    for env in ENVS {
+        let vars = read_yaml(&format!("ci/vars/{env}.yml"));
+        let (filter, releases): (&str, &[&str]) = if env == "production" { ("0.*.*", &["github"]) } else { ("", &[]) };
+        assert_eq!(vars["git-tag-filter"].as_str(), Some(filter), "{env}");
+        let listed: Vec<String> = items(&vars["github-releases"]).iter().filter_map(scalar).collect();
+        assert_eq!(listed, releases, "{env}");
+    }
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let release = job_of(&pipeline, "release");
+    let plan = items(&release["plan"]);
+    assert_eq!(plan[0]["get"].as_str(), Some("src"));
+    assert_eq!(plan[0]["passed"][0].as_str(), Some("build-and-deploy"));
+    assert_eq!(plan[1]["across"][0]["values"].as_str(), Some("((github-releases))"));
+    let put = &plan[1]["do"][0];
+    assert_eq!(put["put"].as_str(), Some("github-release"));
+    assert_eq!(put["params"]["tag"].as_str(), Some("src/.git/ref"));
+    assert_eq!(resource_of(&pipeline, "github-release")["type"].as_str(), Some("github-release"));
+}
+
+#[test]
+fn dev_checks_every_pull_request_without_pushing_and_reports_on_it() {
+    let pipeline = read_yaml("ci/pull-requests.yml");
+    let kind = items(&pipeline["resource_types"]).iter().find(|t| t["name"].as_str() == Some("pull-request")).cloned();
+    assert_eq!(
+        kind.expect("the pull-request type")["source"]["repository"].as_str(),
+        Some("teliaoss/github-pr-resource")
+    );
+    let source = resource_of(&pipeline, "pull-request")["source"].clone();
+    assert_eq!(source["disable_forks"].as_bool(), Some(true));
+    assert_eq!(source["ignore_drafts"].as_bool(), Some(false), "drafts are checked too");
+    let set = job_of(&pipeline, "set-pipeline");
+    assert_eq!(items(&set["plan"])[1]["set_pipeline"].as_str(), Some("self"));
+    for (name, context) in [("test", "test"), ("images", "images")] {
+        let job = job_of(&pipeline, name);
+        let plan = items(&job["plan"]);
+        let gets = items(&plan[0]["in_parallel"]);
+        assert!(gets.iter().any(|g| g["get"].as_str() == Some("src")
+            && g["resource"].as_str() == Some("pull-request")
+            && g["version"].as_str() == Some("every")));
+        let status = |step: &Yaml| {
+            (
+                step["put"].as_str().map(str::to_string),
+                step["params"]["status"].as_str().map(str::to_string),
+                step["params"]["context"].as_str().map(str::to_string),
+            )
+        };
+        let pr = Some("pull-request".to_string());
+        assert_eq!(status(&plan[1]), (pr.clone(), Some("pending".to_string()), Some(context.to_string())), "{name}");
+        for (hook, expected) in [("on_success", "success"), ("on_failure", "failure"), ("on_error", "error")] {
+            assert_eq!(
+                status(&job[hook]),
+                (pr.clone(), Some(expected.to_string()), Some(context.to_string())),
+                "{name} {hook}"
+            );
+        }
+    }
+    // Nothing leaves the pipeline but statuses.
+    let text = Repo::real().read("ci/pull-requests.yml").expect("ci/pull-requests.yml");
+    for pushed in ["put: image-repository", "deploy.yml", "github-release"] {
+        assert!(!text.contains(pushed), "ci/pull-requests.yml has {pushed}");
+    }
 }
