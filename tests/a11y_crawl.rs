@@ -13,8 +13,12 @@ use crate::support::web::{Reply, WebServer, generated_site};
 const UA: &str = "cloudgovpagescrawler/1.0 (+tests)";
 
 fn run(target: &str) -> Crawl {
+    run_with(target, &Options::new(UA))
+}
+
+fn run_with(target: &str, opts: &Options) -> Crawl {
     let agent = build_task::http::agent(&Env::default());
-    crawl::crawl(&agent, target, &Options::new(UA), &Cancel::new()).expect("the crawl runs")
+    crawl::crawl(&agent, target, opts, &Cancel::new()).expect("the crawl runs")
 }
 
 fn paths(c: &Crawl, server: &WebServer) -> Vec<String> {
@@ -183,7 +187,9 @@ fn only_pages_under_the_target_path_are_crawled() {
 #[test]
 fn a_site_of_five_thousand_pages_is_crawled_whole() {
     let server = WebServer::start(0, generated_site(5000)).unwrap();
-    let c = run(&server.url("/"));
+    let mut opts = Options::new(UA);
+    (opts.max_pages, opts.max_requests) = (10_000, 10_000);
+    let c = run_with(&server.url("/"), &opts);
     assert_eq!(c.pages.len(), 5001, "home and 5,000 pages");
     assert_eq!(c.pages[0], server.url("/"));
     assert_eq!(c.pages.iter().collect::<BTreeSet<_>>().len(), 5001, "no page twice");
