@@ -1,25 +1,33 @@
 //! The crawler: which pages of the built site to scan.
 //!
 //! It replaces the original's Scrapy `CrawlSpider` (same-site links, Scrapy's
-//! ignored extensions plus xml and pdf, canonical URLs, robots.txt obeyed, 16
-//! requests in flight). Starting at the target, it follows `<a href>` and
-//! `<area href>` links, resolved against the page and its `<base href>`, that
-//! stay under the target URL; a page is a 200 response whose type is
-//! text/html. Unlike the spider, the target itself counts as a page (the
-//! spider only kept pages some link led to), so the first page is the target.
+//! ignored extensions plus xml and pdf, canonical URLs, robots.txt obeyed).
+//! Starting at the target, it follows `<a href>` and `<area href>` links,
+//! resolved against the page and its `<base href>`, that stay under the
+//! target URL; a page is a 200 response whose type is text/html. Unlike the
+//! spider, the target itself counts as a page (the spider only kept pages
+//! some link led to), so the first page is the target.
 //!
 //! Safety, since the target is whatever a customer built: redirects are never
 //! followed to another host (a same-host redirect is a link like any other),
 //! and no request goes to a loopback, link-local or private address unless
 //! the target itself resolved only to such (as in tests): the resolver the
-//! crawl connects through leaves them out. Every request has a time
-//! limit and the whole crawl has a budget; a crawl past its budget keeps what
-//! it found.
+//! crawl connects through leaves them out.
+//!
+//! Bounds, since the site is a customer's and may be endless (a pager, a
+//! calendar): besides a time limit per request and a budget for the whole
+//! crawl, at most [`Options::max_pages`] pages and [`Options::max_requests`]
+//! requests, and at most [`Options::max_query_variants`] queries of one path.
+//! A bound that is reached ends the crawl early with the pages found so far.
+//! Politeness: [`Options::concurrency`] requests in flight at most (the crawl
+//! only ever visits one host), robots.txt's `Crawl-delay` honoured one request
+//! at a time, and a 429 or 503 pauses the whole crawl for the site's
+//! Retry-After, halves the requests in flight, and is retried a few times.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ureq::Agent;
 use ureq::config::Config;
@@ -29,8 +37,9 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use url::Url;
 
 use crate::cancel::Cancel;
+use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::{info, warn};
+use crate::{debug, info, warn};
 
 /// Scrapy's `IGNORED_EXTENSIONS` (scrapy/linkextractors/__init__.py, Scrapy
 /// 2.19), then what the original spider denied on top (xml, pdf), then
@@ -51,12 +60,24 @@ const IGNORED_EXTENSIONS: &[&str] = &[
     "gz", "tgz", "avif", "woff", "woff2", "ttf", "otf", "eot",
 ];
 
-/// How a crawl runs.
+/// A `Crawl-delay` longer than this is taken as this: at 10 s a 15-minute
+/// budget still allows 90 requests.
+pub const MAX_CRAWL_DELAY: Duration = Duration::from_secs(10);
+
+/// A Retry-After longer than this is taken as this, so one answer cannot
+/// stall the crawl for most of its budget.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// How often the crawl says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How a crawl runs. [`Options::new`] gives the defaults, [`Options::from_env`]
+/// the defaults changed by the `BUILD_TASK_A11Y_*` variables.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Sent as User-Agent and matched against robots.txt groups.
     pub user_agent: String,
-    /// Requests in flight at once.
+    /// Requests in flight at once (all to the one host crawled).
     pub concurrency: usize,
     /// One request, from connect to the last byte of the body.
     pub request_timeout: Duration,
@@ -64,18 +85,73 @@ pub struct Options {
     pub budget: Duration,
     /// A page larger than this is not parsed for links (it still counts).
     pub max_page_bytes: u64,
+    /// The crawl stops when it has found this many pages.
+    pub max_pages: usize,
+    /// The crawl stops when it has made this many requests, robots.txt and
+    /// retries included.
+    pub max_requests: u64,
+    /// Distinct queries followed per path (`/list?p=1`, `/list?p=2`, …);
+    /// further ones are left out. 0 follows no link with a query.
+    pub max_query_variants: usize,
+    /// Tries after the first for a page that answers 429 or 503.
+    pub retries: u32,
 }
 
 impl Options {
     pub fn new(user_agent: &str) -> Options {
         Options {
             user_agent: user_agent.to_owned(),
-            concurrency: 16,
+            concurrency: 8,
             request_timeout: Duration::from_secs(30),
             budget: Duration::from_secs(15 * 60),
             max_page_bytes: 16 * 1024 * 1024,
+            max_pages: 2000,
+            max_requests: 4000,
+            max_query_variants: 10,
+            retries: 2,
         }
     }
+
+    /// The defaults, changed by the crawl's settings in `env`: each must be
+    /// a whole number in its range, or the error names the variable.
+    ///
+    /// | variable | field | range |
+    /// |---|---|---|
+    /// | `BUILD_TASK_A11Y_CRAWL_BUDGET_SECS` | `budget` | 1-86400 |
+    /// | `BUILD_TASK_A11Y_MAX_PAGES` | `max_pages` | 1-100000 |
+    /// | `BUILD_TASK_A11Y_MAX_REQUESTS` | `max_requests` | 1-1000000 |
+    /// | `BUILD_TASK_A11Y_MAX_QUERY_VARIANTS` | `max_query_variants` | 0-10000 |
+    /// | `BUILD_TASK_A11Y_CRAWL_CONCURRENCY` | `concurrency` | 1-16 |
+    pub fn from_env(env: &Env, user_agent: &str) -> Result<Options> {
+        let mut opts = Options::new(user_agent);
+        opts.budget =
+            Duration::from_secs(setting(env, "BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", 1, 86_400, opts.budget.as_secs())?);
+        opts.max_pages = setting(env, "BUILD_TASK_A11Y_MAX_PAGES", 1, 100_000, opts.max_pages as u64)? as usize;
+        opts.max_requests = setting(env, "BUILD_TASK_A11Y_MAX_REQUESTS", 1, 1_000_000, opts.max_requests)?;
+        opts.max_query_variants =
+            setting(env, "BUILD_TASK_A11Y_MAX_QUERY_VARIANTS", 0, 10_000, opts.max_query_variants as u64)? as usize;
+        opts.concurrency = setting(env, "BUILD_TASK_A11Y_CRAWL_CONCURRENCY", 1, 16, opts.concurrency as u64)? as usize;
+        Ok(opts)
+    }
+}
+
+/// A whole number from `low` to `high` in `var`, or `default` when unset.
+fn setting(env: &Env, var: &str, low: u64, high: u64, default: u64) -> Result<u64> {
+    let Some(text) = env.get(var) else { return Ok(default) };
+    match text.parse::<u64>() {
+        Ok(n) if (low..=high).contains(&n) => Ok(n),
+        _ => Err(Error::usage(format!("{var} is not a whole number from {low} to {high}"))),
+    }
+}
+
+/// The bound that ended a crawl early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// [`Options::max_pages`] pages were found.
+    Pages,
+    /// [`Options::max_requests`] requests were made, or more links were
+    /// found than that many requests could visit.
+    Requests,
 }
 
 /// What a crawl found.
@@ -83,10 +159,16 @@ impl Options {
 pub struct Crawl {
     /// The pages, target first, then in the order their responses arrived.
     pub pages: Vec<String>,
-    /// Requests made or queued, robots.txt included.
+    /// Requests made, robots.txt and retries included.
     pub requests: u64,
     /// Whether the budget ran out before the crawl was done.
     pub out_of_budget: bool,
+    /// The bound that ended the crawl before it was done, if one did.
+    pub bound: Option<Bound>,
+    /// URLs given up on after they answered 429 or 503 on every try.
+    pub failed: u64,
+    /// Links left out because their path had had its queries.
+    pub queries_left_out: u64,
 }
 
 /// Crawls `target` and returns its pages.
@@ -101,23 +183,38 @@ pub fn crawl(agent: &Agent, target: &str, opts: &Options, cancel: &Cancel) -> Re
         &public
     };
     let robots = Robots::fetch(agent, &scope, opts);
-    let fetcher = Fetcher { agent, opts, scope: &scope, robots: &robots };
+    let delay = robots.delay.map(|d| d.min(MAX_CRAWL_DELAY));
+    let concurrency = if delay.is_some() { 1 } else { opts.concurrency.max(1) };
+    if let Some(d) = delay {
+        info!("robots.txt asks for a crawl delay: one request at a time, {} ms apart", d.as_millis());
+    }
+    let fetcher = Fetcher { agent, opts, scope: &scope };
 
-    let state = Mutex::new(State {
-        queue: VecDeque::from([scope.root.clone()]),
-        seen: HashSet::from([scope.root.as_str().to_owned()]),
+    let mut state = State {
+        queue: VecDeque::new(),
+        seen: HashSet::new(),
+        queries: HashMap::new(),
         in_flight: 0,
+        limit: concurrency,
+        not_before: Instant::now(),
         pages: Vec::new(),
-        // The target, and robots.txt before it.
-        requests: 2,
+        // robots.txt.
+        requests: 1,
         out_of_budget: false,
+        bound: None,
+        failed: 0,
+        queries_left_out: 0,
+        next_progress: started + PROGRESS_EVERY,
         error: None,
-    });
+    };
+    state.enqueue(vec![scope.root.clone()], opts, &robots);
+    let state = Mutex::new(state);
     let wake = Condvar::new();
     let deadline = started + opts.budget;
+    let pace = Pace { deadline, delay: delay.unwrap_or(Duration::ZERO) };
     std::thread::scope(|s| {
-        for _ in 0..opts.concurrency.max(1) {
-            s.spawn(|| worker(&fetcher, &state, &wake, deadline, cancel));
+        for _ in 0..concurrency {
+            s.spawn(|| worker(&fetcher, &robots, &state, &wake, &pace, cancel));
         }
     });
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -132,10 +229,36 @@ pub fn crawl(agent: &Agent, target: &str, opts: &Options, cancel: &Cancel) -> Re
         pages.insert(0, root);
     }
     info!("crawled {} pages with {} requests in {} ms", pages.len(), state.requests, started.elapsed().as_millis());
+    match state.bound {
+        Some(Bound::Pages) => {
+            info!("the crawl stopped at {} pages (BUILD_TASK_A11Y_MAX_PAGES): keeping the pages found", opts.max_pages)
+        }
+        Some(Bound::Requests) => info!(
+            "the crawl stopped at {} requests (BUILD_TASK_A11Y_MAX_REQUESTS): keeping the pages found",
+            opts.max_requests
+        ),
+        None => {}
+    }
+    if state.queries_left_out > 0 {
+        info!(
+            "left out {} links past {} queries of their path (BUILD_TASK_A11Y_MAX_QUERY_VARIANTS)",
+            state.queries_left_out, opts.max_query_variants
+        );
+    }
+    if state.failed > 0 {
+        warn!("left out {} URLs that answered 429 or 503 on every try", state.failed);
+    }
     if state.out_of_budget {
         warn!("the crawl ran past its budget of {} s: keeping the pages found so far", opts.budget.as_secs());
     }
-    Ok(Crawl { pages, requests: state.requests, out_of_budget: state.out_of_budget })
+    Ok(Crawl {
+        pages,
+        requests: state.requests,
+        out_of_budget: state.out_of_budget,
+        bound: state.bound,
+        failed: state.failed,
+        queries_left_out: state.queries_left_out,
+    })
 }
 
 /// Keeps `first` and a random sample of `limit - 1` of the rest (the
@@ -152,19 +275,38 @@ pub fn sample(mut pages: Vec<String>, limit: usize) -> Vec<String> {
 }
 
 struct State {
-    queue: VecDeque<Url>,
+    /// URLs to fetch and the tries each has had.
+    queue: VecDeque<(Url, u32)>,
     seen: HashSet<String>,
+    /// Queries enqueued per URL without its query.
+    queries: HashMap<String, usize>,
     in_flight: usize,
+    /// Requests in flight at most; halved when the site answers 429 or 503.
+    limit: usize,
+    /// No request starts before this (Crawl-delay, Retry-After).
+    not_before: Instant,
     pages: Vec<String>,
     requests: u64,
     out_of_budget: bool,
+    bound: Option<Bound>,
+    failed: u64,
+    queries_left_out: u64,
+    next_progress: Instant,
     error: Option<Error>,
 }
 
-fn worker(fetcher: &Fetcher, state: &Mutex<State>, wake: &Condvar, deadline: Instant, cancel: &Cancel) {
+/// When requests may start.
+struct Pace {
+    deadline: Instant,
+    /// Between two request starts.
+    delay: Duration,
+}
+
+fn worker(fetcher: &Fetcher, robots: &Robots, state: &Mutex<State>, wake: &Condvar, pace: &Pace, cancel: &Cancel) {
+    let opts = fetcher.opts;
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        let url = {
+        let (url, tries) = {
             let mut st = lock();
             loop {
                 if st.error.is_some() {
@@ -174,32 +316,72 @@ fn worker(fetcher: &Fetcher, state: &Mutex<State>, wake: &Condvar, deadline: Ins
                     wake.notify_all();
                     return;
                 }
-                if Instant::now() >= deadline && !st.queue.is_empty() {
-                    st.out_of_budget = true;
-                    st.queue.clear();
+                let now = Instant::now();
+                if now >= st.next_progress {
+                    info!("crawled {} pages ({} requests)", st.pages.len(), st.requests);
+                    st.next_progress = now + PROGRESS_EVERY;
                 }
-                if let Some(url) = st.queue.pop_front() {
+                if !st.queue.is_empty() {
+                    if now >= pace.deadline || st.not_before >= pace.deadline {
+                        st.out_of_budget = true;
+                        st.queue.clear();
+                    } else if st.requests >= opts.max_requests {
+                        st.bound = Some(Bound::Requests);
+                        st.queue.clear();
+                    }
+                }
+                if st.in_flight < st.limit
+                    && now >= st.not_before
+                    && let Some(next) = st.queue.pop_front()
+                {
                     st.in_flight += 1;
-                    break url;
+                    st.requests += 1;
+                    st.not_before = now + pace.delay;
+                    break next;
                 }
-                if st.in_flight == 0 {
+                if st.queue.is_empty() && st.in_flight == 0 {
                     wake.notify_all();
                     return;
                 }
                 // Wake now and then to see a cancel or the deadline.
-                st = wake.wait_timeout(st, Duration::from_millis(200)).unwrap_or_else(|p| p.into_inner()).0;
+                let mut wait = Duration::from_millis(200);
+                if st.in_flight < st.limit && !st.queue.is_empty() {
+                    wait = wait.min(st.not_before.saturating_duration_since(now));
+                }
+                st = wake.wait_timeout(st, wait).unwrap_or_else(|p| p.into_inner()).0;
             }
         };
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = pace.deadline.saturating_duration_since(Instant::now());
         let outcome = fetcher.fetch(&url, left);
         let mut st = lock();
         st.in_flight -= 1;
         match outcome {
             Ok(Fetched::Page(links)) => {
-                st.pages.push(url.as_str().to_owned());
-                st.enqueue(links);
+                if st.pages.len() < opts.max_pages {
+                    st.pages.push(url.as_str().to_owned());
+                    st.enqueue(links, opts, robots);
+                } else {
+                    st.bound = Some(Bound::Pages);
+                }
+                if st.pages.len() >= opts.max_pages && !st.queue.is_empty() {
+                    st.bound = Some(Bound::Pages);
+                    st.queue.clear();
+                }
             }
-            Ok(Fetched::Redirect(to)) => st.enqueue(vec![to]),
+            Ok(Fetched::Redirect(to)) => st.enqueue(vec![to], opts, robots),
+            Ok(Fetched::Busy(status, retry_after)) => {
+                // The site is overloaded, not just this page: everyone waits.
+                st.limit = (st.limit / 2).max(1);
+                let wait = retry_after.unwrap_or(Duration::from_secs(1 << tries.min(4))).min(MAX_RETRY_WAIT);
+                st.not_before = st.not_before.max(Instant::now() + wait);
+                if tries < opts.retries {
+                    debug!("{url} answered {status}: trying again in {} ms", wait.as_millis());
+                    st.queue.push_front((url, tries + 1));
+                } else {
+                    warn!("{url} answered {status} {} times: leaving it out", tries + 1);
+                    st.failed += 1;
+                }
+            }
             Ok(Fetched::Skipped) => {}
             Err(e) if st.error.is_none() => st.error = Some(e),
             Err(_) => {}
@@ -209,11 +391,28 @@ fn worker(fetcher: &Fetcher, state: &Mutex<State>, wake: &Condvar, deadline: Ins
 }
 
 impl State {
-    fn enqueue(&mut self, links: Vec<Url>) {
+    /// Queues the links not seen before, as far as robots.txt and the bounds
+    /// allow.
+    fn enqueue(&mut self, links: Vec<Url>, opts: &Options, robots: &Robots) {
         for link in links {
-            if self.seen.insert(link.as_str().to_owned()) {
-                self.requests += 1;
-                self.queue.push_back(link);
+            if self.seen.contains(link.as_str()) {
+                continue;
+            }
+            if self.requests + self.queue.len() as u64 >= opts.max_requests {
+                self.bound = Some(Bound::Requests);
+                return;
+            }
+            if let Some((without, _)) = link.as_str().split_once('?') {
+                let n = self.queries.get(without).copied().unwrap_or(0);
+                if n >= opts.max_query_variants {
+                    self.queries_left_out += 1;
+                    continue;
+                }
+                self.queries.insert(without.to_owned(), n + 1);
+            }
+            self.seen.insert(link.as_str().to_owned());
+            if robots.allowed(&link) {
+                self.queue.push_back((link, 0));
             }
         }
     }
@@ -224,8 +423,10 @@ enum Fetched {
     Page(Vec<Url>),
     /// A redirect to a URL in scope.
     Redirect(Url),
-    /// Not a page: an error status, another type, robots.txt said no, a
-    /// redirect out of scope, or a request that failed.
+    /// 429 or 503: the status and the wait the site asked for.
+    Busy(u16, Option<Duration>),
+    /// Not a page: an error status, another type, a redirect out of scope,
+    /// or a request that failed.
     Skipped,
 }
 
@@ -233,16 +434,12 @@ struct Fetcher<'a> {
     agent: &'a Agent,
     opts: &'a Options,
     scope: &'a Scope,
-    robots: &'a Robots,
 }
 
 impl Fetcher<'_> {
     /// One request. A request that fails (an internal address refused
     /// included) is skipped with a warning.
     fn fetch(&self, url: &Url, time_left: Duration) -> Result<Fetched> {
-        if !self.robots.allowed(url) {
-            return Ok(Fetched::Skipped);
-        }
         let response = self
             .agent
             .get(url.as_str())
@@ -260,6 +457,10 @@ impl Fetcher<'_> {
             }
         };
         let status = response.status().as_u16();
+        if status == 429 || status == 503 {
+            let header = response.headers().get("retry-after").and_then(|v| v.to_str().ok());
+            return Ok(Fetched::Busy(status, header.and_then(|h| retry_after(h, SystemTime::now()))));
+        }
         if (300..400).contains(&status) {
             let to = response.headers().get("location").and_then(|v| v.to_str().ok());
             return Ok(match to.and_then(|to| self.scope.link(url, to)) {
@@ -376,18 +577,20 @@ pub struct Robots {
     /// Groups are matched on the product token, e.g. "cloudgovpagescrawler"
     /// in "cloudgovpagescrawler/1.0 (+https://…)".
     token: String,
+    /// The `Crawl-delay` of our group, or of `*` when no group names us.
+    pub delay: Option<Duration>,
 }
 
 impl Robots {
     /// Rules from a robots.txt body, for `user_agent` (matched on its product token).
     pub fn from_body(body: &[u8], user_agent: &str) -> Robots {
         let token = user_agent.split(['/', ' ']).next().unwrap_or("").to_owned();
-        Robots { body: Some(ascii_robots(body)), token }
+        let body = ascii_robots(body);
+        Robots { delay: crawl_delay(&body, &token), body: Some(body), token }
     }
 
     fn fetch(agent: &Agent, scope: &Scope, opts: &Options) -> Robots {
-        let token = opts.user_agent.split(['/', ' ']).next().unwrap_or("").to_owned();
-        let Ok(url) = scope.root.join("/robots.txt") else { return Robots { body: None, token } };
+        let Ok(url) = scope.root.join("/robots.txt") else { return Robots::from_body(b"", &opts.user_agent) };
         let response = agent
             .get(url.as_str())
             .header("User-Agent", &opts.user_agent)
@@ -400,7 +603,11 @@ impl Robots {
             Ok(r) if r.status().as_u16() == 200 => r.into_body().with_config().limit(500 * 1024).read_to_vec().ok(),
             _ => None,
         };
-        Robots { body: body.map(|b| ascii_robots(&b)), token }
+        let mut robots = Robots::from_body(body.as_deref().unwrap_or(b""), &opts.user_agent);
+        if body.is_none() {
+            robots.body = None;
+        }
+        robots
     }
 
     pub fn allowed(&self, url: &Url) -> bool {
@@ -411,6 +618,100 @@ impl Robots {
             None => true,
         }
     }
+}
+
+/// The `Crawl-delay` (seconds, fractions allowed) in the first group that
+/// names `token`, or in the first `*` group when none names it. Groups as
+/// robots.txt has them: user-agent lines, then the rules that follow.
+fn crawl_delay(body: &str, token: &str) -> Option<Duration> {
+    let (mut ours, mut any, mut named) = (None, None, false);
+    let mut agents: Vec<&str> = Vec::new();
+    let mut in_rules = false;
+    for line in body.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let (key, value) = (key.trim(), value.trim());
+        if key.eq_ignore_ascii_case("user-agent") {
+            if in_rules {
+                agents.clear();
+                in_rules = false;
+            }
+            // Its product token: what comes before a version or a comment.
+            let agent = value.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).next();
+            let agent = if value.starts_with('*') { "*" } else { agent.unwrap_or("") };
+            named |= agent.eq_ignore_ascii_case(token);
+            agents.push(agent);
+            continue;
+        }
+        in_rules = true;
+        if !key.eq_ignore_ascii_case("crawl-delay") {
+            continue;
+        }
+        let Some(delay) = value.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok()) else { continue };
+        for agent in &agents {
+            if agent.eq_ignore_ascii_case(token) {
+                ours = ours.or(Some(delay));
+            } else if *agent == "*" {
+                any = any.or(Some(delay));
+            }
+        }
+    }
+    let delay = if named { ours } else { any };
+    delay.filter(|d| !d.is_zero())
+}
+
+/// How long a Retry-After value asks to wait from `now`: delay-seconds or an
+/// HTTP date (RFC 9110, 10.2.3). None for anything else.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = UNIX_EPOCH + Duration::from_secs(http_date(value)?);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date in seconds since the epoch, in any of the three forms a
+/// recipient must accept: `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday,
+/// 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`. Each has the
+/// day before the year, so the numbers are read in that order.
+fn http_date(text: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let (mut month, mut time, mut numbers) = (None, None, Vec::new());
+    for word in text.split([' ', ',', '-']).filter(|w| !w.is_empty()) {
+        if let Some(i) = MONTHS.iter().position(|m| word.eq_ignore_ascii_case(m)) {
+            month = Some(i as u64 + 1);
+        } else if word.contains(':') {
+            let hms: Vec<u64> = word.split(':').map(|n| n.parse().ok()).collect::<Option<_>>()?;
+            let [h, m, s] = hms[..] else { return None };
+            (h < 24 && m < 60 && s <= 60).then_some(())?;
+            time = Some(h * 3600 + m * 60 + s);
+        } else if let Ok(n) = word.parse::<u64>() {
+            numbers.push(n);
+        }
+    }
+    let [day, year] = numbers[..] else { return None };
+    let year = match year {
+        0..=69 => 2000 + year,
+        70..=99 => 1900 + year,
+        _ => year,
+    };
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    let days = days_from_civil(year, month?, day);
+    Some(days * 86_400 + time?)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`), for years from 1970.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y / 400, y % 400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// robots.txt with every byte outside ASCII percent-encoded. The matcher
@@ -606,11 +907,94 @@ mod tests {
     #[test]
     fn robots_txt_outside_ascii_is_matched_without_a_panic() {
         let body = "User-agent: *\nDisallow: /caf\u{e9}/\u{a0}\u{a0}\nDisallow: /priv\u{a0}ate\n# \u{1f600}\n";
-        let robots = Robots { body: Some(ascii_robots(body.as_bytes())), token: "cloudgovpagescrawler".into() };
+        let robots = Robots::from_body(body.as_bytes(), "cloudgovpagescrawler");
         assert!(!robots.allowed(&u("https://example.gov/caf%C3%A9/%C2%A0%C2%A0")));
         assert!(!robots.allowed(&u("https://example.gov/café/\u{a0}\u{a0}")));
         assert!(robots.allowed(&u("https://example.gov/cafe/")));
         assert!(robots.allowed(&u("https://example.gov/private")));
+    }
+
+    #[test]
+    fn the_crawl_delay_is_our_groups_or_else_the_star_groups() {
+        let ua = "cloudgovpagescrawler";
+        let d = |body: &str| crawl_delay(body, ua);
+        assert_eq!(d("User-agent: *\nCrawl-delay: 2\n"), Some(Duration::from_secs(2)));
+        assert_eq!(d("User-agent: *\nDisallow: /x\nCrawl-delay: 0.5 # half\n"), Some(Duration::from_millis(500)));
+        // A group that names us replaces `*`, with or without a delay.
+        assert_eq!(
+            d("User-agent: *\nCrawl-delay: 5\n\nUser-agent: CloudGovPagesCrawler/1.0\nCrawl-delay: 1\n"),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(d("User-agent: *\nCrawl-delay: 5\n\nUser-agent: cloudgovpagescrawler\nDisallow: /p\n"), None);
+        // Several agents share a group; another agent's delay is not ours.
+        assert_eq!(
+            d("User-agent: googlebot\nUser-agent: cloudgovpagescrawler\nCrawl-delay: 3\n"),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(d("User-agent: googlebot\nCrawl-delay: 3\n"), None);
+        assert_eq!(d("User-agent: googlebot\nCrawl-delay: 3\nUser-agent: *\nAllow: /\n"), None);
+        for junk in ["-1", "soon", "NaN", "inf", "1e400", "0"] {
+            assert_eq!(d(&format!("User-agent: *\nCrawl-delay: {junk}\n")), None, "{junk}");
+        }
+        let robots = Robots::from_body(b"user-agent: *\ncrawl-delay: 20\n", "cloudgovpagescrawler/1.0 (+x)");
+        assert_eq!(robots.delay, Some(Duration::from_secs(20)), "capped by the crawl, not here");
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_any_http_date() {
+        // 1994-11-06 08:49:37 UTC, RFC 9110's example.
+        let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let now = at - Duration::from_secs(90);
+        for date in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(retry_after(date, now), Some(Duration::from_secs(90)), "{date}");
+        }
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(http_date("Tue, 29 Feb 2028 23:59:59 GMT"), Some(1_835_481_599));
+        assert_eq!(retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at + Duration::from_secs(5)), Some(Duration::ZERO));
+        for junk in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 1994 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+        ] {
+            assert_eq!(retry_after(junk, now), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn crawl_settings_are_whole_numbers_in_range_or_an_error_naming_the_variable() {
+        let opts = Options::from_env(&Env::default(), "ua").unwrap();
+        assert_eq!((opts.max_pages, opts.max_requests, opts.max_query_variants, opts.concurrency), (2000, 4000, 10, 8));
+        assert_eq!(opts.budget, Duration::from_secs(900));
+        let env = Env::from_pairs([
+            ("BUILD_TASK_A11Y_MAX_PAGES", "50"),
+            ("BUILD_TASK_A11Y_MAX_REQUESTS", "120"),
+            ("BUILD_TASK_A11Y_MAX_QUERY_VARIANTS", "0"),
+            ("BUILD_TASK_A11Y_CRAWL_CONCURRENCY", "2"),
+            ("BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", "60"),
+        ]);
+        let opts = Options::from_env(&env, "ua").unwrap();
+        assert_eq!((opts.max_pages, opts.max_requests, opts.max_query_variants, opts.concurrency), (50, 120, 0, 2));
+        assert_eq!(opts.budget, Duration::from_secs(60));
+        for (var, bad) in [
+            ("BUILD_TASK_A11Y_MAX_REQUESTS", "4k"),
+            ("BUILD_TASK_A11Y_MAX_REQUESTS", "0"),
+            ("BUILD_TASK_A11Y_MAX_PAGES", "-1"),
+            ("BUILD_TASK_A11Y_MAX_PAGES", " 9"),
+            ("BUILD_TASK_A11Y_MAX_QUERY_VARIANTS", "10001"),
+            ("BUILD_TASK_A11Y_CRAWL_CONCURRENCY", "17"),
+            ("BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", "9o"),
+            ("BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", "99999999999999999999999"),
+        ] {
+            let err = Options::from_env(&Env::from_pairs([(var, bad)]), "ua").unwrap_err();
+            assert_eq!(err.kind(), crate::error::Kind::Usage);
+            assert!(err.message().starts_with(&format!("{var} is not a whole number from ")), "{err}");
+            assert!(!err.message().contains(bad.trim()) || bad == "0", "the value is not echoed: {err}");
+        }
     }
 
     #[test]
