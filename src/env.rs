@@ -34,6 +34,17 @@ impl Env {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// A setting that is a whole number from `low` to `high`, `default`
+    /// when unset; any other value is a usage error naming the variable
+    /// (never echoing its value).
+    pub fn whole_number(&self, name: &str, low: u64, high: u64, default: u64) -> Result<u64> {
+        let Some(text) = self.get(name) else { return Ok(default) };
+        match text.parse::<u64>() {
+            Ok(n) if (low..=high).contains(&n) => Ok(n),
+            _ => Err(Error::usage(format!("{name} is not a whole number from {low} to {high}"))),
+        }
+    }
+
     /// `DEPLOY_ENV` (dev, staging, production): set means "deployed, fail closed".
     pub fn deploy_env(&self) -> Option<&str> {
         self.get("DEPLOY_ENV")

@@ -111,10 +111,11 @@ pub fn check_url(url: &str, what: &str) -> Result<()> {
     let authority = uri.authority().map_or("", |a| a.as_str());
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
     let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, rest)| rest);
-    if let Some((_, port)) = after_host.rsplit_once(':') {
-        if !port.is_empty() && !port.parse::<u16>().is_ok_and(|p| p > 0) {
-            return Err(Error::usage(format!("{what} has a port outside 1-65535")));
-        }
+    if let Some((_, port)) = after_host.rsplit_once(':')
+        && !port.is_empty()
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(Error::usage(format!("{what} has a port outside 1-65535")));
     }
     match uri.scheme_str() {
         Some("https") if !host.is_empty() => Ok(()),

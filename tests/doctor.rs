@@ -113,6 +113,26 @@ fn doctor_checks_the_zap_scanner_its_interpreter_and_work_directory() {
 }
 
 #[test]
+fn a_mistyped_a11y_setting_is_an_error_naming_it_not_a_silent_default() {
+    let out = build_task()
+        .args(["a11y", "-t", "https://example.gov/", "--output-dir", "/nonexistent/out"])
+        .env("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", "9o")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS is not a whole number from 1 to 3600"), "{said}");
+    assert!(!said.contains("9o"), "the value is not echoed: {said}");
+    let out = build_task().args(["doctor", "a11y"]).env("BUILD_TASK_A11Y_MAX_PAGES", "lots").output().unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        line(&report, "FAIL  a11y settings: "),
+        "FAIL  a11y settings: BUILD_TASK_A11Y_MAX_PAGES is not a whole number from 1 to 100000"
+    );
+}
+
+#[test]
 fn doctor_takes_at_most_one_task_name() {
     let out = build_task().args(["doctor", "example", "extra"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -41,7 +41,11 @@ fn main() {
         "crawl" => {
             let agent = build_task::http::agent(&Env::default());
             let started = Instant::now();
-            let found = crawl::crawl(&agent, &arg(1), &crawl::Options::new(UA), &Cancel::new()).expect("crawl");
+            // The whole generated site, as Scrapy (which has no bounds) crawls it.
+            let mut opts = crawl::Options::new(UA);
+            opts.max_pages = 100_000;
+            opts.max_requests = 1_000_000;
+            let found = crawl::crawl(&agent, &arg(1), &opts, &Cancel::new()).expect("crawl");
             println!("{} {:.3}", found.pages.len(), started.elapsed().as_secs_f64());
             if let Some(list) = args.get(2) {
                 std::fs::write(list, found.pages.join("\n") + "\n").expect("write the page list");

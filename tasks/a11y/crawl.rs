@@ -137,11 +137,7 @@ impl Options {
 
 /// A whole number from `low` to `high` in `var`, or `default` when unset.
 fn setting(env: &Env, var: &str, low: u64, high: u64, default: u64) -> Result<u64> {
-    let Some(text) = env.get(var) else { return Ok(default) };
-    match text.parse::<u64>() {
-        Ok(n) if (low..=high).contains(&n) => Ok(n),
-        _ => Err(Error::usage(format!("{var} is not a whole number from {low} to {high}"))),
-    }
+    env.whole_number(var, low, high, default)
 }
 
 /// The bound that ended a crawl early.

@@ -56,7 +56,9 @@ impl Task for A11y {
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
         let user_agent = user_agent(ctx)?;
-        let settings = Settings::from_env(&ctx.env);
+        // Every setting is checked before any work.
+        let settings = Settings::from_env(&ctx.env)?;
+        let opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
         let results_dir = settings.results_dir.unwrap_or_else(|| ctx.work_dir.join("results"));
         // The report reads every file there: old results would join this run's.
         if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
@@ -74,8 +76,6 @@ impl Task for A11y {
             }
         }
 
-        let mut opts = crawl::Options::new(&user_agent);
-        opts.budget = settings.crawl_budget;
         let found = crawl::crawl(&ctx.http, target, &opts, &ctx.cancel)?;
         if found.pages.is_empty() {
             return Err(Error::failed("0 urls found"));
@@ -105,7 +105,11 @@ impl Task for A11y {
     }
 
     fn doctor(&self, env: &Env) -> Vec<Check> {
-        let settings = Settings::from_env(env);
+        let settings = match Settings::from_env(env).and_then(|s| crawl::Options::from_env(env, "").map(|_| s)) {
+            Ok(settings) => settings,
+            Err(e) => return vec![Check::new("a11y settings", Err(e.to_string()))],
+        };
+        let valid = Check::new("a11y settings", Ok("every BUILD_TASK_A11Y_* setting is valid".to_owned()));
         let chromium = tool_version(&settings.chromium, "BUILD_TASK_A11Y_CHROMIUM");
         let mut driver = tool_version(&settings.chromedriver, "BUILD_TASK_A11Y_CHROMEDRIVER");
         // Debian builds both from one source: the driver speaks for that browser only.
@@ -115,6 +119,7 @@ impl Task for A11y {
             driver = Err(format!("{drives} does not match {browser}"));
         }
         vec![
+            valid,
             Check::new("Chromium", chromium),
             Check::new("chromedriver", driver),
             Check::new("axe-core", axe_check(&settings.axe_js)),
@@ -165,23 +170,19 @@ struct Settings {
     /// BUILD_TASK_A11Y_RESULTS_DIR: keep the raw axe results here (default: scratch
     /// space, removed after the run).
     results_dir: Option<PathBuf>,
-    /// BUILD_TASK_A11Y_CRAWL_BUDGET_SECS.
-    crawl_budget: Duration,
     /// BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS: page load; axe gets twice that.
     page_timeout: Duration,
 }
 
 impl Settings {
-    fn from_env(env: &Env) -> Settings {
+    fn from_env(env: &Env) -> Result<Settings> {
         let path = |k: &str, d: &str| PathBuf::from(env.get(k).unwrap_or(d));
-        let secs = |k: &str, d: u64| Duration::from_secs(env.get(k).and_then(|v| v.parse().ok()).unwrap_or(d));
-        Settings {
+        Ok(Settings {
             axe_js: path("BUILD_TASK_A11Y_AXE_JS", DEFAULT_AXE_JS),
             chromedriver: path("BUILD_TASK_A11Y_CHROMEDRIVER", "/usr/bin/chromedriver"),
             chromium: path("BUILD_TASK_A11Y_CHROMIUM", "/usr/bin/chromium"),
             results_dir: env.get("BUILD_TASK_A11Y_RESULTS_DIR").map(PathBuf::from),
-            crawl_budget: secs("BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", 15 * 60),
-            page_timeout: secs("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", 90),
-        }
+            page_timeout: Duration::from_secs(env.whole_number("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", 1, 3600, 90)?),
+        })
     }
 }
