@@ -125,11 +125,11 @@ impl Repo {
         }
     }
 
-    /// The real repository plus a stand-in Dockerfile when the tree has none
-    /// yet, so each planted-mistake test sees only its own mistake.
+    /// The real repository, which each planted-mistake test changes in one place.
     fn baseline() -> Repo {
         let repo = Repo::real();
-        if repo.is_file("Dockerfile") { repo } else { repo.with("Dockerfile", "FROM scratch\n") }
+        assert!(repo.is_file("Dockerfile"), "the repository has its Dockerfile");
+        repo
     }
 
     fn with(mut self, path: &str, text: &str) -> Repo {
