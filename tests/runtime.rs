@@ -40,6 +40,9 @@ fn a_deployed_run_with_encrypted_params_delivers_processing_then_success_and_upl
         "{index}"
     );
     assert!(cb.requests().iter().all(|r| r.content_type.as_deref() == Some("application/json")));
+    // pages-core's route: PUT /v0/tasks/:id/:token.
+    let route = format!("/v0/tasks/4242/{}", cb.token);
+    assert!(cb.requests().iter().all(|r| r.method == "PUT" && r.path == route), "{:?}", cb.requests());
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the run's scratch space is removed");
 }
 

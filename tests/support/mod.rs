@@ -1,6 +1,5 @@
 //! Shared test helpers: temp dirs, a loopback pages-core callback server, an
 //! s3s-fs server, and pages-core-shaped params.
-#![allow(dead_code)]
 
 pub mod axe;
 pub mod callback;
