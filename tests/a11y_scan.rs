@@ -421,7 +421,8 @@ fn a_browser_that_cannot_start_fails_the_task_with_the_reason_and_the_end_of_its
     let message = field(&cb.bodies()[1], "message").unwrap();
     assert!(
         message.contains(
-            "Chromium did not start: the browser is gone: it sent a message that is not a JSON object: \"not json\""
+            "Chromium did not start: Browser.getVersion failed: the browser is gone: it sent a message that is not a \
+             JSON object: \"not json\""
         ),
         "{message}"
     );

@@ -301,8 +301,9 @@ impl<'a> Browser<'a> {
             .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromium.display())))?;
         let mut cdp =
             pipes.connect(cancel).map_err(|e| Error::failed(format!("cannot read from Chromium's pipe: {e}")))?;
-        let mut first = |method: &str, params: &str| {
-            cdp.call(None, method, params, START_TIMEOUT).map_err(|e| {
+        // A failure until the tab is ready is a failed start.
+        let mut call = |session: Option<&str>, method: &str, params: &str| {
+            cdp.call(session, method, params, START_TIMEOUT).map_err(|e| {
                 if let Err(cancelled) = cancel.check() {
                     return cancelled;
                 }
@@ -310,22 +311,19 @@ impl<'a> Browser<'a> {
                     Ok(Some(status)) => format!(" (it exited: {status})"),
                     _ => String::new(),
                 };
-                with_log(format!("Chromium did not start: {}{exited}", e.text()), &log)
+                with_log(format!("Chromium did not start: {method} failed: {}{exited}", e.text()), &log)
             })
         };
-        first("Browser.getVersion", "{}")?;
-        let target = first("Target.createTarget", "{\"url\":\"about:blank\"}")?;
+        call(None, "Browser.getVersion", "{}")?;
+        let target = call(None, "Target.createTarget", "{\"url\":\"about:blank\"}")?;
         let target = string(&target, "targetId").unwrap_or_default();
-        let attached =
-            first("Target.attachToTarget", &format!("{{\"targetId\":{},\"flatten\":true}}", quote(&target)))?;
-        let Some(session) = string(&attached, "sessionId") else {
+        let attach = format!("{{\"targetId\":{},\"flatten\":true}}", quote(&target));
+        let Some(session) = string(&call(None, "Target.attachToTarget", &attach)?, "sessionId") else {
             return Err(with_log("Chromium did not start: it opened no tab", &log));
         };
-        for method in ["Page.enable", "Runtime.enable"] {
-            first_in(&mut cdp, &session, method, "{}").map_err(|e| with_log(e, &log))?;
-        }
-        first_in(&mut cdp, &session, "Page.setLifecycleEventsEnabled", "{\"enabled\":true}")
-            .map_err(|e| with_log(e, &log))?;
+        call(Some(&session), "Page.enable", "{}")?;
+        call(Some(&session), "Page.setLifecycleEventsEnabled", "{\"enabled\":true}")?;
+        call(Some(&session), "Runtime.enable", "{}")?;
         Ok(Browser { cfg, cdp, session, contexts: BTreeMap::new(), _browser: child, _tmp: tmp })
     }
 
@@ -481,12 +479,6 @@ impl<'a> Browser<'a> {
     }
 }
 
-/// A command to a tab while starting: the error as a sentence.
-fn first_in(cdp: &mut Cdp, session: &str, method: &str, params: &str) -> Result<Value, String> {
-    cdp.call(Some(session), method, params, START_TIMEOUT)
-        .map_err(|e| format!("Chromium did not start: {method} failed: {}", e.text()))
-}
-
 /// The frame ids of `node` (a `Page.FrameTree`) and its frames, parents
 /// first.
 fn frame_ids(node: &Value, depth: usize, out: &mut Vec<String>) {
@@ -618,6 +610,31 @@ mod tests {
         assert!(name.starts_with("axe-results-1") && name.ends_with(".json"), "{name}");
         assert_eq!(fs::read_to_string(&b).unwrap(), "[2]");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn json(text: &str) -> Value {
+        miniserde::json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn frames_are_listed_parents_first_five_levels_down() {
+        let mut tree = r#"{"frame":{"id":"F6"}}"#.to_owned();
+        for depth in (0..6).rev() {
+            tree = format!(r#"{{"frame":{{"id":"F{depth}"}},"childFrames":[{tree},{{"frame":{{"id":"S{depth}"}}}}]}}"#);
+        }
+        let mut ids = Vec::new();
+        frame_ids(&json(&tree), 0, &mut ids);
+        assert_eq!(ids, ["F0", "F1", "F2", "F3", "F4", "F5", "S4", "S3", "S2", "S1", "S0"]);
+    }
+
+    #[test]
+    fn an_evaluation_is_its_value_or_its_exception() {
+        let ok = evaluated(json(r#"{"result":{"type":"string","value":"[]"}}"#)).unwrap();
+        assert!(matches!(ok, Value::String(s) if s == "[]"));
+        let thrown = r#"{"result":{"type":"object"},"exceptionDetails":{"text":"Uncaught",
+            "exception":{"description":"ReferenceError: axe is not defined"}}}"#;
+        assert_eq!(evaluated(json(thrown)).unwrap_err(), "ReferenceError: axe is not defined");
+        assert_eq!(evaluated(json(r#"{"exceptionDetails":{"text":"Uncaught"}}"#)).unwrap_err(), "Uncaught");
     }
 
     #[test]
