@@ -375,6 +375,38 @@ fn frames_of_another_origin_are_scanned_too_and_keep_their_html_clean() {
     assert!(inner.hits("/inner.html") >= 1);
 }
 
+/// A frame of another site (127.0.0.1 and localhost are two) gets axe-core
+/// too: the scan turns site isolation off so that it shares the page's
+/// renderer and session.
+#[test]
+fn frames_of_another_site_are_scanned_too() {
+    let Some(axe) = tools() else { return };
+    if std::net::ToSocketAddrs::to_socket_addrs("localhost:80").is_err() {
+        eprintln!("skipped: localhost does not resolve here");
+        return;
+    }
+    let tmp = TempDir::new("a11y-site-frames");
+    let inner = WebServer::start(0, |_| {
+        Reply::html("<!doctype html><html lang=en><title>inner</title><body><img src=inner.png></body></html>")
+    })
+    .unwrap();
+    let inner_url = inner.url("/inner.html").replacen("127.0.0.1", "localhost", 1);
+    let site = WebServer::start(0, move |_| {
+        Reply::html(format!(
+            "<!doctype html><html lang=en><title>outer</title><body><main><h1>Outer</h1>\
+             <iframe title=\"other site\" src=\"{inner_url}\"></iframe></main></body></html>"
+        ))
+    })
+    .unwrap();
+    let summary = run_scan(&config(axe, tmp.path()), &[site.url("/")], &tmp.path().join("results"));
+    assert_eq!(summary.scanned, 1, "{summary:?}");
+    let files = results(&tmp.path().join("results"));
+    let r = &files.values().next().unwrap()[0];
+    let image_alt = r["violations"].as_array().unwrap().iter().find(|v| v["id"] == "image-alt");
+    let image_alt = image_alt.expect("image-alt inside the frame");
+    assert_eq!(image_alt["nodes"][0]["target"], serde_json::json!(["iframe", "img"]));
+}
+
 #[test]
 fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
     let site = WebServer::start(0, |_| bad_page()).unwrap();
