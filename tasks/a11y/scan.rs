@@ -360,7 +360,7 @@ impl<'a> Browser<'a> {
                 Some(e) => bounded(&format!("axe failed: {e}"), MESSAGE_LIMIT),
                 None => "axe returned no result".to_owned(),
             })),
-            Err(e) => Err(PageError::Page(format!("axe failed: {e}"))),
+            Err(e) => Err(PageError::Page(bounded(&format!("axe failed: {e}"), MESSAGE_LIMIT))),
         }
     }
 
