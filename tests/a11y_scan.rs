@@ -1,4 +1,4 @@
-//! The a11y scan in Debian's Chromium and chromedriver, and the whole a11y
+//! The a11y scan in Debian's chromium-headless-shell, and the whole a11y
 //! task end to end: crawl, scan, report, callback and S3.
 
 use std::collections::BTreeMap;
@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use build_task::cancel::Cancel;
-use build_task::env::Env;
 use build_task::tasks::a11y::scan::{self, Config, Summary};
 use serde_json::Value;
 
@@ -16,9 +15,9 @@ use crate::support::s3::S3Server;
 use crate::support::web::{Reply, WebServer};
 use crate::support::{Params, TempDir, build_task, deployed, enc, have_tool, shared_fixtures, stderr, vcap_services};
 
-/// chromedriver, Chromium and axe-core, or None (skip) where they are missing.
+/// chromium-headless-shell and axe-core, or None (skip) where they are missing.
 fn tools() -> Option<PathBuf> {
-    if !have_tool("chromedriver") || !have_tool("chromium") {
+    if !have_tool("chromium-headless-shell") {
         return None;
     }
     axe_js()
@@ -26,8 +25,7 @@ fn tools() -> Option<PathBuf> {
 
 fn config(axe: PathBuf, scratch: &Path) -> Config {
     Config {
-        chromedriver: "/usr/bin/chromedriver".into(),
-        chromium: "/usr/bin/chromium".into(),
+        chromium: "/usr/bin/chromium-headless-shell".into(),
         axe_js: axe,
         user_agent: "build-task-tests/1.0".into(),
         page_load_timeout: Duration::from_secs(30),
@@ -37,8 +35,7 @@ fn config(axe: PathBuf, scratch: &Path) -> Config {
 }
 
 fn run_scan(cfg: &Config, urls: &[String], results: &Path) -> Summary {
-    let agent = build_task::http::agent(&Env::default());
-    scan::scan(&agent, &Cancel::new(), cfg, urls, results).expect("the scan runs")
+    scan::scan(&Cancel::new(), cfg, urls, results).expect("the scan runs")
 }
 
 /// The results files in `dir` by name, parsed.
@@ -253,7 +250,6 @@ fn deployed_run_with(target: &str, vcap: &str, tools: &[(&str, &Path)]) -> (std:
     .env("VCAP_SERVICES", vcap)
     .env("TMPDIR", tmp.path())
     .env("BUILD_TASK_A11Y_AXE_JS", &stand_in)
-    .env("BUILD_TASK_A11Y_CHROMEDRIVER", &stand_in)
     .env("BUILD_TASK_A11Y_CHROMIUM", &stand_in);
     for (k, v) in tools {
         cmd.env(k, v);
@@ -344,7 +340,7 @@ fn sigterm_during_the_scan_reports_the_cancel_and_leaves_no_browser_behind() {
     assert_eq!(cb.statuses(), ["processing", "error"]);
     assert!(field(&cb.bodies()[1], "message").unwrap().contains("cancelled (SIGTERM)"));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(processes_mentioning(&scratch), Vec::<String>::new(), "no chromedriver or Chromium is left");
+    assert_eq!(processes_mentioning(&scratch), Vec::<String>::new(), "no Chromium is left");
 }
 
 #[test]
@@ -379,6 +375,38 @@ fn frames_of_another_origin_are_scanned_too_and_keep_their_html_clean() {
     assert!(inner.hits("/inner.html") >= 1);
 }
 
+/// A frame of another site (127.0.0.1 and localhost are two) gets axe-core
+/// too: the scan turns site isolation off so that it shares the page's
+/// renderer and session.
+#[test]
+fn frames_of_another_site_are_scanned_too() {
+    let Some(axe) = tools() else { return };
+    if std::net::ToSocketAddrs::to_socket_addrs("localhost:80").is_err() {
+        eprintln!("skipped: localhost does not resolve here");
+        return;
+    }
+    let tmp = TempDir::new("a11y-site-frames");
+    let inner = WebServer::start(0, |_| {
+        Reply::html("<!doctype html><html lang=en><title>inner</title><body><img src=inner.png></body></html>")
+    })
+    .unwrap();
+    let inner_url = inner.url("/inner.html").replacen("127.0.0.1", "localhost", 1);
+    let site = WebServer::start(0, move |_| {
+        Reply::html(format!(
+            "<!doctype html><html lang=en><title>outer</title><body><main><h1>Outer</h1>\
+             <iframe title=\"other site\" src=\"{inner_url}\"></iframe></main></body></html>"
+        ))
+    })
+    .unwrap();
+    let summary = run_scan(&config(axe, tmp.path()), &[site.url("/")], &tmp.path().join("results"));
+    assert_eq!(summary.scanned, 1, "{summary:?}");
+    let files = results(&tmp.path().join("results"));
+    let r = &files.values().next().unwrap()[0];
+    let image_alt = r["violations"].as_array().unwrap().iter().find(|v| v["id"] == "image-alt");
+    let image_alt = image_alt.expect("image-alt inside the frame");
+    assert_eq!(image_alt["nodes"][0]["target"], serde_json::json!(["iframe", "img"]));
+}
+
 #[test]
 fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
     let site = WebServer::start(0, |_| bad_page()).unwrap();
@@ -404,39 +432,35 @@ fn a_local_run_checks_its_tools_and_results_directory_before_crawling() {
 }
 
 #[test]
-fn a_browser_that_cannot_start_fails_the_task_with_chromedrivers_whole_message_and_the_end_of_its_log() {
+fn a_browser_that_cannot_start_fails_the_task_with_the_reason_and_the_end_of_its_output() {
     let Some(axe) = tools() else { return };
     let tmp = TempDir::new("a11y-no-browser");
-    // Chromium's end of --remote-debugging-pipe is its fd 4. A stand-in that
-    // just exits would keep chromedriver waiting for its 60 s start
-    // time-out; one that answers with something not JSON fails at once (and
-    // then waits, so chromedriver sees the answer before any exit).
+    // Chromium's end of --remote-debugging-pipe is its fd 4: a stand-in that
+    // says something on stderr and answers with something not JSON.
     let chromium = tmp.path().join("chromium");
-    std::fs::write(&chromium, "#!/bin/sh\nprintf 'not json\\0' >&4\nexec sleep 30\n").unwrap();
+    let script = "#!/bin/sh\ni=0; while [ $i -lt 300 ]; do echo \"noise line $i\" >&2; i=$((i+1)); done\n\
+                  echo 'ERROR: no display, no luck' >&2\nprintf 'not json\\0' >&4\nexec sleep 30\n";
+    std::fs::write(&chromium, script).unwrap();
     std::fs::set_permissions(&chromium, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let site = WebServer::start(0, |_| bad_page()).unwrap();
     let (out, cb) = deployed_run_with(
         &site.url("/"),
         &vcap_services("dev"),
-        &[
-            ("BUILD_TASK_A11Y_AXE_JS", &axe),
-            ("BUILD_TASK_A11Y_CHROMEDRIVER", Path::new("/usr/bin/chromedriver")),
-            ("BUILD_TASK_A11Y_CHROMIUM", &chromium),
-        ],
+        &[("BUILD_TASK_A11Y_AXE_JS", &axe), ("BUILD_TASK_A11Y_CHROMIUM", &chromium)],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(cb.statuses(), ["processing", "error"]);
     let message = field(&cb.bodies()[1], "message").unwrap();
-    // Both lines of chromedriver's message, not only `session not created`.
     assert!(
         message.contains(
-            "cannot start a Chromium session: session not created: from unknown error: bad inspector message: not json"
+            "Chromium did not start: Browser.getVersion failed: the browser is gone: it sent a message that is not a \
+             JSON object: \"not json\""
         ),
         "{message}"
     );
-    let (_, log) = message.split_once("\nthe end of chromedriver's log:\n").expect("the log's end is quoted");
-    assert!(log.contains("[SEVERE]: Bad inspector message: not json"), "{log}");
-    assert!(!message.contains("<unknown>") && !message.contains("#0 0x"), "no stack trace: {message}");
+    let (_, log) = message.split_once("\nthe end of Chromium's output:\n").expect("the output's end is quoted");
+    assert!(log.ends_with("ERROR: no display, no luck"), "{log}");
+    assert!(log.len() <= 2048 && !log.contains("noise line 279"), "the end only: {log}");
     assert!(message.len() <= 4096, "{}", message.len());
 }
 

@@ -343,12 +343,12 @@ fn the_a11y_image_runs_every_pages_core_command_form_and_scans_as_the_host_does(
 
 #[test]
 fn the_pipelines_run_step_passes_in_each_debian_image_and_stops_one_missing_its_browser() {
-    for (image, task) in [(a11y_image(), "a11y"), (zap_image(), "owasp-zap")] {
+    // a11y: its settings, Chromium and axe-core; owasp-zap: the scanner, its interpreter and its work directory.
+    for (image, task, checks) in [(a11y_image(), "a11y", 7), (zap_image(), "owasp-zap", 7)] {
         let Some(image) = image else { return };
         let out = pipeline_run_step(image, task, &[]);
         let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
         assert_eq!(out.status.code(), Some(0), "{task}:\n{said}");
-        let checks = if task == "a11y" { 8 } else { 7 };
         assert!(said.contains(&format!("doctor: {checks} checks passed for {task}")), "{task}:\n{said}");
     }
     // A planted failure: Chromium is not where the task looks for it.
@@ -388,6 +388,28 @@ fn the_owasp_zap_image_runs_every_pages_core_command_form() {
         assert_eq!(count, "4", "{form}");
         eprintln!("owasp-zap image, {form}: processing, success, index.json with {count} alerts");
     }
+}
+
+/// Installed packages and non-directory files of an unpacked image.
+fn contents(image: &Built) -> (usize, usize) {
+    let rootfs = image.unpacked.join("rootfs");
+    let status = std::fs::read_to_string(rootfs.join("var/lib/dpkg/status")).unwrap_or_default();
+    let packages = status.split("\n\n").filter(|p| p.contains("\nStatus: install ok installed")).count();
+    let files = run(Command::new("find").arg(&rootfs).args(["-xdev", "!", "-type", "d"]))
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    (packages, files)
+}
+
+#[test]
+fn the_a11y_image_is_at_most_280_mb_compressed_and_200_packages() {
+    let Some(image) = a11y_image() else { return };
+    let (packages, files) = contents(image);
+    eprintln!("a11y image: {} bytes compressed, {packages} packages, {files} files", image.compressed);
+    assert!(image.compressed <= 280_000_000, "{} bytes compressed", image.compressed);
+    assert!(packages <= 200, "{packages} packages");
 }
 
 #[test]

@@ -295,7 +295,7 @@ fn the_smoke_tool_built_for_the_pipeline_needs_no_loader_or_library_from_the_ima
 #[cfg(feature = "a11y")]
 #[test]
 fn the_fixture_site_gives_a_real_a11y_run_its_planted_violations() {
-    if !crate::support::have_tool("chromedriver") || !crate::support::have_tool("chromium") {
+    if !crate::support::have_tool("chromium-headless-shell") {
         return;
     }
     let Some(axe) = crate::support::axe::axe_js() else { return };

@@ -52,11 +52,9 @@ fn main() {
             }
         }
         "scan" => {
-            let agent = build_task::http::agent(&Env::default());
             let dir = PathBuf::from(arg(2));
             let cfg = scan::Config {
-                chromedriver: "/usr/bin/chromedriver".into(),
-                chromium: "/usr/bin/chromium".into(),
+                chromium: "/usr/bin/chromium-headless-shell".into(),
                 axe_js: PathBuf::from(arg(1)),
                 user_agent: UA.into(),
                 page_load_timeout: Duration::from_secs(60),
@@ -65,7 +63,7 @@ fn main() {
             };
             let urls = args[3..].to_vec();
             let started = Instant::now();
-            let summary = scan::scan(&agent, &Cancel::new(), &cfg, &urls, &dir.join("results")).expect("scan");
+            let summary = scan::scan(&Cancel::new(), &cfg, &urls, &dir.join("results")).expect("scan");
             let _ = std::fs::remove_dir_all(dir.join("scratch"));
             println!("{} {:.3}", summary.scanned, started.elapsed().as_secs_f64());
         }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what the a11y task needs in its image (Debian, as root, from /):
-# Chromium, its WebDriver and fonts from Debian, and axe-core's axe.min.js
+# Chromium's headless shell and fonts from Debian, and axe-core's axe.min.js
 # from the npm package, checked against the integrity hash pinned here.
 #
 # axe-core is fetched with npm itself (Debian's package), which then leaves
@@ -35,14 +35,11 @@ step() {
 install_browser() {
   export DEBIAN_FRONTEND=noninteractive
   step "updating apt's package lists" apt-get update
-  # chromium-driver is chromedriver for Debian's chromium, same version.
-  # dbus-x11 answers GTK's need for a session bus (dconf-service: a
-  # dbus-session-bus), which apt would otherwise meet with dbus-user-session
-  # and so systemd: 13 packages a headless scan never starts.
-  step "installing Chromium, chromedriver and fonts" apt-get install -y --no-install-recommends \
-    ca-certificates chromium chromium-driver fonts-liberation dbus-x11
-  step "checking Chromium starts" chromium --version
-  step "checking chromedriver starts" chromedriver --version
+  # The headless shell is Debian's chromium without its UI (no GTK, no X):
+  # the task drives it over the DevTools protocol itself, with no driver.
+  step "installing Chromium's headless shell and fonts" apt-get install -y --no-install-recommends \
+    chromium-headless-shell fonts-liberation ca-certificates
+  step "checking Chromium starts" chromium-headless-shell --version
 }
 
 install_axe() {

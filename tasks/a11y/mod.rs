@@ -8,6 +8,7 @@
 //! did. The user agent for both the crawler and the browser is the
 //! `user-agent` user-provided service's `USER_AGENT`, as in the original.
 
+mod cdp;
 pub mod crawl;
 pub mod report;
 pub mod scan;
@@ -31,6 +32,9 @@ pub const URL_LIMIT: usize = 400;
 
 /// The user agent of a local run (no DEPLOY_ENV, no `user-agent` service).
 pub const DEFAULT_USER_AGENT: &str = concat!("cloudgovpagescrawler/", env!("CARGO_PKG_VERSION"), " (build-task)");
+
+/// Where Debian's chromium-headless-shell package puts the browser.
+pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium-headless-shell";
 
 /// Where build.sh puts axe-core.
 pub const DEFAULT_AXE_JS: &str = "/usr/local/lib/axe-core/axe.min.js";
@@ -68,7 +72,6 @@ impl Task for A11y {
         // What the scan needs, before the crawl spends its time.
         for (what, path, var) in [
             ("axe-core", &settings.axe_js, "BUILD_TASK_A11Y_AXE_JS"),
-            ("chromedriver", &settings.chromedriver, "BUILD_TASK_A11Y_CHROMEDRIVER"),
             ("Chromium", &settings.chromium, "BUILD_TASK_A11Y_CHROMIUM"),
         ] {
             if !path.is_file() {
@@ -87,7 +90,6 @@ impl Task for A11y {
         let urls = crawl::sample(found.pages, URL_LIMIT);
 
         let cfg = scan::Config {
-            chromedriver: settings.chromedriver,
             chromium: settings.chromium,
             axe_js: settings.axe_js,
             user_agent,
@@ -95,7 +97,7 @@ impl Task for A11y {
             script_timeout: settings.page_timeout * 2,
             scratch: ctx.work_dir.clone(),
         };
-        let summary = scan::scan(&ctx.http, &ctx.cancel, &cfg, &urls, &results_dir)?;
+        let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
         info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);
         ctx.cancel.check()?;
 
@@ -109,19 +111,9 @@ impl Task for A11y {
             Ok(settings) => settings,
             Err(e) => return vec![Check::new("a11y settings", Err(e.to_string()))],
         };
-        let valid = Check::new("a11y settings", Ok("every BUILD_TASK_A11Y_* setting is valid".to_owned()));
-        let chromium = tool_version(&settings.chromium, "BUILD_TASK_A11Y_CHROMIUM");
-        let mut driver = tool_version(&settings.chromedriver, "BUILD_TASK_A11Y_CHROMEDRIVER");
-        // Debian builds both from one source: the driver speaks for that browser only.
-        if let (Ok(browser), Ok(drives)) = (&chromium, &driver)
-            && version_number(browser) != version_number(drives)
-        {
-            driver = Err(format!("{drives} does not match {browser}"));
-        }
         vec![
-            valid,
-            Check::new("Chromium", chromium),
-            Check::new("chromedriver", driver),
+            Check::new("a11y settings", Ok("every BUILD_TASK_A11Y_* setting is valid".to_owned())),
+            Check::new("Chromium", tool_version(&settings.chromium, "BUILD_TASK_A11Y_CHROMIUM")),
             Check::new("axe-core", axe_check(&settings.axe_js)),
         ]
     }
@@ -133,11 +125,6 @@ fn tool_version(path: &Path, var: &str) -> std::result::Result<String, String> {
         return Err(format!("not at {} (set {var})", path.display()));
     }
     version_line(path)
-}
-
-/// The first word of a version line that looks like `156.0.8078.114`.
-fn version_number(line: &str) -> Option<&str> {
-    line.split_whitespace().find(|w| w.contains('.') && w.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 /// axe.min.js is there and is the pinned release's.
@@ -163,9 +150,7 @@ fn user_agent(ctx: &Context) -> Result<String> {
 struct Settings {
     /// BUILD_TASK_A11Y_AXE_JS: axe-core's axe.min.js.
     axe_js: PathBuf,
-    /// BUILD_TASK_A11Y_CHROMEDRIVER.
-    chromedriver: PathBuf,
-    /// BUILD_TASK_A11Y_CHROMIUM.
+    /// BUILD_TASK_A11Y_CHROMIUM: chromium-headless-shell.
     chromium: PathBuf,
     /// BUILD_TASK_A11Y_RESULTS_DIR: keep the raw axe results here (default: scratch
     /// space, removed after the run).
@@ -179,8 +164,7 @@ impl Settings {
         let path = |k: &str, d: &str| PathBuf::from(env.get(k).unwrap_or(d));
         Ok(Settings {
             axe_js: path("BUILD_TASK_A11Y_AXE_JS", DEFAULT_AXE_JS),
-            chromedriver: path("BUILD_TASK_A11Y_CHROMEDRIVER", "/usr/bin/chromedriver"),
-            chromium: path("BUILD_TASK_A11Y_CHROMIUM", "/usr/bin/chromium"),
+            chromium: path("BUILD_TASK_A11Y_CHROMIUM", DEFAULT_CHROMIUM),
             results_dir: env.get("BUILD_TASK_A11Y_RESULTS_DIR").map(PathBuf::from),
             page_timeout: Duration::from_secs(env.whole_number("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", 1, 3600, 90)?),
         })

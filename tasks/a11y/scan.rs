@@ -1,34 +1,33 @@
 //! The scan: axe-core in one headless Chromium, page after page.
 //!
 //! The original started the @axe-core/cli (Node, Selenium and a fresh Chrome)
-//! once per URL. Here chromedriver runs as our child and one WebDriver
-//! session serves the whole scan, driven over its HTTP API with the shared
-//! agent. For each URL: navigate, inject axe.min.js into the page and its
-//! frames, run axe with the original's WCAG tags, and write what the CLI
-//! wrote: `axe-results-<ms>.json`, a pretty-printed array holding the one
-//! result. The browser serialises the result itself (`JSON.stringify(.., 2)`,
-//! as the CLI did), so key order and number formatting are V8's, byte for
-//! byte. A page that fails writes the original's marker file, named by the
-//! URL's index, and the scan goes on; a browser that dies is started again.
+//! once per URL. Here Debian's chromium-headless-shell runs as our child and
+//! serves the whole scan, driven over the DevTools protocol ([`cdp`]) with
+//! one tab. For each URL: navigate, wait for the load, inject axe.min.js into
+//! the page and its frames, run axe with the original's WCAG tags, and write
+//! what the CLI wrote: `axe-results-<ms>.json`, a pretty-printed array
+//! holding the one result. The browser serialises the result itself
+//! (`JSON.stringify(.., 2)`, as the CLI did), so key order and number
+//! formatting are V8's, byte for byte. A page that fails writes the
+//! original's marker file, named by the URL's index, and the scan goes on; a
+//! browser that dies is started again.
 //!
-//! Nothing here needs a name to resolve: chromedriver picks its own loopback
-//! port and says which on stdout, we reach it at 127.0.0.1, and it talks to
-//! Chromium over a pipe (`--remote-debugging-pipe`), not through
-//! `localhost:<port>`. Container images built by buildah have an empty
-//! /etc/hosts, and a DevTools port is one more socket any local process
-//! could reach.
+//! Nothing here needs a name to resolve or a port: the protocol runs over a
+//! pipe (`--remote-debugging-pipe`), not through `localhost:<port>`.
+//! Container images built by buildah have an empty /etc/hosts, and a
+//! DevTools port is one more socket any local process could reach.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use miniserde::json::Value;
-use ureq::Agent;
 
+use super::cdp::{self, Cdp, Pipes};
 use crate::cancel::{Cancel, ChildGuard};
 use crate::error::{Error, Result};
 use crate::json::quote;
@@ -40,7 +39,8 @@ pub const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22
 /// What a scan needs from its environment.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub chromedriver: PathBuf,
+    /// chromium-headless-shell (or a Chromium that speaks the protocol over
+    /// `--remote-debugging-pipe`).
     pub chromium: PathBuf,
     /// axe-core's `axe.min.js`.
     pub axe_js: PathBuf,
@@ -66,13 +66,13 @@ pub struct Summary {
 
 /// Scans `urls` in order, writing one file per URL into `results_dir`.
 /// Only a browser that cannot be started at all, or a cancel, is an error.
-pub fn scan(http: &Agent, cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) -> Result<Summary> {
+pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) -> Result<Summary> {
     let axe = fs::read_to_string(&cfg.axe_js)
         .map_err(|e| Error::failed(format!("cannot read axe-core from {}: {e}", cfg.axe_js.display())))?;
     fs::create_dir_all(results_dir)
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", results_dir.display())))?;
-    // Quoted once: it is sent with every page.
-    let axe = quote(&axe);
+    // Quoted once: it is sent to every page and frame.
+    let inject = quote(&format!("{axe}\n;{CONFIGURE}"));
     let mut summary = Summary::default();
     let mut browser: Option<Browser> = None;
     for (index, url) in urls.iter().enumerate() {
@@ -81,14 +81,14 @@ pub fn scan(http: &Agent, cancel: &Cancel, cfg: &Config, urls: &[String], result
         let mut outcome = Err(PageError::Page(String::new()));
         // A second try only when the browser died under the first.
         for _ in 0..2 {
-            let b = match browser.take() {
+            let mut b = match browser.take() {
                 Some(b) => b,
                 None => {
                     summary.browsers += 1;
-                    Browser::start(http, cancel, cfg, summary.browsers)?
+                    Browser::start(cancel, cfg, summary.browsers)?
                 }
             };
-            outcome = b.scan_page(url, &axe);
+            outcome = b.scan_page(url, &inject);
             match &outcome {
                 Err(PageError::BrowserGone(why)) => {
                     warn!("the browser died while scanning {url} ({why}): starting a new one");
@@ -178,50 +178,58 @@ fn write_results(dir: &Path, json: &str) -> Result<PathBuf> {
 enum PageError {
     /// This page failed; the browser is fine.
     Page(String),
-    /// The browser or its driver is gone.
+    /// The browser is gone, or the page's renderer crashed.
     BrowserGone(String),
 }
 
-/// Evaluates axe-core in the current frame's global scope and in every
-/// same-origin frame below it, configures it as @axe-core/webdriverjs did
-/// (frames of any origin may answer; help URLs carry
-/// `application=webdriverjs`), and returns the indexes of the child frames
-/// it could not reach (cross-origin ones), for the driver to enter.
-const INJECT: &str = "var src = arguments[0]; \
-    function inject(w, depth) { \
-      w.eval(src); \
-      w.axe.configure({allowedOrigins: ['<unsafe_all_origins>'], branding: {application: 'webdriverjs'}}); \
-      var missed = []; \
-      for (var i = 0; i < w.frames.length && depth < 5; i++) { \
-        try { inject(w.frames[i], depth + 1); } catch (e) { missed.push(i); } \
-      } \
-      return missed; \
-    } \
-    return inject(window, 0);";
+impl PageError {
+    /// `e`, which happened while doing `what`.
+    fn from_cdp(what: &str, e: cdp::Error) -> PageError {
+        match e {
+            cdp::Error::Gone(_) | cdp::Error::Crashed => PageError::BrowserGone(e.text()),
+            e => PageError::Page(bounded(&format!("{what}: {}", e.text()), MESSAGE_LIMIT)),
+        }
+    }
+}
 
-/// chromedriver marks each frame it entered with an attribute; axe would
-/// report it in the frame's HTML, where the CLI showed none.
-const UNMARK: &str =
-    "document.querySelectorAll('[cd_frame_id_]').forEach(function (e) { e.removeAttribute('cd_frame_id_'); });";
+/// Configures axe-core as @axe-core/webdriverjs did: frames of any origin
+/// may answer, and help URLs carry `application=webdriverjs`. Evaluated after
+/// axe.min.js in each frame's own scripts' context.
+const CONFIGURE: &str =
+    "axe.configure({allowedOrigins: ['<unsafe_all_origins>'], branding: {application: 'webdriverjs'}});";
 
 /// Runs axe on the document; the result comes back as the CLI's file text.
-const RUN: &str = "var done = arguments[arguments.length - 1]; \
-    axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}}) \
-    .then(function (r) { done(JSON.stringify([r], null, 2)); }, \
-          function (e) { done({axeError: String((e && e.message) || e)}); });";
+const RUN: &str = "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}}) \
+    .then(function (r) { return JSON.stringify([r], null, 2); }, \
+          function (e) { return {axeError: String((e && e.message) || e)}; })";
 
-/// How deep frames inside frames get axe-core.
-const FRAME_DEPTH: usize = 3;
+/// How deep frames inside frames get axe-core, and how many of a frame's
+/// own frames at most.
+const FRAME_DEPTH: usize = 5;
+const FRAMES_PER_FRAME: usize = 50;
 
-/// chromedriver, one headless Chromium, one WebDriver session.
+/// The window chromedriver gave its headless Chromium (axe reports it as
+/// `testEnvironment.windowWidth` and `windowHeight`); headless-shell's own
+/// is 800×600.
+const WINDOW_SIZE: &str = "--window-size=780,437";
+
+/// How long the browser gets to answer its first command, and each command
+/// that is not a page load or a script.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One headless Chromium, driven over the DevTools protocol, with one tab.
 struct Browser<'a> {
-    http: &'a Agent,
     cfg: &'a Config,
-    base: String,
+    cdp: Cdp,
+    /// The tab's session.
     session: String,
-    // Fields drop in order: the driver's process group dies, then its
-    // temp directory goes.
-    _driver: ChildGuard,
+    /// The default execution context (the page's own scripts' world) of
+    /// each frame, by frame id, as `Runtime.executionContextCreated` said.
+    contexts: BTreeMap<String, String>,
+    // Fields drop in order: the pipe closes, the browser's process group
+    // dies, then its temp directory goes.
+    _browser: ChildGuard,
     _tmp: RemovedDir,
 }
 
@@ -235,7 +243,7 @@ impl Drop for RemovedDir {
 }
 
 impl<'a> Browser<'a> {
-    fn start(http: &'a Agent, cancel: &Cancel, cfg: &'a Config, nth: usize) -> Result<Browser<'a>> {
+    fn start(cancel: &Cancel, cfg: &'a Config, nth: usize) -> Result<Browser<'a>> {
         // Everything the browser writes (profile, temp files, caches) goes
         // under the run's scratch space, which the runtime removes.
         let home = cfg.scratch.join(format!("chromium-{nth}"));
@@ -250,251 +258,257 @@ impl<'a> Browser<'a> {
         let tmp = RemovedDir(PathBuf::from(format!("/tmp/build-task-chromium-{}-{unique}", std::process::id())));
         let _ = fs::remove_dir_all(&tmp.0);
         fs::create_dir_all(&tmp.0).map_err(|e| Error::failed(format!("cannot create {}: {e}", tmp.0.display())))?;
-        // The log is quoted in our errors: the scratch space is gone by the
-        // time anyone could read the file. Warnings and errors only: at
-        // INFO it holds every command's arguments whole, axe.min.js (570 KB)
-        // for every page and frame.
-        let log = home.join("chromedriver.log");
-        // Without --allowed-ips chromedriver listens on 127.0.0.1 and ::1
-        // only (with it, on every address, checking peers against the list).
-        let mut driver = cancel
-            .spawn(
-                Command::new(&cfg.chromedriver)
-                    .arg("--port=0")
-                    .arg(format!("--log-path={}", log.display()))
-                    .arg("--log-level=WARNING")
-                    .env("HOME", &home)
-                    .env("TMPDIR", &tmp.0)
-                    .env("XDG_CONFIG_HOME", home.join(".config"))
-                    .env("XDG_CACHE_HOME", home.join(".cache"))
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null()),
-            )
-            .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromedriver.display())))?;
-        let reported = report_port(&mut driver)?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            cancel.check()?;
-            if let Ok(Some(status)) = driver.child().try_wait() {
-                return Err(with_log(format!("chromedriver exited at start ({status})"), &log));
-            }
-            let said = reported.load(Ordering::Acquire);
-            if let Ok(port @ 1..) = u16::try_from(said) {
-                break port;
-            }
-            if Instant::now() > deadline {
-                // Its stdout closed without a port: it was on its way out.
-                let why = if said == CLOSED { "closed its output" } else { "did not say within 20 s" };
-                return Err(with_log(format!("chromedriver did not report its port: it {why}"), &log));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let base = format!("http://127.0.0.1:{port}");
-        loop {
-            cancel.check()?;
-            if let Ok(Some(status)) = driver.child().try_wait() {
-                return Err(with_log(format!("chromedriver exited at start ({status})"), &log));
-            }
-            let ready = http
-                .get(format!("{base}/status"))
-                .config()
-                .timeout_global(Some(Duration::from_secs(2)))
-                .build()
-                .call()
-                .is_ok_and(|r| r.status().as_u16() == 200);
-            if ready {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(with_log(format!("chromedriver did not answer on port {port} within 20 s"), &log));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = home.join("profile");
-        let args = [
-            "--headless=new".to_owned(),
+        // Its stderr is quoted in our errors: the scratch space is gone by
+        // the time anyone could read the file.
+        let log = home.join("chromium.log");
+        let stderr =
+            fs::File::create(&log).map_err(|e| Error::failed(format!("cannot create {}: {e}", log.display())))?;
+        let pipes = Pipes::new().map_err(|e| Error::failed(format!("cannot make pipes for Chromium: {e}")))?;
+        let mut cmd = Command::new(&cfg.chromium);
+        cmd.args([
             // The original's flags: CF tasks run as root, without a sandbox.
-            "--no-sandbox".to_owned(),
-            "--disable-setuid-sandbox".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            format!("--user-agent={}", cfg.user_agent),
+            "--no-sandbox",
+            "--disable-setuid-sandbox",
+            "--disable-dev-shm-usage",
+            &format!("--user-agent={}", cfg.user_agent),
             // Nothing but the scanned site: no updates, sync or other
             // background traffic, no first-run work.
-            "--disable-gpu".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--no-first-run".to_owned(),
-            format!("--user-data-dir={}", profile.display()),
-            // chromedriver talks to Chromium over a pipe: no DevTools port,
-            // and no `localhost` to resolve.
-            "--remote-debugging-pipe".to_owned(),
-        ];
-        let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-        let body = format!(
-            "{{\"capabilities\":{{\"alwaysMatch\":{{\"browserName\":\"chrome\",\"pageLoadStrategy\":\"normal\",\
-             \"unhandledPromptBehavior\":\"dismiss\",\"timeouts\":{{\"pageLoad\":{},\"script\":{}}},\
-             \"goog:chromeOptions\":{{\"binary\":{},\"args\":[{}]}}}}}}}}",
-            cfg.page_load_timeout.as_millis(),
-            cfg.script_timeout.as_millis(),
-            quote(&cfg.chromium.to_string_lossy()),
-            args.join(",")
-        );
-        // Over the pipe, chromedriver notices a Chromium that died silently
-        // only at its browser start time-out (60 s): ours is longer, so
-        // its answer arrives.
-        let value = send(http, "POST", &format!("{base}/session"), Some(&body), Duration::from_secs(90))
-            .map_err(|e| with_log(format!("cannot start a Chromium session: {}", e.text()), &log))?;
-        let session = match field(&value, "sessionId") {
-            Some(Value::String(s)) => s.clone(),
-            _ => return Err(with_log("cannot start a Chromium session: chromedriver sent no session id", &log)),
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            &format!("--user-data-dir={}", home.join("profile").display()),
+            WINDOW_SIZE,
+            // Frames of other sites in the page's own renderer, so that one
+            // session reaches every frame's context.
+            "--disable-site-isolation-trials",
+            "--disable-features=IsolateOrigins,site-per-process",
+            // The protocol over fds 3 and 4: no DevTools port, and no
+            // `localhost` to resolve.
+            "--remote-debugging-pipe",
+        ])
+        .env("HOME", &home)
+        .env("TMPDIR", &tmp.0)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+        pipes.give_to(&mut cmd);
+        let mut child = cancel
+            .spawn(&mut cmd)
+            .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromium.display())))?;
+        let mut cdp =
+            pipes.connect(cancel).map_err(|e| Error::failed(format!("cannot read from Chromium's pipe: {e}")))?;
+        // A failure until the tab is ready is a failed start.
+        let mut call = |session: Option<&str>, method: &str, params: &str| {
+            cdp.call(session, method, params, START_TIMEOUT).map_err(|e| {
+                if let Err(cancelled) = cancel.check() {
+                    return cancelled;
+                }
+                let exited = match child.child().try_wait() {
+                    Ok(Some(status)) => format!(" (it exited: {status})"),
+                    _ => String::new(),
+                };
+                with_log(format!("Chromium did not start: {method} failed: {}{exited}", e.text()), &log)
+            })
         };
-        Ok(Browser { http, cfg, base, session, _driver: driver, _tmp: tmp })
+        call(None, "Browser.getVersion", "{}")?;
+        let target = call(None, "Target.createTarget", "{\"url\":\"about:blank\"}")?;
+        let target = string(&target, "targetId").unwrap_or_default();
+        let attach = format!("{{\"targetId\":{},\"flatten\":true}}", quote(&target));
+        let Some(session) = string(&call(None, "Target.attachToTarget", &attach)?, "sessionId") else {
+            return Err(with_log("Chromium did not start: it opened no tab", &log));
+        };
+        call(Some(&session), "Page.enable", "{}")?;
+        call(Some(&session), "Page.setLifecycleEventsEnabled", "{\"enabled\":true}")?;
+        call(Some(&session), "Runtime.enable", "{}")?;
+        Ok(Browser { cfg, cdp, session, contexts: BTreeMap::new(), _browser: child, _tmp: tmp })
     }
 
-    fn cmd(&self, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> Result<Value, PageError> {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        send(self.http, method, &url, body, timeout)
-            .map_err(|e| if e.browser_gone() { PageError::BrowserGone(e.text()) } else { PageError::Page(e.text()) })
+    /// A command to the tab.
+    fn page(&mut self, method: &str, params: &str, timeout: Duration) -> Result<Value, PageError> {
+        let answer = self.cdp.call(Some(&self.session), method, params, timeout);
+        self.note_events()?;
+        answer.map_err(|e| PageError::from_cdp(&format!("{method} failed"), e))
     }
 
     /// Navigates, injects axe-core everywhere, runs it: the results file's text.
-    fn scan_page(&self, url: &str, axe: &str) -> Result<String, PageError> {
-        let margin = Duration::from_secs(15);
-        self.cmd("POST", "/url", Some(&format!("{{\"url\":{}}}", quote(url))), self.cfg.page_load_timeout + margin)?;
-        let inject = format!("{{\"script\":{},\"args\":[{axe}]}}", quote(INJECT));
-        let missed = self.cmd("POST", "/execute/sync", Some(&inject), margin)?;
-        let missed = indexes(&missed);
-        if !missed.is_empty() {
-            self.inject_frames(&missed, &inject, FRAME_DEPTH)?;
-            let unmark = format!("{{\"script\":{},\"args\":[]}}", quote(UNMARK));
-            self.cmd("POST", "/execute/sync", Some(&unmark), margin)?;
+    fn scan_page(&mut self, url: &str, inject: &str) -> Result<String, PageError> {
+        let load = self.cfg.page_load_timeout;
+        let deadline = Instant::now() + load;
+        let nav = self.page("Page.navigate", &format!("{{\"url\":{}}}", quote(url)), load)?;
+        if let Some(e) = string(&nav, "errorText") {
+            return Err(PageError::Page(format!("cannot load the page: {e}")));
         }
-        let run = format!("{{\"script\":{},\"args\":[]}}", quote(RUN));
-        match self.cmd("POST", "/execute/async", Some(&run), self.cfg.script_timeout + margin)? {
-            Value::String(json) => Ok(json),
-            other => Err(PageError::Page(match field(&other, "axeError") {
-                Some(Value::String(e)) => format!("axe failed: {e}"),
-                _ => "axe returned no result".to_owned(),
+        // No loader for a navigation within the document: nothing to wait for.
+        if let Some(loader) = string(&nav, "loaderId") {
+            self.wait_for_load(&loader, deadline)?;
+        }
+        self.inject(inject)?;
+        let run = format!("{{\"expression\":{},\"awaitPromise\":true,\"returnByValue\":true}}", quote(RUN));
+        let timeout = self.cfg.script_timeout;
+        let ran = self.cdp.call(Some(&self.session), "Runtime.evaluate", &run, timeout).map_err(|e| match e {
+            cdp::Error::Timeout => PageError::Page(format!("axe did not finish within {} s", timeout.as_secs())),
+            e => PageError::from_cdp("axe failed", e),
+        });
+        self.note_events()?;
+        match evaluated(ran?) {
+            Ok(Value::String(json)) => Ok(json),
+            Ok(other) => Err(PageError::Page(match string(&other, "axeError") {
+                Some(e) => bounded(&format!("axe failed: {e}"), MESSAGE_LIMIT),
+                None => "axe returned no result".to_owned(),
             })),
+            Err(e) => Err(PageError::Page(bounded(&format!("axe failed: {e}"), MESSAGE_LIMIT))),
         }
     }
 
-    /// Gives axe-core to the child frames at `frames` of the current frame
-    /// (cross-origin ones, which the page's script cannot reach), and to
-    /// theirs, `depth` levels down, coming back each time. A frame that
-    /// cannot take it (it navigated away, it is gone) is left out.
-    fn inject_frames(&self, frames: &[usize], inject: &str, depth: usize) -> Result<(), PageError> {
-        let t = Duration::from_secs(15);
-        if depth == 0 {
-            return Ok(());
-        }
-        for i in frames.iter().take(50) {
-            match self.cmd("POST", "/frame", Some(&format!("{{\"id\":{i}}}")), t) {
-                Ok(_) => {}
-                Err(PageError::Page(_)) => continue,
-                Err(gone) => return Err(gone),
+    /// Waits for the `load` of the document `loader` brings, as
+    /// chromedriver's page load strategy `normal` did.
+    fn wait_for_load(&mut self, loader: &str, deadline: Instant) -> Result<(), PageError> {
+        loop {
+            let event = match self.cdp.event(deadline) {
+                Ok(event) => event,
+                Err(cdp::Error::Timeout) => {
+                    let secs = self.cfg.page_load_timeout.as_secs();
+                    return Err(PageError::Page(format!("the page did not load within {secs} s")));
+                }
+                Err(e) => return Err(PageError::from_cdp("the page did not load", e)),
+            };
+            if self.note(&event)? {
+                continue;
             }
-            match self.cmd("POST", "/execute/sync", Some(inject), t) {
-                Ok(missed) => self.inject_frames(&indexes(&missed), inject, depth - 1)?,
+            if event.method == "Page.lifecycleEvent"
+                && string(&event.params, "name").as_deref() == Some("load")
+                && string(&event.params, "loaderId").as_deref() == Some(loader)
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Evaluates axe-core and [`CONFIGURE`] in the page and in its frames,
+    /// of any origin, [`FRAME_DEPTH`] levels down. A frame that cannot take
+    /// it (it navigated away, it is gone) is left out; the page must.
+    fn inject(&mut self, inject: &str) -> Result<(), PageError> {
+        let tree = self.page("Page.getFrameTree", "{}", COMMAND_TIMEOUT)?;
+        let mut frames = Vec::new();
+        if let Some(root) = field(&tree, "frameTree") {
+            frame_ids(root, 0, &mut frames);
+        }
+        for (n, frame) in frames.iter().enumerate() {
+            let Some(context) = self.contexts.get(frame) else {
+                if n == 0 {
+                    return Err(PageError::Page("the page has no context to run scripts in".to_owned()));
+                }
+                continue;
+            };
+            let params =
+                format!("{{\"expression\":{inject},\"uniqueContextId\":{},\"returnByValue\":true}}", quote(context));
+            let done = self
+                .page("Runtime.evaluate", &params, COMMAND_TIMEOUT)
+                .and_then(|r| evaluated(r).map_err(|e| PageError::Page(bounded(&e, MESSAGE_LIMIT))));
+            match done {
+                Ok(_) => {}
+                Err(PageError::Page(why)) if n == 0 => {
+                    return Err(PageError::Page(format!("cannot inject axe-core: {why}")));
+                }
                 Err(PageError::Page(why)) => warn!("cannot inject axe-core into a frame: {why}"),
                 Err(gone) => return Err(gone),
             }
-            self.cmd("POST", "/frame/parent", Some("{}"), t)?;
         }
         Ok(())
     }
 
-    /// Ends the session so Chromium exits on its own; the driver's process
-    /// group is stopped when the guard drops.
-    fn quit(self) {
-        let _ = send(
-            self.http,
-            "DELETE",
-            &format!("{}/session/{}", self.base, self.session),
-            None,
-            Duration::from_secs(10),
-        );
+    /// Takes in the events that came with the last answers.
+    fn note_events(&mut self) -> Result<(), PageError> {
+        while let Some(event) = self.cdp.queued_event() {
+            self.note(&event)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps track of frames' contexts and dismisses dialogs (as
+    /// chromedriver's `unhandledPromptBehavior: dismiss` did); true when the
+    /// event was one of those, BrowserGone when the tab crashed.
+    fn note(&mut self, event: &cdp::Event) -> Result<bool, PageError> {
+        if event.session.as_deref() != Some(self.session.as_str()) {
+            return Ok(false);
+        }
+        let params = &event.params;
+        match event.method.as_str() {
+            "Runtime.executionContextCreated" => {
+                let context = field(params, "context");
+                let aux = context.and_then(|c| field(c, "auxData"));
+                let default = matches!(aux.and_then(|a| field(a, "isDefault")), Some(Value::Bool(true)));
+                if let (true, Some(frame), Some(id)) =
+                    (default, aux.and_then(|a| string(a, "frameId")), context.and_then(|c| string(c, "uniqueId")))
+                {
+                    self.contexts.insert(frame, id);
+                }
+            }
+            "Runtime.executionContextDestroyed" => {
+                if let Some(id) = string(params, "executionContextUniqueId") {
+                    self.contexts.retain(|_, c| *c != id);
+                }
+            }
+            "Runtime.executionContextsCleared" => self.contexts.clear(),
+            // The tab is dead: it takes no more pages.
+            "Inspector.targetCrashed" => return Err(PageError::BrowserGone(cdp::Error::Crashed.text())),
+            "Page.javascriptDialogOpening" => {
+                let dismiss = self.cdp.call(
+                    Some(&self.session),
+                    "Page.handleJavaScriptDialog",
+                    "{\"accept\":false}",
+                    COMMAND_TIMEOUT,
+                );
+                if let Err(e @ (cdp::Error::Gone(_) | cdp::Error::Crashed)) = dismiss {
+                    return Err(PageError::BrowserGone(e.text()));
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Asks the browser to close; its process group is stopped when the
+    /// guard drops.
+    fn quit(mut self) {
+        let _ = self.cdp.call(None, "Browser.close", "{}", Duration::from_secs(5));
     }
 }
 
-/// A failed WebDriver call.
-enum WdError {
-    /// No answer: the driver is gone or hung.
-    Transport(String),
-    /// The driver answered with a WebDriver error.
-    Driver { error: String, message: String },
-}
-
-impl WdError {
-    fn text(&self) -> String {
-        match self {
-            WdError::Transport(e) => format!("chromedriver did not answer: {e}"),
-            WdError::Driver { error, message } => {
-                let message = driver_message(message);
-                let text = if message.is_empty() {
-                    error.clone()
-                } else if message.starts_with(error.as_str()) {
-                    message
-                } else {
-                    format!("{error}: {message}")
-                };
-                bounded(&text, MESSAGE_LIMIT)
-            }
+/// The frame ids of `node` (a `Page.FrameTree`) and its frames, parents
+/// first.
+fn frame_ids(node: &Value, depth: usize, out: &mut Vec<String>) {
+    if let Some(id) = field(node, "frame").and_then(|f| string(f, "id")) {
+        out.push(id);
+    }
+    if depth == FRAME_DEPTH {
+        return;
+    }
+    if let Some(Value::Array(children)) = field(node, "childFrames") {
+        for child in children.iter().take(FRAMES_PER_FRAME) {
+            frame_ids(child, depth + 1, out);
         }
     }
-
-    /// Errors after which this session cannot go on.
-    fn browser_gone(&self) -> bool {
-        match self {
-            WdError::Transport(_) => true,
-            WdError::Driver { error, message } => {
-                error == "invalid session id"
-                    || error == "session not created"
-                    || [
-                        "chrome not reachable",
-                        "disconnected",
-                        "tab crashed",
-                        "session deleted",
-                        "target window already closed",
-                    ]
-                    .iter()
-                    .any(|m| message.contains(m))
-            }
-        }
-    }
 }
 
-/// One WebDriver request; the answer's `value`.
-fn send(http: &Agent, method: &str, url: &str, body: Option<&str>, timeout: Duration) -> Result<Value, WdError> {
-    let transport = |e: ureq::Error| WdError::Transport(e.to_string());
-    let response = match (method, body) {
-        ("POST", Some(body)) => http
-            .post(url)
-            .header("Content-Type", "application/json; charset=utf-8")
-            .config()
-            .timeout_global(Some(timeout))
-            .build()
-            .send(body.as_bytes())
-            .map_err(transport)?,
-        ("DELETE", _) => http.delete(url).config().timeout_global(Some(timeout)).build().call().map_err(transport)?,
-        _ => http.get(url).config().timeout_global(Some(timeout)).build().call().map_err(transport)?,
-    };
-    let status = response.status().as_u16();
-    let text = response.into_body().with_config().limit(256 * 1024 * 1024).read_to_string().map_err(transport)?;
-    let value = match miniserde::json::from_str::<Value>(&text) {
-        Ok(Value::Object(mut o)) => o.remove("value").unwrap_or(Value::Null),
-        _ => return Err(WdError::Transport(format!("an answer that is not a WebDriver JSON object (HTTP {status})"))),
-    };
-    if status == 200 {
-        return Ok(value);
+/// A `Runtime.evaluate` answer's value, or its exception's text.
+fn evaluated(mut answer: Value) -> std::result::Result<Value, String> {
+    if let Some(details) = field(&answer, "exceptionDetails") {
+        let thrown = field(details, "exception").and_then(|e| string(e, "description"));
+        return Err(thrown.or_else(|| string(details, "text")).unwrap_or_else(|| "an exception".to_owned()));
     }
-    let text_of = |k: &str| match field(&value, k) {
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
+    let result = match &mut answer {
+        Value::Object(o) => o.remove("result"),
+        _ => None,
     };
-    Err(WdError::Driver { error: text_of("error"), message: text_of("message") })
+    Ok(match result {
+        Some(Value::Object(mut o)) => o.remove("value").unwrap_or(Value::Null),
+        _ => Value::Null,
+    })
 }
 
 fn field<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
@@ -504,75 +518,16 @@ fn field<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     }
 }
 
-/// A JSON array of frame indexes.
-fn indexes(v: &Value) -> Vec<usize> {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|n| match n {
-                Value::Number(n) => n.to_string().parse::<usize>().ok(),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+fn string(v: &Value, key: &str) -> Option<String> {
+    match field(v, key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
     }
 }
 
-/// What [`report_port`] holds once chromedriver's stdout closed without a
-/// port (0 until then, the port once it is known).
-const CLOSED: u32 = u32::MAX;
-
-/// Reads chromedriver's stdout until it is closed, on a thread of its own so
-/// the pipe never fills: the port from the line `ChromeDriver was started
-/// successfully on port N.` is kept; the rest (its banner, anything Chromium
-/// prints, since Chromium inherits the pipe) is dropped.
-fn report_port(driver: &mut ChildGuard) -> Result<Arc<AtomicU32>> {
-    let stdout = driver
-        .child()
-        .stdout
-        .take()
-        .ok_or_else(|| Error::failed("cannot read chromedriver's output: it has no pipe"))?;
-    let reported = Arc::new(AtomicU32::new(0));
-    let port = reported.clone();
-    std::thread::Builder::new()
-        .name("chromedriver-stdout".to_owned())
-        .spawn(move || {
-            for line in BufReader::new(stdout).split(b'\n') {
-                let Ok(line) = line else { break };
-                if let Some(p) = reported_port(&String::from_utf8_lossy(&line)) {
-                    let _ = port.compare_exchange(0, u32::from(p), Ordering::AcqRel, Ordering::Acquire);
-                }
-            }
-            let _ = port.compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire);
-        })
-        .map_err(|e| Error::failed(format!("cannot read chromedriver's output: {e}")))?;
-    Ok(reported)
-}
-
-/// The port in chromedriver's `ChromeDriver was started successfully on
-/// port 41969.`
-fn reported_port(line: &str) -> Option<u16> {
-    let (_, rest) = line.split_once("started successfully on port ")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok().filter(|p| *p != 0)
-}
-
-/// chromedriver's `message`, one line: the error, then each cause
-/// (`from disconnected: …`) after `: `, and details in parentheses
-/// (`(Session info: …)`) after a space.
-fn driver_message(message: &str) -> String {
-    let mut out = String::new();
-    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if !out.is_empty() {
-            out.push_str(if line.starts_with('(') { " " } else { ": " });
-        }
-        out.push_str(line);
-    }
-    out
-}
-
-/// How much of chromedriver's message an error keeps, and how much of its
-/// log: together they stay inside the 4 KiB of an error status.
+/// How much of an error message a page's warning keeps, and how much of
+/// the browser's output a start error: together they stay inside the 4 KiB
+/// of an error status.
 const MESSAGE_LIMIT: usize = 1024;
 const LOG_LINES: usize = 20;
 const LOG_LIMIT: usize = 2048;
@@ -589,11 +544,11 @@ fn bounded(text: &str, limit: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// A failed start, with the end of chromedriver's log when there is one.
+/// A failed start, with the end of Chromium's stderr when there is one.
 fn with_log(message: impl Into<String>, log: &Path) -> Error {
     let message = message.into();
     match log_tail(log) {
-        Some(tail) => Error::failed(format!("{message}\nthe end of chromedriver's log:\n{tail}")),
+        Some(tail) => Error::failed(format!("{message}\nthe end of Chromium's output:\n{tail}")),
         None => Error::failed(message),
     }
 }
@@ -657,36 +612,29 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn the_port_is_read_from_the_line_saying_chromedriver_started() {
-        assert_eq!(reported_port("ChromeDriver was started successfully on port 41969."), Some(41969));
-        assert_eq!(reported_port("ChromeDriver was started successfully on port 41969"), Some(41969));
-        assert_eq!(reported_port("Starting ChromeDriver 156.0.8078.114 (ea19f97) on port 0"), None);
-        assert_eq!(reported_port("ChromeDriver was started successfully on port 0."), None);
-        assert_eq!(reported_port("ChromeDriver was started successfully on port 99999."), None);
+    fn json(text: &str) -> Value {
+        miniserde::json::from_str(text).unwrap()
     }
 
     #[test]
-    fn a_driver_error_keeps_every_line_of_chromedrivers_message() {
-        let e = |error: &str, message: &str| WdError::Driver { error: error.into(), message: message.into() }.text();
-        assert_eq!(
-            e("session not created", "session not created\nfrom disconnected: unable to connect to renderer"),
-            "session not created: from disconnected: unable to connect to renderer"
-        );
-        assert_eq!(
-            e(
-                "session not created",
-                "session not created: Chrome failed to start: exited abnormally.\n  (timeout: Timed out receiving message \
-                 from renderer: 60.000)\n  (The process started from chrome location /bin/false is no longer running)"
-            ),
-            "session not created: Chrome failed to start: exited abnormally. (timeout: Timed out receiving message from \
-             renderer: 60.000) (The process started from chrome location /bin/false is no longer running)"
-        );
-        assert_eq!(e("tab crashed", "tab crashed"), "tab crashed");
-        assert_eq!(e("unknown error", "net::ERR_CONNECTION_REFUSED"), "unknown error: net::ERR_CONNECTION_REFUSED");
-        assert_eq!(e("no such frame", ""), "no such frame");
-        let long = e("unknown error", &"é".repeat(2000));
-        assert!(long.len() <= MESSAGE_LIMIT && long.ends_with('…'), "{}", long.len());
+    fn frames_are_listed_parents_first_five_levels_down() {
+        let mut tree = r#"{"frame":{"id":"F6"}}"#.to_owned();
+        for depth in (0..6).rev() {
+            tree = format!(r#"{{"frame":{{"id":"F{depth}"}},"childFrames":[{tree},{{"frame":{{"id":"S{depth}"}}}}]}}"#);
+        }
+        let mut ids = Vec::new();
+        frame_ids(&json(&tree), 0, &mut ids);
+        assert_eq!(ids, ["F0", "F1", "F2", "F3", "F4", "F5", "S4", "S3", "S2", "S1", "S0"]);
+    }
+
+    #[test]
+    fn an_evaluation_is_its_value_or_its_exception() {
+        let ok = evaluated(json(r#"{"result":{"type":"string","value":"[]"}}"#)).unwrap();
+        assert!(matches!(ok, Value::String(s) if s == "[]"));
+        let thrown = r#"{"result":{"type":"object"},"exceptionDetails":{"text":"Uncaught",
+            "exception":{"description":"ReferenceError: axe is not defined"}}}"#;
+        assert_eq!(evaluated(json(thrown)).unwrap_err(), "ReferenceError: axe is not defined");
+        assert_eq!(evaluated(json(r#"{"exceptionDetails":{"text":"Uncaught"}}"#)).unwrap_err(), "Uncaught");
     }
 
     #[test]
@@ -694,7 +642,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bt-a11y-log-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("chromedriver.log");
+        let log = dir.join("chromium.log");
         assert_eq!(log_tail(&log), None, "no log");
         fs::write(&log, "").unwrap();
         assert_eq!(log_tail(&log), None, "an empty log");

@@ -419,8 +419,8 @@ fn debians_libgnutls_holds_its_self_test_keys_and_is_noted_not_failed() {
 
 /// This machine's libgnutls.so.30.* (the file, not its links), the md5sums
 /// dpkg keeps for libgnutls30 and its status stanza; `None`, with a reason,
-/// when they are missing, which fails under CI (CI installs chromium, which
-/// pulls in libgnutls30).
+/// when they are missing, which fails under CI (CI's git and buildah pull in
+/// libgnutls30).
 fn host_libgnutls() -> Option<(PathBuf, PathBuf, String)> {
     let entries = |dir: &Path| fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
     let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
