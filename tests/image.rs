@@ -616,6 +616,28 @@ fn busybox_base(dir: &Path) -> PathBuf {
     dir.join("base-context")
 }
 
+/// A build context under `dir` with what the Dockerfile copies into a
+/// non-scratch image: the setup scripts and the host-built example binary.
+fn setup_context(dir: &Path) -> PathBuf {
+    let context = dir.join("context");
+    std::fs::create_dir_all(context.join("hardening")).unwrap();
+    for script in SETUP_SCRIPTS {
+        std::fs::copy(Path::new(REPO).join(script), context.join(script)).unwrap();
+    }
+    run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh"))
+        .arg(static_binary())
+        .arg(context.join("layout")));
+    context
+}
+
+/// An empty directory of this name under the image tests' work dir.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = work_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub(crate) fn which(tool: &str) -> PathBuf {
     std::env::split_paths(&std::env::var_os("PATH").unwrap()).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap()
 }
@@ -625,9 +647,7 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
     if !can_build_images() || !have_tool("busybox") {
         return;
     }
-    let dir = work_dir().join("base");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("base");
     let base_context = busybox_base(&dir);
     let base_tag = "localhost/build-task-busybox-base:test";
     run(buildah().args(["bud", "--isolation", "chroot", "-t", base_tag]).arg(&base_context));
@@ -649,16 +669,9 @@ fn a_task_on_a_real_base_gets_its_build_sh_and_the_hardening_step() {
 
     // The context: a task folder with .env and build.sh, the hardening step,
     // and the host-built binary.
-    let context = dir.join("context");
+    let context = setup_context(&dir);
     let task = context.join("tasks/fake");
     std::fs::create_dir_all(&task).unwrap();
-    std::fs::create_dir_all(context.join("hardening")).unwrap();
-    for script in SETUP_SCRIPTS {
-        std::fs::copy(Path::new(REPO).join(script), context.join(script)).unwrap();
-    }
-    run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh"))
-        .arg(static_binary())
-        .arg(context.join("layout")));
     // buildah resolves `FROM image-${IMAGE_KIND}` to a stage only when the
     // arg is given explicitly; BuildKit takes the default.
     std::fs::write(task.join(".env"), format!("BASE_IMAGE={base_tag}\nBUILD_TASK=fake\nIMAGE_KIND=base\n")).unwrap();
@@ -735,19 +748,10 @@ fn a_failed_build_step_says_which_and_an_extra_ca_serves_the_build_without_stayi
     if !can_build_images() || !have_tool("busybox") {
         return;
     }
-    let dir = work_dir().join("setup");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("setup");
     let base_tag = "localhost/build-task-busybox-setup-base:test";
     run(buildah().args(["bud", "--isolation", "chroot", "-t", base_tag]).arg(busybox_base(&dir)));
-    let context = dir.join("context");
-    std::fs::create_dir_all(context.join("hardening")).unwrap();
-    for script in SETUP_SCRIPTS {
-        std::fs::copy(Path::new(REPO).join(script), context.join(script)).unwrap();
-    }
-    run(Command::new(Path::new(REPO).join("hardening/scratch-rootfs.sh"))
-        .arg(static_binary())
-        .arg(context.join("layout")));
+    let context = setup_context(&dir);
     let task = |name: &str, build_sh: &str| {
         let folder = context.join("tasks").join(name);
         std::fs::create_dir_all(&folder).unwrap();

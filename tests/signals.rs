@@ -55,11 +55,17 @@ impl Run {
         (Run { cb, _s3, tmp, child: dummy() }, out.status.code(), took, log)
     }
 
-    fn left_behind(&self) -> Vec<String> {
-        std::fs::read_dir(self.tmp.path())
+    /// What the callback accepted and the exit code are as expected, the
+    /// exit came before Cloud Foundry's SIGKILL, and nothing is left in TMPDIR.
+    fn ended(&self, accepted: &[&str], code: Option<i32>, want: i32, took: Duration, log: &str) {
+        assert_eq!(self.cb.accepted(), accepted, "{log}");
+        assert_eq!(code, Some(want), "{log}");
+        assert!(took < Duration::from_secs(10), "after the signal: {took:?}");
+        let left: Vec<String> = std::fs::read_dir(self.tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
 
@@ -81,10 +87,7 @@ fn sigterm_while_a_slow_success_is_in_flight_keeps_the_success_and_exits_0() {
     let faults = after_processing(vec![Fault::Slow(Duration::from_secs(6))]);
     let Some(run) = Run::start(7001, &["--mode", "ok"], faults) else { return };
     let (run, code, took, log) = run.term_after_request(2);
-    assert_eq!(run.cb.accepted(), ["processing", "success"], "{log}");
-    assert_eq!(code, Some(0), "{log}");
-    assert!(took < Duration::from_secs(9), "{took:?}");
-    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+    run.ended(&["processing", "success"], code, 0, took, &log);
 }
 
 #[test]
@@ -93,10 +96,7 @@ fn sigterm_while_the_success_is_retried_on_503_keeps_the_success_and_exits_0() {
     let faults = after_processing(vec![busy(), busy(), busy()]);
     let Some(run) = Run::start(7002, &["--mode", "ok"], faults) else { return };
     let (run, code, took, log) = run.term_after_request(2);
-    assert_eq!(run.cb.accepted(), ["processing", "success"], "{log}");
-    assert_eq!(code, Some(0), "{log}");
-    assert!(took < Duration::from_secs(9), "{took:?}");
-    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+    run.ended(&["processing", "success"], code, 0, took, &log);
 }
 
 #[test]
@@ -105,10 +105,7 @@ fn sigterm_while_the_callback_hangs_on_the_success_gives_up_within_the_grace_and
     let faults = after_processing(vec![hang(), hang(), hang(), hang(), hang(), hang(), hang()]);
     let Some(run) = Run::start(7003, &["--mode", "ok"], faults) else { return };
     let (run, code, took, log) = run.term_after_request(2);
-    assert_eq!(run.cb.accepted(), ["processing"], "{log}");
-    assert_eq!(code, Some(3), "no terminal status was delivered: {log}");
-    assert!(took < Duration::from_secs(10), "before Cloud Foundry's SIGKILL: {took:?}");
-    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+    run.ended(&["processing"], code, 3, took, &log);
 }
 
 #[test]
@@ -116,10 +113,7 @@ fn sigterm_during_the_task_with_a_503_answer_still_delivers_one_cancel_and_exits
     let faults = after_processing(vec![Fault::Status(503, None), Fault::Status(503, None)]);
     let Some(run) = Run::start(7004, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
     let (run, code, took, log) = run.term_after_request(1);
-    assert_eq!(run.cb.accepted(), ["processing", "error"], "{log}");
-    assert_eq!(code, Some(143), "{log}");
-    assert!(took < Duration::from_secs(9), "{took:?}");
-    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+    run.ended(&["processing", "error"], code, 143, took, &log);
 }
 
 #[test]
@@ -129,8 +123,5 @@ fn sigterm_while_the_cancel_is_reported_to_a_slow_callback_delivers_it_once() {
     let faults = after_processing(vec![Fault::Slow(Duration::from_secs(5))]);
     let Some(run) = Run::start(7005, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
     let (run, code, took, log) = run.term_after_request(1);
-    assert_eq!(run.cb.accepted(), ["processing", "error"], "{log}");
-    assert_eq!(code, Some(143), "{log}");
-    assert!(took < Duration::from_secs(9), "{took:?}");
-    assert!(run.left_behind().is_empty(), "{:?}", run.left_behind());
+    run.ended(&["processing", "error"], code, 143, took, &log);
 }
