@@ -233,8 +233,9 @@ fn fail_unreported(e: Error) -> i32 {
 }
 
 /// The task's output and scratch directories, removed when the run ends.
+/// The run's `out` and `work` directories under its root, which RUN_ROOT
+/// holds so that every way out removes it.
 struct RunDirs {
-    root: PathBuf,
     out: PathBuf,
     work: PathBuf,
 }
@@ -243,20 +244,20 @@ impl RunDirs {
     fn create(env: &Env) -> Result<RunDirs, Error> {
         let base = PathBuf::from(env.get("TMPDIR").unwrap_or("/tmp"));
         let root = base.join(format!("build-task-{}", std::process::id()));
-        let (out, work) = (root.join("out"), root.join("work"));
+        let dirs = RunDirs { out: root.join("out"), work: root.join("work") };
         let _ = std::fs::remove_dir_all(&root);
-        *RUN_ROOT.lock().unwrap_or_else(|p| p.into_inner()) = Some(root.clone());
-        for dir in [&out, &work] {
+        *RUN_ROOT.lock().unwrap_or_else(|p| p.into_inner()) = Some(root);
+        for dir in [&dirs.out, &dirs.work] {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::failed(format!("cannot create the directory {}: {e}", dir.display())))?;
         }
-        Ok(RunDirs { root, out, work })
+        Ok(dirs)
     }
 }
 
 impl Drop for RunDirs {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        remove_run_root();
     }
 }
 

@@ -163,9 +163,8 @@ fn contained(image: &Built, env: &[(String, String)], command: &str) -> Output {
 
 /// The image's own environment (its ENV), as Concourse gives a task that
 /// runs in it, plus `extra`.
-fn image_env(image: &Built, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> =
-        image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
+fn concourse_env(image: &Built, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = crate::image::image_env(image);
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
 }
@@ -185,7 +184,7 @@ fn pipeline_run_step(image: &Built, task: &str, extra_env: &[(&str, &str)]) -> O
         "exec /build-step/build-task-smoke --site /build-step/site --doctor /usr/local/bin/build-task \\
          --expect index.json --timeout 600 -- /usr/local/bin/build-task {task} --target {{site}} --output-dir {{out}}"
     );
-    let out = contained(image, &image_env(image, extra_env), &command);
+    let out = contained(image, &concourse_env(image, extra_env), &command);
     let _ = std::fs::remove_dir_all(&step);
     out
 }

@@ -2,6 +2,7 @@
 //! tools and name what is missing or wrong. (The command-form checks need
 //! an image; tests/image.rs and tests/debian_images.rs run doctor in them.)
 
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -20,6 +21,12 @@ fn line<'a>(report: &'a str, start: &str) -> &'a str {
     report.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no line {start:?} in\n{report}"))
 }
 
+/// `build-task doctor TASK` with `env`: its exit code and report.
+fn doctor(task: &str, env: &[(&str, &OsStr)]) -> (Option<i32>, String) {
+    let out = build_task().args(["doctor", task]).envs(env.iter().copied()).output().unwrap();
+    (out.status.code(), stdout(&out))
+}
+
 #[test]
 fn doctor_passes_the_real_browser_and_axe_core_and_fails_the_rest_by_name() {
     if !have_tool("chromium-headless-shell") {
@@ -27,13 +34,7 @@ fn doctor_passes_the_real_browser_and_axe_core_and_fails_the_rest_by_name() {
     }
     let Some(axe) = axe_js() else { return };
     let tmp = TempDir::new("doctor-a11y");
-    let out = build_task()
-        .args(["doctor", "a11y"])
-        .env("TMPDIR", tmp.path())
-        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
-        .output()
-        .unwrap();
-    let report = stdout(&out);
+    let (_, report) = doctor("a11y", &[("TMPDIR", tmp.path().as_ref()), ("BUILD_TASK_A11Y_AXE_JS", axe.as_ref())]);
     assert!(line(&report, "ok    Chromium: ").starts_with("ok    Chromium: Chromium 1"), "{report}");
     assert!(!report.contains("chromedriver"), "no driver to check: {report}");
     assert!(line(&report, "ok    axe-core: ").contains("axe-core 4.13.0 at "), "{report}");
@@ -42,15 +43,15 @@ fn doctor_passes_the_real_browser_and_axe_core_and_fails_the_rest_by_name() {
     // An axe.min.js that is not the pinned one, a browser that is not there.
     let fake_axe = tmp.path().join("axe.min.js");
     std::fs::write(&fake_axe, "window.axe = {};\n").unwrap();
-    let out = build_task()
-        .args(["doctor", "a11y"])
-        .env("TMPDIR", tmp.path())
-        .env("BUILD_TASK_A11Y_AXE_JS", &fake_axe)
-        .env("BUILD_TASK_A11Y_CHROMIUM", "/nonexistent/chromium")
-        .output()
-        .unwrap();
-    let report = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{report}");
+    let (code, report) = doctor(
+        "a11y",
+        &[
+            ("TMPDIR", tmp.path().as_ref()),
+            ("BUILD_TASK_A11Y_AXE_JS", fake_axe.as_ref()),
+            ("BUILD_TASK_A11Y_CHROMIUM", OsStr::new("/nonexistent/chromium")),
+        ],
+    );
+    assert_eq!(code, Some(1), "{report}");
     assert_eq!(
         line(&report, "FAIL  Chromium: "),
         "FAIL  Chromium: not at /nonexistent/chromium (set BUILD_TASK_A11Y_CHROMIUM)"
@@ -62,14 +63,9 @@ fn doctor_passes_the_real_browser_and_axe_core_and_fails_the_rest_by_name() {
 
     // A browser that cannot say its version.
     let browser = script(tmp.path(), "chromium", "#!/bin/sh\necho 'no version here' >&2\nexit 3\n");
-    let out = build_task()
-        .args(["doctor", "a11y"])
-        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
-        .env("BUILD_TASK_A11Y_CHROMIUM", &browser)
-        .output()
-        .unwrap();
-    let report = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{report}");
+    let (code, report) =
+        doctor("a11y", &[("BUILD_TASK_A11Y_AXE_JS", axe.as_ref()), ("BUILD_TASK_A11Y_CHROMIUM", browser.as_ref())]);
+    assert_eq!(code, Some(1), "{report}");
     assert_eq!(
         line(&report, "FAIL  Chromium: "),
         format!("FAIL  Chromium: `{browser} --version` failed (exit status: 3)")
@@ -81,13 +77,10 @@ fn doctor_passes_the_real_browser_and_axe_core_and_fails_the_rest_by_name() {
 fn doctor_checks_the_zap_scanner_its_interpreter_and_work_directory() {
     let tmp = TempDir::new("doctor-zap");
     let good = script(tmp.path(), "zap-baseline.py", "#!/usr/bin/env sh\nexit 0\n");
-    let out = build_task()
-        .args(["doctor", "owasp-zap"])
-        .env("BUILD_TASK_ZAP_COMMAND", &good)
-        .env("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk"))
-        .output()
-        .unwrap();
-    let report = stdout(&out);
+    let (_, report) = doctor(
+        "owasp-zap",
+        &[("BUILD_TASK_ZAP_COMMAND", good.as_ref()), ("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk").as_ref())],
+    );
     assert!(line(&report, "ok    zap-baseline: ").ends_with("/sh"), "{report}");
     assert_eq!(
         line(&report, "ok    ZAP work directory: "),
@@ -95,14 +88,11 @@ fn doctor_checks_the_zap_scanner_its_interpreter_and_work_directory() {
     );
 
     let bad = script(tmp.path(), "no-python.py", "#!/usr/bin/env python-not-here\n");
-    let out = build_task()
-        .args(["doctor", "owasp-zap"])
-        .env("BUILD_TASK_ZAP_COMMAND", &bad)
-        .env("BUILD_TASK_ZAP_WRK", "/proc/build-task-wrk")
-        .output()
-        .unwrap();
-    let report = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{report}");
+    let (code, report) = doctor(
+        "owasp-zap",
+        &[("BUILD_TASK_ZAP_COMMAND", bad.as_ref()), ("BUILD_TASK_ZAP_WRK", OsStr::new("/proc/build-task-wrk"))],
+    );
+    assert_eq!(code, Some(1), "{report}");
     assert_eq!(
         line(&report, "FAIL  zap-baseline: "),
         format!("FAIL  zap-baseline: {bad}'s interpreter `/usr/bin/env python-not-here` is not in the image")

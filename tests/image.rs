@@ -442,9 +442,13 @@ fn the_scratch_example_image_has_no_audit_finding() {
 
 /// What Cloud Foundry sets for a task (CONTRACT B7), on top of the image's
 /// ENV; AWS_ENDPOINT_URL_S3 points the upload at the loopback s3s-fs.
+/// The image's own environment, its ENV lines as pairs.
+pub(crate) fn image_env(image: &Built) -> Vec<(String, String)> {
+    image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect()
+}
+
 pub(crate) fn cf_env(image: &Built, s3: &S3Server) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> =
-        image.env.iter().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
+    let mut env = image_env(image);
     for (k, v) in [
         ("DEPLOY_ENV", "dev".to_owned()),
         ("LOGLEVEL", "info".to_owned()),

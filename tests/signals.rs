@@ -17,7 +17,8 @@ struct Run {
     cb: CallbackServer,
     _s3: S3Server,
     tmp: TempDir,
-    child: Child,
+    /// Taken once its output is read.
+    child: Option<Child>,
 }
 
 impl Run {
@@ -37,22 +38,20 @@ impl Run {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        Some(Run { cb, _s3: s3, tmp, child })
+        Some(Run { cb, _s3: s3, tmp, child: Some(child) })
     }
 
     /// Sends SIGTERM once the `n`th request reached the callback; the exit
-    /// code and how long after the signal it came.
-    fn term_after_request(self, n: usize) -> (Run, Option<i32>, Duration, String) {
+    /// code, how long after the signal it came, and the run's log.
+    fn term_after_request(&mut self, n: usize) -> (Option<i32>, Duration, String) {
         assert!(self.cb.wait_for(n, Duration::from_secs(20)), "request {n} arrives: {:?}", self.cb.statuses());
         std::thread::sleep(Duration::from_millis(100));
+        let child = self.child.take().expect("the run is signalled once");
         let sent = Instant::now();
-        let ok = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let ok = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         assert!(ok.success());
-        let Run { cb, _s3, tmp, child } = self;
         let out = child.wait_with_output().unwrap();
-        let took = sent.elapsed();
-        let log = String::from_utf8_lossy(&out.stderr).into_owned();
-        (Run { cb, _s3, tmp, child: dummy() }, out.status.code(), took, log)
+        (out.status.code(), sent.elapsed(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     /// What the callback accepted and the exit code are as expected, the
@@ -69,13 +68,6 @@ impl Run {
     }
 }
 
-/// A finished child to put back in the Run once its output was taken.
-fn dummy() -> Child {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let _ = child.wait();
-    child
-}
-
 /// processing answered at once, then the given faults for the next requests.
 fn after_processing(faults: Vec<Fault>) -> Vec<Fault> {
     std::iter::once(Fault::Slow(Duration::ZERO)).chain(faults).collect()
@@ -85,8 +77,8 @@ fn after_processing(faults: Vec<Fault>) -> Vec<Fault> {
 fn sigterm_while_a_slow_success_is_in_flight_keeps_the_success_and_exits_0() {
     // Past the 4.5 s after which the watcher used to give up and exit.
     let faults = after_processing(vec![Fault::Slow(Duration::from_secs(6))]);
-    let Some(run) = Run::start(7001, &["--mode", "ok"], faults) else { return };
-    let (run, code, took, log) = run.term_after_request(2);
+    let Some(mut run) = Run::start(7001, &["--mode", "ok"], faults) else { return };
+    let (code, took, log) = run.term_after_request(2);
     run.ended(&["processing", "success"], code, 0, took, &log);
 }
 
@@ -94,8 +86,8 @@ fn sigterm_while_a_slow_success_is_in_flight_keeps_the_success_and_exits_0() {
 fn sigterm_while_the_success_is_retried_on_503_keeps_the_success_and_exits_0() {
     let busy = || Fault::Status(503, Some(2));
     let faults = after_processing(vec![busy(), busy(), busy()]);
-    let Some(run) = Run::start(7002, &["--mode", "ok"], faults) else { return };
-    let (run, code, took, log) = run.term_after_request(2);
+    let Some(mut run) = Run::start(7002, &["--mode", "ok"], faults) else { return };
+    let (code, took, log) = run.term_after_request(2);
     run.ended(&["processing", "success"], code, 0, took, &log);
 }
 
@@ -103,16 +95,16 @@ fn sigterm_while_the_success_is_retried_on_503_keeps_the_success_and_exits_0() {
 fn sigterm_while_the_callback_hangs_on_the_success_gives_up_within_the_grace_and_exits_3() {
     let hang = || Fault::Hang(Duration::from_secs(30));
     let faults = after_processing(vec![hang(), hang(), hang(), hang(), hang(), hang(), hang()]);
-    let Some(run) = Run::start(7003, &["--mode", "ok"], faults) else { return };
-    let (run, code, took, log) = run.term_after_request(2);
+    let Some(mut run) = Run::start(7003, &["--mode", "ok"], faults) else { return };
+    let (code, took, log) = run.term_after_request(2);
     run.ended(&["processing"], code, 3, took, &log);
 }
 
 #[test]
 fn sigterm_during_the_task_with_a_503_answer_still_delivers_one_cancel_and_exits_143() {
     let faults = after_processing(vec![Fault::Status(503, None), Fault::Status(503, None)]);
-    let Some(run) = Run::start(7004, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
-    let (run, code, took, log) = run.term_after_request(1);
+    let Some(mut run) = Run::start(7004, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
+    let (code, took, log) = run.term_after_request(1);
     run.ended(&["processing", "error"], code, 143, took, &log);
 }
 
@@ -121,7 +113,7 @@ fn sigterm_while_the_cancel_is_reported_to_a_slow_callback_delivers_it_once() {
     // The main thread reports the cancel; the callback takes 5 s to answer
     // it, past the signal watcher's wind-down: the watcher must wait.
     let faults = after_processing(vec![Fault::Slow(Duration::from_secs(5))]);
-    let Some(run) = Run::start(7005, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
-    let (run, code, took, log) = run.term_after_request(1);
+    let Some(mut run) = Run::start(7005, &["--mode", "sleep", "--seconds", "60"], faults) else { return };
+    let (code, took, log) = run.term_after_request(1);
     run.ended(&["processing", "error"], code, 143, took, &log);
 }
