@@ -51,6 +51,11 @@ impl Error {
         self.kind
     }
 
+    /// Whether this is a cancel (a signal), which no context changes.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, Kind::Cancelled(_))
+    }
+
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -58,7 +63,7 @@ impl Error {
     /// Puts what we were doing in front of the cause: `"{context}: {cause}"`.
     /// A cancel is its own explanation and stays as it is.
     pub fn context(mut self, context: impl fmt::Display) -> Error {
-        if !matches!(self.kind, Kind::Cancelled(_)) {
+        if !self.is_cancelled() {
             self.message = format!("{context}: {}", self.message);
         }
         self

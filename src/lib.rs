@@ -18,6 +18,7 @@ pub mod log;
 pub mod params;
 pub mod run;
 pub mod secret;
+pub mod site;
 pub mod store;
 pub mod task;
 pub mod tasks;

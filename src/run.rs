@@ -103,9 +103,9 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         Ok(key) => key,
         Err(e) => return fail_unreported(e),
     };
-    let params = match &inv.params {
+    let mode = match &inv.params {
         Some(text) => match Params::parse(text, key.as_ref()) {
-            Ok(p) => Some(p),
+            Ok(p) => Mode::Deployed(p),
             Err(pe) => {
                 return match pe.callback.map(|url| Reporter::remote(url, http.clone())) {
                     Some(Ok(reporter)) => report_error(&reporter, pe.error),
@@ -116,32 +116,38 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         None if env.deploy_env().is_some() => {
             return fail_unreported(Error::usage("no -p params given, but DEPLOY_ENV says this is a deployed run"));
         }
-        None => None,
+        None => {
+            Mode::Local(inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name())))
+        }
     };
-    let reporter = match &params {
-        Some(p) => match Reporter::remote(p.status_callback.clone(), http.clone()) {
-            Ok(r) => r,
-            Err(e) => return fail_unreported(e.context("task params")),
-        },
-        None => Reporter::local(),
+
+    // The one place that tells a deployed run from a local one: where the
+    // statuses, the artifact and the success status's `artifact` go.
+    let (reporter, store, artifact) = match mode {
+        Mode::Deployed(p) => {
+            let reporter = match Reporter::remote(p.status_callback.clone(), http.clone()) {
+                Ok(r) => r,
+                Err(e) => return fail_unreported(e.context("task params")),
+            };
+            log::set_task_id(&p.task_id);
+            let store = S3Store::new(&p, &env, http.clone()).map(|s| Box::new(s) as Box<dyn Store>);
+            (reporter, store, p.artifact_prefix())
+        }
+        Mode::Local(dir) => {
+            let store = LocalStore { dir };
+            let artifact = store.location();
+            (Reporter::local(), Ok(Box::new(store) as Box<dyn Store>), artifact)
+        }
     };
     let reporter = REPORTER.get_or_init(|| Arc::new(reporter)).clone();
-    if let Some(p) = &params {
-        log::set_task_id(&p.task_id);
-    }
 
     let flags = match inv.task_flags(key.as_ref()) {
         Ok(flags) => flags,
         Err(e) => return report_error(&reporter, e),
     };
-    let store: Box<dyn Store> = match &params {
-        Some(p) => match S3Store::new(p, &env, http.clone()) {
-            Ok(s) => Box::new(s),
-            Err(e) => return report_error(&reporter, e),
-        },
-        None => Box::new(LocalStore {
-            dir: inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name())),
-        }),
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => return report_error(&reporter, e),
     };
 
     log::set_phase("processing");
@@ -196,10 +202,6 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
     info!("stored {} ({} bytes) in {}", crate::store::objects(summary.objects), summary.bytes, store.location());
 
     log::set_phase("success");
-    let artifact = match &params {
-        Some(p) => p.artifact_prefix(),
-        None => store.location(),
-    };
     let Outcome { message, count } = outcome;
     let success = Success { artifact, message, count };
     if let Err(e) = reporter.finish(&Status::Success(success.clone()), callback::RETRY) {
@@ -210,6 +212,14 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         print(&(miniserde::json::to_string(&success) + "\n"));
     }
     exit::OK
+}
+
+/// Whether this is pages-core's run or a local one.
+enum Mode {
+    /// Statuses to pages-core's callback, the artifact to S3 under the task's prefix.
+    Deployed(Params),
+    /// Statuses to the log, the artifact into this directory, the result on stdout.
+    Local(PathBuf),
 }
 
 /// Reports `e` as the terminal error status and returns the exit code.

@@ -10,10 +10,15 @@ use std::path::PathBuf;
 
 use ureq::Agent;
 
-use crate::cancel::Cancel;
-pub use crate::doctor::Check;
-use crate::env::Env;
-use crate::error::Result;
+// What a task uses of the runtime: a task's files import from here only.
+pub use crate::cancel::{Cancel, ChildGuard};
+pub use crate::doctor::{Check, version_line};
+pub use crate::env::Env;
+pub use crate::error::{Error, Result};
+pub use crate::http::USER_AGENT;
+pub use crate::json::quote;
+pub use crate::site::{Rule, Site, Target};
+pub use crate::{debug, info, warn};
 
 /// One flag a task takes. Every flag takes one value.
 #[derive(Debug, Clone, Copy)]
@@ -105,9 +110,22 @@ pub struct Context {
 }
 
 impl Context {
-    /// A flag's value; required flags are always present.
+    /// An optional flag's value.
     pub fn flag(&self, long: &str) -> Option<&str> {
         self.flags.get(long).map(String::as_str)
+    }
+
+    /// A required flag's value: the command line was refused without it, so
+    /// there is nothing to check (a flag the task does not declare required
+    /// reads as empty).
+    pub fn required(&self, long: &str) -> &str {
+        self.flag(long).unwrap_or_default()
+    }
+
+    /// The site scan's target and rules (SITE_SCAN_FLAGS' `-t` and `-c`),
+    /// checked: a task takes them before any work.
+    pub fn site(&self) -> Result<Site> {
+        Site::parse(self.required("target"), self.flag("config"))
     }
 
     /// The user agent a task fetches a site with: the `user-agent`

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use build_task::cancel::Cancel;
 use build_task::env::Env;
+use build_task::site::Target;
 use build_task::tasks::a11y::crawl::{self, Crawl, Options};
 
 use crate::support::axe::FIXTURE_SITE_PAGES;
@@ -20,7 +21,8 @@ fn run(target: &str) -> Crawl {
 
 fn run_with(target: &str, opts: &Options) -> Crawl {
     let agent = build_task::http::agent(&Env::default());
-    crawl::crawl(&agent, target, opts, &Cancel::new()).expect("the crawl runs")
+    crawl::crawl(&agent, &Target::parse(target).expect("the target is a URL"), opts, &Cancel::new())
+        .expect("the crawl runs")
 }
 
 /// A reply that asks the crawler to come back later.
@@ -219,7 +221,7 @@ fn a_crawl_past_its_budget_keeps_what_it_found() {
     let agent = build_task::http::agent(&Env::default());
     let mut opts = Options::new(UA);
     opts.budget = std::time::Duration::from_millis(500);
-    let c = crawl::crawl(&agent, &server.url("/"), &opts, &Cancel::new()).unwrap();
+    let c = crawl::crawl(&agent, &Target::parse(&server.url("/")).unwrap(), &opts, &Cancel::new()).unwrap();
     assert!(c.out_of_budget);
     assert!(!c.pages.is_empty() && c.pages.len() < 1000, "{} pages", c.pages.len());
     assert_eq!(c.pages[0], server.url("/"));

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use build_task::tasks::owasp_zap::report::{self, Config};
+use build_task::site;
+use build_task::tasks::owasp_zap::report;
 use miniserde::json::{self, Number, Value};
 
 use crate::support::{TempDir, shared_fixtures};
@@ -118,9 +119,9 @@ fn generate(input: &Path, config: &Path, dir: &TempDir) -> (u64, Value) {
 }
 
 fn generate_bytes(input: &Path, config: &Path, dir: &TempDir) -> (u64, Vec<u8>) {
-    let config = Config::parse(&std::fs::read_to_string(config).unwrap()).expect("the config parses");
+    let rules = site::rules(&std::fs::read_to_string(config).unwrap()).expect("the config parses");
     let out = dir.path().join("index.json");
-    let count = report::generate(input, &config, &out).expect("the report is generated");
+    let count = report::generate(input, &rules, &out).expect("the report is generated");
     (count, std::fs::read(&out).unwrap())
 }
 
@@ -216,9 +217,9 @@ fn an_instance_without_evidence_is_kept_where_the_original_crashed() {
     // The original threw "Cannot read properties of undefined (reading
     // 'includes')" when a match string missed the uri and there was no evidence.
     let tmp = TempDir::new("zap-no-evidence");
-    let config = Config::parse(r#"{"rules":[{"id":"10035","match":["robots.txt"],"source":"Pages"}]}"#).unwrap();
+    let rules = site::rules(r#"{"rules":[{"id":"10035","match":["robots.txt"],"source":"Pages"}]}"#).unwrap();
     let out = tmp.path().join("index.json");
-    let count = report::generate(&own("no-evidence.json"), &config, &out).unwrap();
+    let count = report::generate(&own("no-evidence.json"), &rules, &out).unwrap();
     assert_eq!(count, 1, "the kept half counts");
     let index = read_json(&out);
     let Value::Array(alerts) = get(get(&index, "site"), "alerts") else { panic!() };
@@ -248,34 +249,6 @@ fn every_shared_crash_case_gives_a_report_instead() {
 }
 
 #[test]
-fn no_config_or_one_without_rules_means_no_rules() {
-    assert_eq!(Config::parse("").unwrap(), Config::default());
-    assert_eq!(Config::parse(" {} ").unwrap(), Config::default());
-    assert_eq!(Config::parse(r#"{"runDay":15,"rules":null}"#).unwrap(), Config::default());
-    assert_eq!(Config::parse(r#"{"rules":[{"id":"1"}]}"#).unwrap().rules.len(), 1);
-}
-
-#[test]
-fn a_config_that_is_not_json_or_has_misshapen_rules_is_refused_by_name() {
-    let cases = [
-        ("{\"rules\":[", "the scan config (-c) is not valid JSON"),
-        ("[]", "the scan config (-c) is not a JSON object"),
-        (r#"{"rules":{"id":"1"}}"#, "the scan config's rules (-c) are not a list"),
-        (r#"{"rules":["10038"]}"#, "the scan config's rule 1: it is not an object"),
-        (
-            r#"{"rules":[{"id":"1"},{"id":"2","match":"foo"}]}"#,
-            "the scan config's rule 2: its match is not a list of strings",
-        ),
-        (r#"{"rules":[{"id":"1","match":[1]}]}"#, "the scan config's rule 1: its match is not a list of strings"),
-        (r#"{"rules":[{"id":["1"]}]}"#, "the scan config's rule 1: its id is not a string"),
-        (r#"{"rules":[{"id":"1","source":{}}]}"#, "the scan config's rule 1: its source is not a string"),
-    ];
-    for (config, message) in cases {
-        assert_eq!(Config::parse(config).unwrap_err().message(), message, "{config}");
-    }
-}
-
-#[test]
 fn a_missing_empty_truncated_or_foreign_report_is_a_clear_error_and_leaves_no_output() {
     let tmp = TempDir::new("zap-bad");
     let full = std::fs::read_to_string(own("report.json")).unwrap();
@@ -301,7 +274,7 @@ fn a_missing_empty_truncated_or_foreign_report_is_a_clear_error_and_leaves_no_ou
             std::fs::write(&input, content).unwrap();
         }
         let out = tmp.path().join(format!("{name}.out"));
-        let err = report::generate(&input, &Config::default(), &out).unwrap_err();
+        let err = report::generate(&input, &[], &out).unwrap_err();
         assert!(err.message().contains(message), "{name}: {err}");
         assert!(err.message().contains(name), "the error names the file: {err}");
         assert!(!out.exists(), "{name}: nothing written");

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use build_task::cancel::Cancel;
 use build_task::env::Env;
+use build_task::site::Target;
 use build_task::tasks::a11y::{crawl, scan};
 
 const UA: &str = "cloudgovpagescrawler/1.0 (bench)";
@@ -45,7 +46,8 @@ fn main() {
             let mut opts = crawl::Options::new(UA);
             opts.max_pages = 100_000;
             opts.max_requests = 1_000_000;
-            let found = crawl::crawl(&agent, &arg(1), &opts, &Cancel::new()).expect("crawl");
+            let found = crawl::crawl(&agent, &Target::parse(&arg(1)).expect("a target URL"), &opts, &Cancel::new())
+                .expect("crawl");
             println!("{} {:.3}", found.pages.len(), started.elapsed().as_secs_f64());
             if let Some(list) = args.get(2) {
                 std::fs::write(list, found.pages.join("\n") + "\n").expect("write the page list");

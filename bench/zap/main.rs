@@ -16,8 +16,8 @@ fn main() {
     let input = match args.as_slice() {
         [mode, input, config, out] if mode == "report" => {
             let config = std::fs::read_to_string(config).expect("the config file is readable");
-            let config = report::Config::parse(&config).unwrap_or_else(|e| fail(&e.to_string()));
-            report::generate(Path::new(input), &config, Path::new(out)).unwrap_or_else(|e| fail(&e.to_string()));
+            let rules = build_task::site::rules(&config).unwrap_or_else(|e| fail(&e.to_string()));
+            report::generate(Path::new(input), &rules, Path::new(out)).unwrap_or_else(|e| fail(&e.to_string()));
             input
         }
         [mode, input, out] if mode == "floor" => {

@@ -2,15 +2,16 @@
 //! never a panic.
 #![no_main]
 
-use build_task::tasks::owasp_zap::report::{Config, parse, transform};
+use build_task::site;
+use build_task::tasks::owasp_zap::report::{parse, transform};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let _ = Config::parse(text);
+    let _ = site::rules(text);
     if let Ok(report) = parse(text) {
-        let config = Config::parse(r#"{"rules":[{"id":"10038","match":["a"],"source":"Pages"},{"id":"10202"}]}"#)
+        let rules = site::rules(r#"{"rules":[{"id":"10038","match":["a"],"source":"Pages"},{"id":"10202"}]}"#)
             .expect("the fixed config parses");
         let mut out = Vec::new();
-        let _ = transform(report, &config, &mut out);
+        let _ = transform(report, &rules, &mut out);
     }
 });

@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use miniserde::json::{Number, Value};
 
-use crate::cancel::Cancel;
-use crate::json::quote;
+use crate::task::{Cancel, quote};
 
 /// The largest message read (a results text is a few MB at most).
 const MESSAGE_LIMIT: u64 = 256 * 1024 * 1024;

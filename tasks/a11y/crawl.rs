@@ -36,10 +36,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use url::Url;
 
-use crate::cancel::Cancel;
-use crate::env::Env;
-use crate::error::{Error, Result};
-use crate::{debug, info, warn};
+use crate::task::{Cancel, Env, Error, Result, Target, debug, info, warn};
 
 /// Scrapy's `IGNORED_EXTENSIONS` (scrapy/linkextractors/__init__.py, Scrapy
 /// 2.19), then what the original spider denied on top (xml, pdf), then
@@ -168,8 +165,8 @@ pub struct Crawl {
 }
 
 /// Crawls `target` and returns its pages.
-pub fn crawl(agent: &Agent, target: &str, opts: &Options, cancel: &Cancel) -> Result<Crawl> {
-    let scope = Scope::new(target)?;
+pub fn crawl(agent: &Agent, target: &Target, opts: &Options, cancel: &Cancel) -> Result<Crawl> {
+    let scope = Scope::new(target);
     let started = Instant::now();
     let public;
     let agent = if internal_target(&scope.root)? {
@@ -514,12 +511,8 @@ struct Scope {
 }
 
 impl Scope {
-    fn new(target: &str) -> Result<Scope> {
-        let root = Url::parse(target.trim()).map_err(|e| Error::usage(format!("the target is not a URL: {e}")))?;
-        if !matches!(root.scheme(), "http" | "https") || root.host().is_none() {
-            return Err(Error::usage("the target must be an http or https URL"));
-        }
-        Ok(Scope { root: canonical(root) })
+    fn new(target: &Target) -> Scope {
+        Scope { root: canonical(target.url().clone()) }
     }
 
     /// `href` on `page` as a canonical URL to visit, or None when it leaves
@@ -814,7 +807,7 @@ mod tests {
             <a href="intro.html#top">x</a><A HREF='../about/'>y</A><area href="map.html"><a>no href</a>
             <a href="#only-a-fragment">z</a><link href="style.css"></body>"##;
         let page = u("https://example.gov/site/index.html");
-        let scope = Scope::new("https://example.gov/").unwrap();
+        let scope = Scope::new(&Target::parse("https://example.gov/").unwrap());
         let found: Vec<String> =
             links(html, &page).iter().filter_map(|l| scope.link(&page, l)).map(String::from).collect();
         assert_eq!(
@@ -830,7 +823,7 @@ mod tests {
 
     #[test]
     fn only_links_under_the_target_on_the_same_origin_are_in_scope() {
-        let scope = Scope::new("https://example.gov/preview/org/repo/").unwrap();
+        let scope = Scope::new(&Target::parse("https://example.gov/preview/org/repo/").unwrap());
         let page = u("https://example.gov/preview/org/repo/a/");
         assert!(scope.link(&page, "b.html").is_some());
         assert!(scope.link(&page, "/preview/org/other/").is_none());
@@ -881,7 +874,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let agent = public_only(&crate::http::agent(&crate::env::Env::default()));
+        let agent = public_only(&crate::http::agent(&Env::default()));
         for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/")] {
             let err = agent.get(&url).call().unwrap_err().to_string();
             assert!(err.contains("resolves only to internal addresses"), "{err}");

@@ -18,13 +18,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::doctor::version_line;
-use crate::env::Env;
-use crate::error::{Error, Result};
-use crate::info;
-use crate::task::{Check, Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
+use crate::task::{Check, Context, Env, Error, Flag, Outcome, Result, SITE_SCAN_FLAGS, Task, info, version_line};
 
 pub struct A11y;
+
+/// This task, for the list build.rs writes (src/tasks.rs).
+pub const TASK: &dyn Task = &A11y;
 
 /// The original scanned at most this many pages: the first and a random
 /// sample of the rest.
@@ -58,28 +57,23 @@ impl Task for A11y {
     }
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
-        let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
-        let user_agent = user_agent(ctx)?;
-        // Every setting is checked before any work.
+        // Every input and setting is checked before any work.
+        let site = ctx.site()?;
+        let user_agent = ctx.site_user_agent(DEFAULT_USER_AGENT)?;
         let settings = Settings::from_env(&ctx.env)?;
         let opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
+        // What the scan needs, before the crawl spends its time.
+        for (what, present) in [("axe-core", settings.axe_js()), ("Chromium", settings.chromium())] {
+            present.map_err(|why| Error::failed(format!("{what} is {why}")))?;
+        }
         let results_dir = settings.results_dir.unwrap_or_else(|| ctx.work_dir.join("results"));
         // The report reads every file there: old results would join this run's.
         if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
             return Err(Error::usage(format!("the results directory {} is not empty", results_dir.display())));
         }
 
-        // What the scan needs, before the crawl spends its time.
-        for (what, path, var) in [
-            ("axe-core", &settings.axe_js, "BUILD_TASK_A11Y_AXE_JS"),
-            ("Chromium", &settings.chromium, "BUILD_TASK_A11Y_CHROMIUM"),
-        ] {
-            if !path.is_file() {
-                return Err(Error::failed(format!("{what} is not at {} (set {var})", path.display())));
-            }
-        }
 
-        let found = crawl::crawl(&ctx.http, target, &opts, &ctx.cancel)?;
+        let found = crawl::crawl(&ctx.http, &site.target, &opts, &ctx.cancel)?;
         if found.pages.is_empty() {
             return Err(Error::failed("0 urls found"));
         }
@@ -101,7 +95,7 @@ impl Task for A11y {
         info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);
         ctx.cancel.check()?;
 
-        let count = report::generate(&results_dir, &ctx.out_dir, target, ctx.flag("config"))
+        let count = report::generate(&results_dir, &ctx.out_dir, site.target.as_str(), &site.rules)
             .map_err(|e| e.context("cannot write the report"))?;
         Ok(Outcome { message: None, count })
     }
@@ -113,36 +107,21 @@ impl Task for A11y {
         };
         vec![
             Check::new("a11y settings", Ok("every BUILD_TASK_A11Y_* setting is valid".to_owned())),
-            Check::new("Chromium", tool_version(&settings.chromium, "BUILD_TASK_A11Y_CHROMIUM")),
-            Check::new("axe-core", axe_check(&settings.axe_js)),
+            Check::new("Chromium", settings.chromium().and_then(|()| version_line(&settings.chromium))),
+            Check::new("axe-core", settings.axe_js().and_then(|()| axe_check(&settings.axe_js))),
         ]
     }
 }
 
-/// A tool's `--version` line, or why it has none.
-fn tool_version(path: &Path, var: &str) -> std::result::Result<String, String> {
-    if !path.is_file() {
-        return Err(format!("not at {} (set {var})", path.display()));
-    }
-    version_line(path)
-}
-
-/// axe.min.js is there and is the pinned release's.
+/// axe.min.js is the pinned release's.
 fn axe_check(path: &Path) -> std::result::Result<String, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e} (set BUILD_TASK_A11Y_AXE_JS)", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     if sha == AXE_JS_SHA256 {
         Ok(format!("axe-core {AXE_VERSION} at {} (SHA-256 matches)", path.display()))
     } else {
         Err(format!("{} is not axe-core {AXE_VERSION}'s axe.min.js (SHA-256 {sha})", path.display()))
     }
-}
-
-/// The user agent from the `user-agent` service; a deployed run without it
-/// fails, a local one uses [`DEFAULT_USER_AGENT`].
-fn user_agent(ctx: &Context) -> Result<String> {
-    ctx.site_user_agent(DEFAULT_USER_AGENT)
 }
 
 /// Paths and limits an operator (or a test) may change through the
@@ -160,6 +139,17 @@ struct Settings {
 }
 
 impl Settings {
+    /// Whether Chromium is where the settings say: the run checks this
+    /// before its crawl, and doctor before the version.
+    fn chromium(&self) -> std::result::Result<(), String> {
+        present(&self.chromium, "BUILD_TASK_A11Y_CHROMIUM")
+    }
+
+    /// Whether axe-core is where the settings say.
+    fn axe_js(&self) -> std::result::Result<(), String> {
+        present(&self.axe_js, "BUILD_TASK_A11Y_AXE_JS")
+    }
+
     fn from_env(env: &Env) -> Result<Settings> {
         let path = |k: &str, d: &str| PathBuf::from(env.get(k).unwrap_or(d));
         Ok(Settings {
@@ -169,4 +159,9 @@ impl Settings {
             page_timeout: Duration::from_secs(env.whole_number("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", 1, 3600, 90)?),
         })
     }
+}
+
+/// `Ok` when `path` is a file, else "not at PATH (set VAR)".
+fn present(path: &Path, var: &str) -> std::result::Result<(), String> {
+    if path.is_file() { Ok(()) } else { Err(format!("not at {} (set {var})", path.display())) }
 }

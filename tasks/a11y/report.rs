@@ -24,7 +24,7 @@ use std::path::Path;
 
 use miniserde::json::{self, Array, Number, Object, Value};
 
-use crate::error::{Error, Result};
+use crate::task::{Error, Result, Rule};
 
 /// The impacts axe gives a violation, in the order the report shows them, with
 /// the colour and order the original took from `templates/utils.js`.
@@ -42,22 +42,10 @@ struct Severity {
     order: u64,
 }
 
-/// One entry of the site's scan rules (CONTRACT A4):
-/// `{id, match?: string[], source?: string}`.
-struct Rule {
-    /// Compared with the violation's `id` by JavaScript's `===`; `None` when absent.
-    id: Option<Value>,
-    /// `None` when absent or null; an empty list ignores the whole violation, as no `match` does.
-    matches: Option<Vec<String>>,
-    /// Copied to `ignoreSource`; `None` (absent) leaves `ignoreSource` out.
-    source: Option<Value>,
-}
-
 /// Reads every axe results file in `results_dir`, writes index.json and one
 /// `<name>.json` per results file into `out_dir`, as the original reporter did.
 /// Returns the count pages-core shows: violated rules that are not ignored.
-pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, config_json: Option<&str>) -> Result<u64> {
-    let rules = parse_rules(config_json.unwrap_or("{}"))?;
+pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, rules: &[Rule]) -> Result<u64> {
     let files = results_files(results_dir)?;
     fs::create_dir_all(out_dir)
         .map_err(|e| Error::failed(format!("cannot create the report folder {}: {e}", out_dir.display())))?;
@@ -94,7 +82,7 @@ pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, config_json: O
             continue;
         }
 
-        let page = ScannedPage::build(first, &rules).map_err(|problem| not_axe_results(&display_name, &problem))?;
+        let page = ScannedPage::build(first, rules).map_err(|problem| not_axe_results(&display_name, &problem))?;
         let name = page_name(&display_name);
         write_json(&out_dir.join(format!("{name}.json")), page.file)?;
         total_violations += page.violations_count;
@@ -414,56 +402,6 @@ fn results_files(results_dir: &Path) -> Result<Vec<Vec<u8>>> {
     Ok(names)
 }
 
-/// Parses the `-c` value, the site's scan metadata. Absent or null `rules`
-/// means none; anything else of the wrong shape is an error naming the rule.
-fn parse_rules(config_json: &str) -> Result<Vec<Rule>> {
-    let config: Value =
-        json::from_str(config_json).map_err(|_| Error::usage("the scan config (-c) is not valid JSON"))?;
-    let Value::Object(config) = config else {
-        return Err(Error::usage("the scan config (-c) is not a JSON object"));
-    };
-    let rules = match config.get("rules") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(rules)) => rules,
-        Some(_) => return Err(Error::usage("the scan config's \"rules\" is not a list")),
-    };
-    let mut out = Vec::with_capacity(rules.len());
-    for (i, rule) in rules.iter().enumerate() {
-        let Value::Object(rule) = rule else {
-            return Err(Error::usage(format!("the scan config's rule {} is not an object", i + 1)));
-        };
-        let matches = match rule.get("match") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => {
-                let strings: Option<Vec<String>> = items
-                    .iter()
-                    .map(|m| match m {
-                        Value::String(m) => Some(m.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                let Some(strings) = strings else {
-                    return Err(Error::usage(format!(
-                        "the scan config's rule {} ({}): \"match\" is not a list of strings",
-                        i + 1,
-                        js_key(rule.get("id"))
-                    )));
-                };
-                Some(strings)
-            }
-            Some(_) => {
-                return Err(Error::usage(format!(
-                    "the scan config's rule {} ({}): \"match\" is not a list",
-                    i + 1,
-                    js_key(rule.get("id"))
-                )));
-            }
-        };
-        out.push(Rule { id: rule.get("id").cloned(), matches, source: rule.get("source").cloned() });
-    }
-    Ok(out)
-}
-
 fn not_axe_results(file: &str, problem: &str) -> Error {
     Error::failed(format!("cannot build the accessibility report: {file} is not an axe results file: {problem}"))
 }
@@ -663,24 +601,5 @@ mod tests {
         assert!(!strict_eq(Some(&one), Some(&s)));
         assert!(strict_eq(None, None));
         assert!(!strict_eq(None, Some(&Value::Null)));
-    }
-
-    #[test]
-    fn config_shape_errors_name_the_problem() {
-        let err = |text| parse_rules(text).err().map(|e| e.to_string()).unwrap_or_default();
-        assert_eq!(err("nope"), "the scan config (-c) is not valid JSON");
-        assert_eq!(err("[]"), "the scan config (-c) is not a JSON object");
-        assert_eq!(err(r#"{"rules":{}}"#), "the scan config's \"rules\" is not a list");
-        assert_eq!(err(r#"{"rules":[3]}"#), "the scan config's rule 1 is not an object");
-        assert_eq!(
-            err(r#"{"rules":[{"id":"a"},{"id":"b","match":"x"}]}"#),
-            "the scan config's rule 2 (b): \"match\" is not a list"
-        );
-        assert_eq!(
-            err(r#"{"rules":[{"id":"c","match":["x",1]}]}"#),
-            "the scan config's rule 1 (c): \"match\" is not a list of strings"
-        );
-        assert!(parse_rules("{}").is_ok_and(|r| r.is_empty()));
-        assert!(parse_rules(r#"{"rules":null,"runDay":3}"#).is_ok_and(|r| r.is_empty()));
     }
 }

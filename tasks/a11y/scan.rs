@@ -28,10 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use miniserde::json::Value;
 
 use super::cdp::{self, Cdp, Pipes};
-use crate::cancel::{Cancel, ChildGuard};
-use crate::error::{Error, Result};
-use crate::json::quote;
-use crate::{info, warn};
+use crate::task::{Cancel, ChildGuard, Error, Result, info, quote, warn};
 
 /// The tags the original passed to `axe --tags`.
 pub const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];

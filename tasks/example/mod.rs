@@ -5,15 +5,15 @@
 
 use std::time::Instant;
 
-use crate::json::quote;
-
-use crate::error::{Error, Result};
-use crate::task::{Context, Flag, Outcome, Task};
+use miniserde::Serialize;
 use ureq::ResponseExt;
 
-use crate::info;
+use crate::task::{Context, Error, Flag, Outcome, Result, Target, Task, USER_AGENT, info};
 
 pub struct Example;
+
+/// This task, for the list build.rs writes (src/tasks.rs).
+pub const TASK: &dyn Task = &Example;
 
 /// The headers a hardened site sends; `X-Frame-Options` is also satisfied by
 /// a CSP with `frame-ancestors`.
@@ -49,16 +49,12 @@ impl Task for Example {
     }
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
-        let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
-        let uri: ureq::http::Uri = target.parse().map_err(|_| Error::usage("the target is not a URL"))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err(Error::usage("the target must be an http or https URL"));
-        }
-        let user_agent = ctx.site_user_agent(crate::http::USER_AGENT)?;
+        let target = Target::parse(ctx.required("target"))?;
+        let user_agent = ctx.site_user_agent(USER_AGENT)?;
         let started = Instant::now();
         let response = ctx
             .http
-            .get(target)
+            .get(target.as_str())
             .header("User-Agent", &user_agent)
             .config()
             .max_redirects(10)
@@ -66,7 +62,7 @@ impl Task for Example {
             .call()
             .map_err(|e| Error::failed(format!("cannot fetch the target: {e}")))?;
         let status = response.status().as_u16();
-        let final_url = response.get_uri().to_string();
+        let url = response.get_uri().to_string();
         let missing = missing_headers(response.headers());
         let size = response
             .into_body()
@@ -74,20 +70,33 @@ impl Task for Example {
             .limit(64 * 1024 * 1024)
             .read_to_vec()
             .map_err(|e| Error::failed(format!("cannot read the target's body: {e}")))?
-            .len();
-        let elapsed_ms = started.elapsed().as_millis();
-        info!("fetched in {elapsed_ms} ms: status {status}, {size} bytes, {} headers missing", missing.len());
+            .len() as u64;
+        let time_ms = started.elapsed().as_millis() as u64;
+        info!("fetched in {time_ms} ms: status {status}, {size} bytes, {} headers missing", missing.len());
         ctx.cancel.check()?;
 
-        let report = format!(
-            "{{\"url\":{},\"status\":{status},\"timeMs\":{elapsed_ms},\"size\":{size},\"missingHeaders\":[{}]}}\n",
-            quote(&final_url),
-            missing.iter().map(|h| quote(h)).collect::<Vec<_>>().join(",")
-        );
+        let count = missing.len() as u64;
+        let report = Report { url, status, time_ms, size, missing_headers: missing };
         let path = ctx.out_dir.join("index.json");
-        std::fs::write(&path, report).map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
-        Ok(Outcome { message: None, count: missing.len() as u64 })
+        std::fs::write(&path, miniserde::json::to_string(&report) + "\n")
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
+        Ok(Outcome { message: None, count })
     }
+}
+
+/// index.json: what the fetch found.
+#[derive(Serialize)]
+struct Report {
+    /// The URL after redirects.
+    url: String,
+    status: u16,
+    #[serde(rename = "timeMs")]
+    time_ms: u64,
+    /// Bytes of the body.
+    size: u64,
+    /// The security headers the response lacks, in the order of [`SECURITY_HEADERS`].
+    #[serde(rename = "missingHeaders")]
+    missing_headers: Vec<&'static str>,
 }
 
 /// The security headers a response lacks, in the order of [`SECURITY_HEADERS`].

@@ -17,14 +17,12 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::env::Env;
-use crate::error::{Error, Result};
-use crate::task::{Check, Context, Flag, Outcome, SITE_SCAN_FLAGS, Task};
-use crate::{debug, info};
-
-use report::Config;
+use crate::task::{Check, Context, Env, Error, Flag, Outcome, Result, SITE_SCAN_FLAGS, Task, debug, info};
 
 pub struct OwaspZap;
+
+/// This task, for the list build.rs writes (src/tasks.rs).
+pub const TASK: &dyn Task = &OwaspZap;
 
 /// ZAP's scan script in the zaproxy/zap-stable image.
 const ZAP_COMMAND: &str = "/zap/zap-baseline.py";
@@ -52,20 +50,14 @@ impl Task for OwaspZap {
     }
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
-        let target = ctx.flag("target").ok_or_else(|| Error::usage("the target is missing"))?;
-        let host = target.strip_prefix("https://").or_else(|| target.strip_prefix("http://"));
-        if host.is_none_or(|h| h.is_empty() || h.starts_with('/') || h.contains(char::is_whitespace)) {
-            return Err(Error::usage("the target must be an http or https URL"));
-        }
-        // The config is checked before a scan that may take most of an hour.
-        let config = Config::parse(ctx.flag("config").unwrap_or(""))?;
-        info!("{} scan rules", config.rules.len());
+        let site = ctx.site()?;
+        info!("{} scan rules", site.rules.len());
 
         let scan = Scan::from_env(&ctx.env)?;
-        let report = scan.run(ctx, target)?;
+        let report = scan.run(ctx, site.target.as_str())?;
         let started = Instant::now();
         let index = ctx.out_dir.join("index.json");
-        let count = report::generate(&report, &config, &index).inspect_err(|_| {
+        let count = report::generate(&report, &site.rules, &index).inspect_err(|_| {
             let _ = std::fs::remove_file(&index);
         })?;
         info!("report written in {} ms: {count} issues", started.elapsed().as_millis());
@@ -207,7 +199,7 @@ impl Scan {
                 ctx.cancel.check()?;
                 status
             }
-            Err(e) if matches!(e.kind(), crate::error::Kind::Cancelled(_)) => return Err(e),
+            Err(e) if e.is_cancelled() => return Err(e),
             Err(e) => return Err(Error::failed(format!("the ZAP scan did not finish: {e}{}", tail.quote()))),
         };
         info!("the ZAP scan ended after {} s: {status}", started.elapsed().as_secs());

@@ -20,128 +20,45 @@ use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use miniserde::json::{self, Value};
+use miniserde::json::Value;
 
 use super::markdown::{reparse_html, tags_to_newlines};
 use super::value::{self, Json, Obj, ParseError, as_f64, js_number_text, js_order, js_sort, write_key, write_str};
-use crate::error::{Error, Result};
+use crate::task::{Error, Result, Rule};
 
-/// A suppression rule from the site's scan configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    /// A string or a number; compared with `pluginid` strictly (a number
-    /// never equals ZAP's string ids). `None` when the rule has no id.
-    id: Option<Scalar>,
-    /// `None`: the rule ignores the whole alert (also for `match: []`).
-    matches: Option<Vec<String>>,
-    /// Who set the rule ("Pages"); customer rules have none.
-    source: Option<Scalar>,
+/// The first rule whose `id` is strictly equal to the alert's `pluginid`
+/// (JavaScript's `===`: a number never equals ZAP's string ids).
+fn rule_for<'r>(rules: &'r [Rule], pluginid: Option<&Json>) -> Option<&'r Rule> {
+    rules.iter().find(|rule| match (&rule.id, pluginid) {
+        (Some(id), Some(pluginid)) => strict_eq(id, pluginid),
+        // `undefined === undefined` in the original.
+        (None, None | Some(Json::Undefined)) => true,
+        _ => false,
+    })
 }
 
-/// The JSON scalars a rule's id or source may be.
-#[derive(Debug, Clone, PartialEq)]
-enum Scalar {
-    Null,
-    Str(String),
-    Num(f64),
-}
-
-impl Scalar {
-    fn to_json(&self) -> Json {
-        match self {
-            Scalar::Null => Json::Null,
-            Scalar::Str(s) => Json::Str(s.as_str().into()),
-            Scalar::Num(n) => Json::Num(json::Number::F64(*n)),
-        }
-    }
-
-    /// JavaScript's `===` between this and a JSON value.
-    fn strict_eq(&self, v: &Json) -> bool {
-        match (self, v) {
-            (Scalar::Null, Json::Null) => true,
-            (Scalar::Str(a), Json::Str(b)) => a.as_str() == &**b,
-            (Scalar::Num(a), Json::Num(b)) => *a == as_f64(b),
-            _ => false,
-        }
+/// JavaScript's `===` between a rule's scalar and a value of the report.
+fn strict_eq(scalar: &Value, v: &Json) -> bool {
+    match (scalar, v) {
+        (Value::Null, Json::Null) => true,
+        (Value::String(a), Json::Str(b)) => a.as_str() == &**b,
+        (Value::Number(a), Json::Num(b)) => as_f64(a) == as_f64(b),
+        _ => false,
     }
 }
 
-/// The site's scan configuration: the `-c` value, `{"rules": […], …}`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Config {
-    pub rules: Vec<Rule>,
-}
-
-impl Config {
-    /// Parses the `-c` value. Empty text, or no `rules` key, means no rules:
-    /// pages-core's migrations pass no `-c`, and admin-made site build tasks
-    /// have metadata `{}`. (The original reporter crashed on a config
-    /// without `rules`.) Other keys, such as `runDay`, are ignored.
-    pub fn parse(text: &str) -> Result<Config> {
-        if text.trim().is_empty() {
-            return Ok(Config::default());
-        }
-        let value: Value = json::from_str(text).map_err(|_| Error::usage("the scan config (-c) is not valid JSON"))?;
-        let Value::Object(config) = value else {
-            return Err(Error::usage("the scan config (-c) is not a JSON object"));
-        };
-        let rules = match config.get("rules") {
-            None | Some(Value::Null) => return Ok(Config::default()),
-            Some(Value::Array(rules)) => rules,
-            Some(_) => return Err(Error::usage("the scan config's rules (-c) are not a list")),
-        };
-        let rules = rules
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| Rule::parse(rule).map_err(|e| e.context(format_args!("the scan config's rule {}", i + 1))))
-            .collect::<Result<_>>()?;
-        Ok(Config { rules })
-    }
-
-    fn rule_for(&self, pluginid: Option<&Json>) -> Option<&Rule> {
-        self.rules.iter().find(|rule| match (&rule.id, pluginid) {
-            (Some(id), Some(pluginid)) => id.strict_eq(pluginid),
-            // `undefined === undefined` in the original.
-            (None, None | Some(Json::Undefined)) => true,
-            _ => false,
-        })
-    }
-}
-
-impl Rule {
-    fn parse(rule: &Value) -> Result<Rule> {
-        let Value::Object(rule) = rule else {
-            return Err(Error::usage("it is not an object"));
-        };
-        let scalar = |key: &str| -> Result<Option<Scalar>> {
-            match rule.get(key) {
-                None => Ok(None),
-                Some(Value::Null) => Ok(Some(Scalar::Null)),
-                Some(Value::String(s)) => Ok(Some(Scalar::Str(s.clone()))),
-                Some(Value::Number(n)) => Ok(Some(Scalar::Num(as_f64(n)))),
-                Some(_) => Err(Error::usage(format!("its {key} is not a string"))),
-            }
-        };
-        let matches = match rule.get("match") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(list)) if list.is_empty() => None,
-            Some(Value::Array(list)) => Some(
-                list.iter()
-                    .map(|m| match m {
-                        Value::String(s) => Ok(s.clone()),
-                        _ => Err(Error::usage("its match is not a list of strings")),
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-            Some(_) => return Err(Error::usage("its match is not a list of strings")),
-        };
-        Ok(Rule { id: scalar("id")?, matches, source: scalar("source")? })
+/// A rule's scalar (a string, a number or null) as a value of the report.
+fn scalar_json(scalar: &Value) -> Json {
+    match scalar {
+        Value::String(s) => Json::Str(s.as_str().into()),
+        Value::Number(n) => Json::Num(n.clone()),
+        _ => Json::Null,
     }
 }
 
 /// Reads the ZAP report at `input`, writes `index.json` at `output`, and
 /// returns the issue count.
-pub fn generate(input: &Path, config: &Config, output: &Path) -> Result<u64> {
+pub fn generate(input: &Path, rules: &[Rule], output: &Path) -> Result<u64> {
     let text = std::fs::read_to_string(input)
         .map_err(|e| Error::failed(format!("cannot read the ZAP report {}: {e}", input.display())))?;
     let report = parse(&text).map_err(|e| e.context(format_args!("the ZAP report {}", input.display())))?;
@@ -149,7 +66,7 @@ pub fn generate(input: &Path, config: &Config, output: &Path) -> Result<u64> {
     let file =
         std::fs::File::create(output).map_err(|e| Error::failed(format!("cannot create {}: {e}", output.display())))?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
-    let written = transform(report, config, &mut out).and_then(|count| out.flush().map(|()| count));
+    let written = transform(report, rules, &mut out).and_then(|count| out.flush().map(|()| count));
     written.map_err(|e| {
         let _ = std::fs::remove_file(output);
         Error::failed(format!("cannot write {}: {e}", output.display()))
@@ -325,7 +242,7 @@ fn write_instances(out: &mut impl Write, alert: &Obj, which: Option<bool>) -> io
 }
 
 /// Applies the rules and renders the output; returns the issue count.
-pub fn transform(mut report: Report, config: &Config, out: &mut impl Write) -> io::Result<u64> {
+pub fn transform(mut report: Report, rules: &[Rule], out: &mut impl Write) -> io::Result<u64> {
     let alerts = match report.site.take("alerts") {
         Some(Json::Arr(alerts)) => alerts.into_vec(),
         _ => Vec::new(),
@@ -335,7 +252,7 @@ pub fn transform(mut report: Report, config: &Config, out: &mut impl Write) -> i
     let alerts: Vec<Obj> = alerts
         .into_iter()
         .filter_map(|a| match a {
-            Json::Obj(a) => Some(clean(a, config, &mut rendered)),
+            Json::Obj(a) => Some(clean(a, rules, &mut rendered)),
             _ => None,
         })
         .collect();
@@ -434,9 +351,9 @@ fn write_parts<'a>(out: &mut impl Write, parts: impl Iterator<Item = &'a Part<'a
 }
 
 /// The first pass of the original: the rules, then the rendered fields.
-fn clean(mut alert: Obj, config: &Config, rendered: &mut HashMap<Box<str>, Box<str>>) -> Obj {
-    if let Some(rule) = config.rule_for(alert.get("pluginid")) {
-        let source = || rule.source.as_ref().map_or(Json::Undefined, Scalar::to_json);
+fn clean(mut alert: Obj, rules: &[Rule], rendered: &mut HashMap<Box<str>, Box<str>>) -> Obj {
+    if let Some(rule) = rule_for(rules, alert.get("pluginid")) {
+        let source = || rule.source.as_ref().map_or(Json::Undefined, scalar_json);
         match &rule.matches {
             Some(matches) => {
                 if let Some(Json::Arr(instances)) = alert.get_mut("instances") {
