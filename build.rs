@@ -52,11 +52,11 @@ fn task_list(root: &Path) -> String {
         }
         let module = name.replace('-', "_");
         let _ = writeln!(modules, "#[path = {:?}]\npub mod {module};", main.display().to_string());
-        let _ = writeln!(all, "    {module}::TASK,");
+        let _ = writeln!(all, "    &{module}::TASK,");
         shipped += usize::from(name != "fault");
     }
     if shipped == 0 {
         modules += "compile_error!(\"build-task needs at least one task feature, e.g. --features example\");\n";
     }
-    format!("{modules}\n/// Every compiled-in task, by name.\npub static ALL: &[&dyn Task] = &[\n{all}];\n")
+    format!("{modules}\n/// Every compiled-in task, by name.\npub static ALL: &[&Task] = &[\n{all}];\n")
 }

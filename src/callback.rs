@@ -68,11 +68,13 @@ impl Status {
             Status::Processing => json::to_string(&ProcessingBody { status: "processing" }),
             Status::Success(Success { artifact, message, count }) => json::to_string(&SuccessBody {
                 artifact: artifact.clone(),
-                message: message.as_deref().map(truncate),
+                message: message.as_deref().map(|m| crate::log::bounded(m, MESSAGE_LIMIT)),
                 count: *count,
                 status: "success",
             }),
-            Status::Error { message } => json::to_string(&ErrorBody { status: "error", message: truncate(message) }),
+            Status::Error { message } => {
+                json::to_string(&ErrorBody { status: "error", message: crate::log::bounded(message, MESSAGE_LIMIT) })
+            }
         }
     }
 
@@ -83,18 +85,6 @@ impl Status {
             Status::Error { .. } => "error",
         }
     }
-}
-
-/// Cuts a message to [`MESSAGE_LIMIT`] bytes on a character boundary.
-pub fn truncate(message: &str) -> String {
-    if message.len() <= MESSAGE_LIMIT {
-        return message.to_owned();
-    }
-    let mut end = MESSAGE_LIMIT - '…'.len_utf8();
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &message[..end])
 }
 
 /// Where statuses go.
@@ -303,10 +293,9 @@ mod tests {
     #[test]
     fn long_messages_are_cut_to_the_limit_on_a_char_boundary() {
         let long = "é".repeat(5000);
-        let cut = truncate(&long);
-        assert!(cut.len() <= MESSAGE_LIMIT);
-        assert!(cut.ends_with('…'));
-        assert_eq!(truncate("short"), "short");
+        let body = Status::Error { message: long }.body();
+        assert!(body.len() <= MESSAGE_LIMIT + r#"{"status":"error","message":""}"#.len(), "{} bytes", body.len());
+        assert!(body.ends_with("…\"}"), "{body}");
     }
 
     #[test]

@@ -23,15 +23,15 @@ pub enum Command {
     Help,
     Version,
     List,
-    Describe(&'static dyn Task),
+    Describe(&'static Task),
     /// `doctor [TASK]`: check what the task needs in this image.
-    Doctor(&'static dyn Task),
+    Doctor(&'static Task),
     Run(Invocation),
 }
 
 /// A run of one task, its flags not yet checked.
 pub struct Invocation {
-    pub task: &'static dyn Task,
+    pub task: &'static Task,
     /// Task flags as written (`-t`, `--target`) with their raw values.
     pub flags: Vec<(String, String)>,
     /// The `-p` text.
@@ -107,7 +107,7 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
                     Value(_) => unreachable!("matched above"),
                 };
                 let known =
-                    task.flags().iter().any(|f| name == format!("-{}", f.short) || name == format!("--{}", f.long));
+                    task.flags.iter().any(|f| name == format!("-{}", f.short) || name == format!("--{}", f.long));
                 if known {
                     match parser.value() {
                         Ok(v) => match v.into_string() {
@@ -117,7 +117,7 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
                         Err(_) => note(&mut inv, Error::usage(format!("the flag '{name}' needs a value"))),
                     }
                 } else {
-                    note(&mut inv, Error::usage(format!("unknown flag '{name}' for task '{}'", task.name())));
+                    note(&mut inv, Error::usage(format!("unknown flag '{name}' for task '{}'", task.name)));
                     // Skip what is probably its value, so `-p` after it is still found.
                     if parser.optional_value().is_none() {
                         let mut raw = parser.raw_args().map_err(bad)?;
@@ -134,7 +134,7 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
     Ok(Command::Run(inv))
 }
 
-fn lookup(name: &str) -> Result<&'static dyn Task> {
+fn lookup(name: &str) -> Result<&'static Task> {
     tasks::find(name).ok_or_else(|| {
         let shown: String = name.chars().take(40).collect();
         Error::usage(format!("unknown task '{shown}': this build-task has {}", tasks::names()))
@@ -156,7 +156,7 @@ impl Invocation {
         for (name, raw) in &self.flags {
             let flag = self
                 .task
-                .flags()
+                .flags
                 .iter()
                 .find(|f| *name == format!("-{}", f.short) || *name == format!("--{}", f.long))
                 .expect("parse keeps only known flags");
@@ -172,7 +172,7 @@ impl Invocation {
             };
             out.insert(flag.long, value);
         }
-        for flag in self.task.flags().iter().filter(|f| f.required) {
+        for flag in self.task.flags.iter().filter(|f| f.required) {
             if !out.contains_key(flag.long) {
                 return Err(Error::usage(format!("the required flag '--{}' (-{}) is missing", flag.long, flag.short)));
             }
@@ -187,9 +187,9 @@ pub const DEFAULT_BUILD_TASK_PARAMS: &str = r#"-p '{ "STATUS_CALLBACK": "{{job.d
 
 /// The `metadata.template.command` an operator puts in a pages-core migration.
 /// `exec` makes the task, not the shell, receive Cloud Foundry's SIGTERM.
-pub fn command_template(task: &dyn Task) -> String {
-    let mut cmd = format!("exec build-task {}", task.name());
-    for flag in task.flags() {
+pub fn command_template(task: &Task) -> String {
+    let mut cmd = format!("exec build-task {}", task.name);
+    for flag in task.flags {
         cmd.push_str(&format!(" -{} {}", flag.short, flag.template));
     }
     cmd.push(' ');
@@ -235,7 +235,7 @@ EXIT STATUS:
 }
 
 /// The task when none is named: BUILD_TASK, else the only one compiled in.
-fn default_task(env: &Env) -> Result<&'static dyn Task> {
+fn default_task(env: &Env) -> Result<&'static Task> {
     match env.get("BUILD_TASK") {
         Some(name) => lookup(name).map_err(|e| e.context("BUILD_TASK")),
         None if tasks::ALL.len() == 1 => Ok(tasks::ALL[0]),
@@ -243,9 +243,9 @@ fn default_task(env: &Env) -> Result<&'static dyn Task> {
     }
 }
 
-pub fn describe(task: &dyn Task) -> String {
-    let mut out = format!("{}: {}\n\nFLAGS:\n", task.name(), task.about());
-    for f in task.flags() {
+pub fn describe(task: &Task) -> String {
+    let mut out = format!("{}: {}\n\nFLAGS:\n", task.name, task.about);
+    for f in task.flags {
         let left = format!("-{}, --{} {}", f.short, f.long, f.value);
         let req = if f.required { " (required)" } else { "" };
         out.push_str(&format!("    {left:<28}{}{req}\n", f.help));
@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn a_pages_core_command_line_parses() {
         let inv = run(&["example", "-t", "https://x.gov", "-p", "{}"]);
-        assert_eq!(inv.task.name(), "example");
+        assert_eq!(inv.task.name, "example");
         assert_eq!(inv.params.as_deref(), Some("{}"));
         assert_eq!(inv.task_flags(None).unwrap()["target"], "https://x.gov");
     }
@@ -284,7 +284,7 @@ mod tests {
     fn the_task_comes_from_build_task_when_not_named() {
         let env = Env::from_pairs([("BUILD_TASK", "example")]);
         let Ok(Command::Run(inv)) = parse(words(&["--target", "https://x.gov"]), &env) else { panic!() };
-        assert_eq!(inv.task.name(), "example");
+        assert_eq!(inv.task.name, "example");
         let env = Env::from_pairs([("BUILD_TASK", "nope")]);
         let err = parse(words(&["-t", "x"]), &env).err().unwrap();
         assert!(err.message().starts_with("BUILD_TASK: unknown task 'nope'"), "{err}");

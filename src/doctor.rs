@@ -4,7 +4,7 @@
 //! The runtime's own checks come first: a writable TMPDIR, the CA roots the
 //! HTTP agent trusts, and every command form pages-core stores reaching the
 //! task through the image's own `/bin/sh -c`, from `/`, as Cloud Foundry
-//! starts it. Then the task's ([`Task::doctor`]): its tools at their
+//! starts it. Then the task's ([`Task`]'s `doctor`): its tools at their
 //! configured paths and their versions.
 //!
 //! Cheap enough for every start: `BUILD_TASK_DOCTOR=true` runs the same
@@ -43,23 +43,23 @@ impl Check {
 }
 
 /// Every check for `task`, the runtime's first.
-pub fn checks(task: &dyn Task, env: &Env) -> Vec<Check> {
+pub fn checks(task: &Task, env: &Env) -> Vec<Check> {
     let mut checks = vec![tmpdir(env), crate::http::roots_check(env)];
-    checks.extend(entry::forms(task.name()).into_iter().map(|form| command_form(task, &form)));
-    checks.extend(task.doctor(env));
+    checks.extend(entry::forms(task.name).into_iter().map(|form| command_form(task, &form)));
+    checks.extend((task.doctor)(env));
     checks
 }
 
 /// The report and the exit code of `build-task doctor`.
-pub fn report(task: &dyn Task, env: &Env) -> (String, bool) {
+pub fn report(task: &Task, env: &Env) -> (String, bool) {
     let checks = checks(task, env);
     let mut text: String = checks.iter().map(|c| c.line() + "\n").collect();
     let failed = checks.iter().filter(|c| !c.passed()).count();
     if failed == 0 {
-        text += &format!("doctor: {} checks passed for {}\n", checks.len(), task.name());
+        text += &format!("doctor: {} checks passed for {}\n", checks.len(), task.name);
     } else {
         let names = failed_names(&checks);
-        text += &format!("doctor: {failed} of {} checks failed for {}: {names}\n", checks.len(), task.name());
+        text += &format!("doctor: {failed} of {} checks failed for {}: {names}\n", checks.len(), task.name);
     }
     (text, failed == 0)
 }
@@ -82,9 +82,9 @@ fn tmpdir(env: &Env) -> Check {
 
 /// `/bin/sh -c '<form> -t … --help'` from `/` must print the task's help,
 /// which it does only when the form reached this task.
-fn command_form(task: &dyn Task, form: &str) -> Check {
+fn command_form(task: &Task, form: &str) -> Check {
     let command = format!("{form} -t https://doctor.invalid/ --help");
-    let want = format!("{}: ", task.name());
+    let want = format!("{}: ", task.name);
     let outcome = match Command::new("/bin/sh")
         .args(["-c", &command])
         .current_dir("/")
@@ -94,12 +94,12 @@ fn command_form(task: &dyn Task, form: &str) -> Check {
     {
         Err(e) => Err(format!("cannot start /bin/sh: {e}")),
         Ok(out) if out.status.success() && out.stdout.starts_with(want.as_bytes()) => {
-            Ok(format!("/bin/sh -c starts {}", task.name()))
+            Ok(format!("/bin/sh -c starts {}", task.name))
         }
         Ok(out) => {
             let said = String::from_utf8_lossy(if out.stderr.is_empty() { &out.stdout } else { &out.stderr });
             let said = said.lines().next().unwrap_or("").trim();
-            Err(format!("/bin/sh -c did not reach {} ({}): {said}", task.name(), out.status))
+            Err(format!("/bin/sh -c did not reach {} ({}): {said}", task.name, out.status))
         }
     };
     Check::new(format!("command `{form} …`"), outcome)

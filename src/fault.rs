@@ -17,12 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::task::{Context, Error, Flag, Outcome, Result, Task};
-
-pub struct Fault;
-
-/// This task, for the list build.rs writes (src/tasks.rs).
-pub const TASK: &dyn Task = &Fault;
+use crate::task::{Context, Error, Flag, Outcome, Result, Task, no_checks};
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -43,106 +38,100 @@ const FLAGS: &[Flag] = &[
     },
 ];
 
-impl Task for Fault {
-    fn name(&self) -> &'static str {
-        "fault"
-    }
+pub const TASK: Task = Task {
+    name: "fault",
+    about: "Fail on purpose, for the runtime's tests (never in an image).",
+    flags: FLAGS,
+    run,
+    doctor: no_checks,
+};
 
-    fn about(&self) -> &'static str {
-        "Fail on purpose, for the runtime's tests (never in an image)."
-    }
-
-    fn flags(&self) -> &'static [Flag] {
-        FLAGS
-    }
-
-    fn run(&self, ctx: &Context) -> Result<Outcome> {
-        let seconds: u64 =
-            ctx.flag("seconds").unwrap_or("30").parse().map_err(|_| Error::usage("--seconds is not a number"))?;
-        let write_index = || {
-            std::fs::write(ctx.out_dir.join("index.json"), "{\"fault\":true}\n")
-                .map_err(|e| Error::failed(format!("cannot write index.json: {e}")))
-        };
-        let write_error = |e: std::io::Error| Error::failed(format!("cannot write the output: {e}"));
-        match ctx.flag("mode").unwrap_or("") {
-            "ok" => write_index()?,
-            "fail" => return Err(Error::failed("the fault task failed as asked")),
-            "panic" => panic!("the fault task panicked as asked"),
-            "sleep" => {
-                ctx.cancel.sleep(Duration::from_secs(seconds))?;
-                write_index()?;
-            }
-            "child-crash" => {
-                let mut child = ctx
-                    .cancel
-                    .spawn(Command::new("sh").args(["-c", "kill -SEGV $$"]))
-                    .map_err(|e| Error::failed(format!("cannot start the child: {e}")))?;
-                let status = child.wait(Duration::from_secs(seconds))?;
-                return Err(Error::failed(format!("the child process ended with {status}")));
-            }
-            "child-ignore-term" => {
-                let script = format!("trap '' TERM; sleep {seconds} & wait");
-                let mut child = ctx
-                    .cancel
-                    .spawn(Command::new("sh").args(["-c", &script]))
-                    .map_err(|e| Error::failed(format!("cannot start the child: {e}")))?;
-                child.wait(Duration::from_secs(seconds + 5))?;
-                write_index()?;
-            }
-            "no-index" => {}
-            "big-output" => {
-                let blob = vec![b'x'; 1 << 20];
-                for i in 0..seconds {
-                    std::fs::write(ctx.out_dir.join(format!("blob-{i}.bin")), &blob)
-                        .map_err(|e| Error::failed(format!("cannot write the output: {e}")))?;
-                }
-                write_index()?;
-            }
-            "big-file" => {
-                let mut file = std::fs::File::create(ctx.out_dir.join("blob.bin")).map_err(write_error)?;
-                let blob = vec![b'x'; 1 << 20];
-                for _ in 0..seconds {
-                    file.write_all(&blob).map_err(write_error)?;
-                }
-                write_index()?;
-            }
-            "fifo" => {
-                write_index()?;
-                let status = Command::new("mkfifo").arg(ctx.out_dir.join("pipe")).status();
-                if !status.is_ok_and(|s| s.success()) {
-                    return Err(Error::failed("cannot make the fifo"));
-                }
-            }
-            "unreadable" => {
-                write_index()?;
-                let path = ctx.out_dir.join("secret.txt");
-                std::fs::write(&path, "not for you\n").map_err(write_error)?;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).map_err(write_error)?;
-            }
-            "vanish" => {
-                write_index()?;
-                std::fs::write(ctx.out_dir.join("blob-0.bin"), vec![b'x'; 1 << 20]).map_err(write_error)?;
-                let path = ctx.out_dir.join("vanish.txt");
-                std::fs::write(&path, "here, then gone\n").map_err(write_error)?;
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(1000));
-                    let _ = std::fs::remove_file(path);
-                });
-            }
-            "grow" => {
-                write_index()?;
-                let path = ctx.out_dir.join("growing.log");
-                let mut file = std::fs::File::create(&path).map_err(write_error)?;
-                file.write_all(&vec![b'x'; 4 << 20]).map_err(write_error)?;
-                let until = std::time::Instant::now() + Duration::from_secs(seconds);
-                std::thread::spawn(move || {
-                    while std::time::Instant::now() < until && file.write_all(&[b'y'; 4096]).is_ok() {
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                });
-            }
-            other => return Err(Error::usage(format!("unknown mode '{other}'"))),
+fn run(ctx: &Context) -> Result<Outcome> {
+    let seconds: u64 =
+        ctx.flag("seconds").unwrap_or("30").parse().map_err(|_| Error::usage("--seconds is not a number"))?;
+    let write_index = || {
+        std::fs::write(ctx.out_dir.join("index.json"), "{\"fault\":true}\n")
+            .map_err(|e| Error::failed(format!("cannot write index.json: {e}")))
+    };
+    let write_error = |e: std::io::Error| Error::failed(format!("cannot write the output: {e}"));
+    match ctx.flag("mode").unwrap_or("") {
+        "ok" => write_index()?,
+        "fail" => return Err(Error::failed("the fault task failed as asked")),
+        "panic" => panic!("the fault task panicked as asked"),
+        "sleep" => {
+            ctx.cancel.sleep(Duration::from_secs(seconds))?;
+            write_index()?;
         }
-        Ok(Outcome { message: Some("fault done".into()), count: 7 })
+        "child-crash" => {
+            let mut child = ctx
+                .cancel
+                .spawn(Command::new("sh").args(["-c", "kill -SEGV $$"]))
+                .map_err(|e| Error::failed(format!("cannot start the child: {e}")))?;
+            let status = child.wait(Duration::from_secs(seconds))?;
+            return Err(Error::failed(format!("the child process ended with {status}")));
+        }
+        "child-ignore-term" => {
+            let script = format!("trap '' TERM; sleep {seconds} & wait");
+            let mut child = ctx
+                .cancel
+                .spawn(Command::new("sh").args(["-c", &script]))
+                .map_err(|e| Error::failed(format!("cannot start the child: {e}")))?;
+            child.wait(Duration::from_secs(seconds + 5))?;
+            write_index()?;
+        }
+        "no-index" => {}
+        "big-output" => {
+            let blob = vec![b'x'; 1 << 20];
+            for i in 0..seconds {
+                std::fs::write(ctx.out_dir.join(format!("blob-{i}.bin")), &blob)
+                    .map_err(|e| Error::failed(format!("cannot write the output: {e}")))?;
+            }
+            write_index()?;
+        }
+        "big-file" => {
+            let mut file = std::fs::File::create(ctx.out_dir.join("blob.bin")).map_err(write_error)?;
+            let blob = vec![b'x'; 1 << 20];
+            for _ in 0..seconds {
+                file.write_all(&blob).map_err(write_error)?;
+            }
+            write_index()?;
+        }
+        "fifo" => {
+            write_index()?;
+            let status = Command::new("mkfifo").arg(ctx.out_dir.join("pipe")).status();
+            if !status.is_ok_and(|s| s.success()) {
+                return Err(Error::failed("cannot make the fifo"));
+            }
+        }
+        "unreadable" => {
+            write_index()?;
+            let path = ctx.out_dir.join("secret.txt");
+            std::fs::write(&path, "not for you\n").map_err(write_error)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).map_err(write_error)?;
+        }
+        "vanish" => {
+            write_index()?;
+            std::fs::write(ctx.out_dir.join("blob-0.bin"), vec![b'x'; 1 << 20]).map_err(write_error)?;
+            let path = ctx.out_dir.join("vanish.txt");
+            std::fs::write(&path, "here, then gone\n").map_err(write_error)?;
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1000));
+                let _ = std::fs::remove_file(path);
+            });
+        }
+        "grow" => {
+            write_index()?;
+            let path = ctx.out_dir.join("growing.log");
+            let mut file = std::fs::File::create(&path).map_err(write_error)?;
+            file.write_all(&vec![b'x'; 4 << 20]).map_err(write_error)?;
+            let until = std::time::Instant::now() + Duration::from_secs(seconds);
+            std::thread::spawn(move || {
+                while std::time::Instant::now() < until && file.write_all(&[b'y'; 4096]).is_ok() {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            });
+        }
+        other => return Err(Error::usage(format!("unknown mode '{other}'"))),
     }
+    Ok(Outcome { message: Some("fault done".into()), count: 7 })
 }

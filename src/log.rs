@@ -158,6 +158,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// `text`, cut to at most `limit` bytes on a character boundary, with `…`
+/// at the end when it was cut (for status messages and quoted output).
+pub fn bounded(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +198,13 @@ mod tests {
         assert_eq!(Level::parse("DEBUG"), Some(Level::Debug));
         assert_eq!(Level::parse("warning"), Some(Level::Warn));
         assert_eq!(Level::parse("loud"), None);
+    }
+
+    #[test]
+    fn bounded_text_is_cut_on_a_char_boundary_and_marked() {
+        let cut = bounded(&"é".repeat(5000), 1024);
+        assert!(cut.len() <= 1024 && cut.ends_with('…'), "{} bytes", cut.len());
+        assert!(cut.trim_end_matches('…').chars().all(|c| c == 'é'));
+        assert_eq!(bounded("short", 1024), "short");
     }
 }

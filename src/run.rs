@@ -67,7 +67,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     let text = match command {
         Command::Help => cli::help(),
         Command::Version => format!("build-task {}\n", env!("CARGO_PKG_VERSION")),
-        Command::List => tasks::ALL.iter().map(|t| format!("{:<12}{}\n", t.name(), t.about())).collect(),
+        Command::List => tasks::ALL.iter().map(|t| format!("{:<12}{}\n", t.name, t.about)).collect(),
         Command::Describe(task) => cli::describe(task),
         Command::Doctor(task) => {
             let (text, passed) = doctor::report(task, &env);
@@ -91,7 +91,7 @@ fn print(text: &str) {
 }
 
 fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
-    log::set_task(inv.task.name());
+    log::set_task(inv.task.name);
     let cancel = Cancel::new();
     watch_signals(cancel.clone());
     crate::cancel::term_when_parent_exits();
@@ -117,7 +117,7 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
             return fail_unreported(Error::usage("no -p params given, but DEPLOY_ENV says this is a deployed run"));
         }
         None => {
-            Mode::Local(inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name())))
+            Mode::Local(inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name)))
         }
     };
 
@@ -182,7 +182,7 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         Context { flags, http, out_dir: dirs.out.clone(), work_dir: dirs.work.clone(), cancel: cancel.clone(), env };
 
     log::set_phase("task");
-    let outcome = match inv.task.run(&ctx).and_then(|o| cancel.check().map(|()| o)) {
+    let outcome = match (inv.task.run)(&ctx).and_then(|o| cancel.check().map(|()| o)) {
         Ok(o) => o,
         Err(e) => return report_error(&reporter, e.context("the task failed")),
     };

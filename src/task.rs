@@ -1,4 +1,4 @@
-//! What a task is: a name, its flags, and `run`.
+//! What a task is: a name, its flags, `run` and `doctor`.
 //!
 //! A task gets a [`Context`] (its flag values, already decrypted; the shared
 //! HTTP agent; a fresh output directory; a scratch directory; the cancel
@@ -17,6 +17,7 @@ pub use crate::env::Env;
 pub use crate::error::{Error, Result};
 pub use crate::http::USER_AGENT;
 pub use crate::json::quote;
+pub use crate::log::bounded;
 pub use crate::site::{Rule, Site, Target};
 pub use crate::{debug, info, warn};
 
@@ -80,20 +81,24 @@ pub const SITE_SCAN_FLAGS: &[Flag] = &[
     },
 ];
 
-/// A build task compiled into the binary.
-pub trait Task: Sync {
+/// A build task compiled into the binary: its name, its flags, and what it
+/// does. Each task's module defines one as `pub const TASK`.
+pub struct Task {
     /// The name used on the command line and in BUILD_TASK.
-    fn name(&self) -> &'static str;
+    pub name: &'static str,
     /// One line on what it does.
-    fn about(&self) -> &'static str;
-    fn flags(&self) -> &'static [Flag];
+    pub about: &'static str,
+    pub flags: &'static [Flag],
     /// Runs the task. The artifact goes in `ctx.out_dir`.
-    fn run(&self, ctx: &Context) -> Result<Outcome>;
+    pub run: fn(&Context) -> Result<Outcome>,
     /// What `build-task doctor` checks for this task beyond the runtime's
     /// own checks: its tools, their paths and versions.
-    fn doctor(&self, _env: &Env) -> Vec<Check> {
-        Vec::new()
-    }
+    pub doctor: fn(&Env) -> Vec<Check>,
+}
+
+/// The doctor of a task that needs nothing beyond the binary.
+pub fn no_checks(_env: &Env) -> Vec<Check> {
+    Vec::new()
 }
 
 /// Everything a task run gets from the runtime.

@@ -18,12 +18,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::task::{Check, Context, Env, Error, Flag, Outcome, Result, SITE_SCAN_FLAGS, Task, info, version_line};
-
-pub struct A11y;
-
-/// This task, for the list build.rs writes (src/tasks.rs).
-pub const TASK: &dyn Task = &A11y;
+use crate::task::{Check, Context, Env, Error, Outcome, Result, SITE_SCAN_FLAGS, Task, info, version_line};
 
 /// The original scanned at most this many pages: the first and a random
 /// sample of the rest.
@@ -43,74 +38,68 @@ pub const DEFAULT_AXE_JS: &str = "/usr/local/lib/axe-core/axe.min.js";
 pub const AXE_VERSION: &str = "4.13.0";
 const AXE_JS_SHA256: &str = "c24f097bd2f451d4f933e8bc7d8d539f8672a2ebcb5cc9f9f3eec8ca9470a0c1";
 
-impl Task for A11y {
-    fn name(&self) -> &'static str {
-        "a11y"
+pub const TASK: Task = Task {
+    name: "a11y",
+    about: "Crawl the site, scan every page with axe-core in headless Chromium, report WCAG violations.",
+    flags: SITE_SCAN_FLAGS,
+    run,
+    doctor,
+};
+
+fn run(ctx: &Context) -> Result<Outcome> {
+    // Every input and setting is checked before any work.
+    let site = ctx.site()?;
+    let user_agent = ctx.site_user_agent(DEFAULT_USER_AGENT)?;
+    let settings = Settings::from_env(&ctx.env)?;
+    let opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
+    let results_dir = settings.results_dir.clone().unwrap_or_else(|| ctx.work_dir.join("results"));
+    // The report reads every file there: old results would join this run's.
+    if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Error::usage(format!("the results directory {} is not empty", results_dir.display())));
     }
 
-    fn about(&self) -> &'static str {
-        "Crawl the site, scan every page with axe-core in headless Chromium, report WCAG violations."
+    // What the scan needs, before the crawl spends its time.
+    for (what, present) in [("axe-core", settings.axe_js()), ("Chromium", settings.chromium())] {
+        present.map_err(|why| Error::failed(format!("{what} is {why}")))?;
     }
 
-    fn flags(&self) -> &'static [Flag] {
-        SITE_SCAN_FLAGS
+    let found = crawl::crawl(&ctx.http, &site.target, &opts, &ctx.cancel)?;
+    if found.pages.is_empty() {
+        return Err(Error::failed("0 urls found"));
     }
-
-    fn run(&self, ctx: &Context) -> Result<Outcome> {
-        // Every input and setting is checked before any work.
-        let site = ctx.site()?;
-        let user_agent = ctx.site_user_agent(DEFAULT_USER_AGENT)?;
-        let settings = Settings::from_env(&ctx.env)?;
-        let opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
-        // What the scan needs, before the crawl spends its time.
-        for (what, present) in [("axe-core", settings.axe_js()), ("Chromium", settings.chromium())] {
-            present.map_err(|why| Error::failed(format!("{what} is {why}")))?;
-        }
-        let results_dir = settings.results_dir.unwrap_or_else(|| ctx.work_dir.join("results"));
-        // The report reads every file there: old results would join this run's.
-        if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
-            return Err(Error::usage(format!("the results directory {} is not empty", results_dir.display())));
-        }
-
-
-        let found = crawl::crawl(&ctx.http, &site.target, &opts, &ctx.cancel)?;
-        if found.pages.is_empty() {
-            return Err(Error::failed("0 urls found"));
-        }
-        info!("{} urls found", found.pages.len());
-        if found.pages.len() > URL_LIMIT {
-            info!("limiting scanning to {URL_LIMIT} urls");
-        }
-        let urls = crawl::sample(found.pages, URL_LIMIT);
-
-        let cfg = scan::Config {
-            chromium: settings.chromium,
-            axe_js: settings.axe_js,
-            user_agent,
-            page_load_timeout: settings.page_timeout,
-            script_timeout: settings.page_timeout * 2,
-            scratch: ctx.work_dir.clone(),
-        };
-        let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
-        info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);
-        ctx.cancel.check()?;
-
-        let count = report::generate(&results_dir, &ctx.out_dir, site.target.as_str(), &site.rules)
-            .map_err(|e| e.context("cannot write the report"))?;
-        Ok(Outcome { message: None, count })
+    info!("{} urls found", found.pages.len());
+    if found.pages.len() > URL_LIMIT {
+        info!("limiting scanning to {URL_LIMIT} urls");
     }
+    let urls = crawl::sample(found.pages, URL_LIMIT);
 
-    fn doctor(&self, env: &Env) -> Vec<Check> {
-        let settings = match Settings::from_env(env).and_then(|s| crawl::Options::from_env(env, "").map(|_| s)) {
-            Ok(settings) => settings,
-            Err(e) => return vec![Check::new("a11y settings", Err(e.to_string()))],
-        };
-        vec![
-            Check::new("a11y settings", Ok("every BUILD_TASK_A11Y_* setting is valid".to_owned())),
-            Check::new("Chromium", settings.chromium().and_then(|()| version_line(&settings.chromium))),
-            Check::new("axe-core", settings.axe_js().and_then(|()| axe_check(&settings.axe_js))),
-        ]
-    }
+    let cfg = scan::Config {
+        chromium: settings.chromium,
+        axe_js: settings.axe_js,
+        user_agent,
+        page_load_timeout: settings.page_timeout,
+        script_timeout: settings.page_timeout * 2,
+        scratch: ctx.work_dir.clone(),
+    };
+    let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
+    info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);
+    ctx.cancel.check()?;
+
+    let count = report::generate(&results_dir, &ctx.out_dir, site.target.as_str(), &site.rules)
+        .map_err(|e| e.context("cannot write the report"))?;
+    Ok(Outcome { message: None, count })
+}
+
+fn doctor(env: &Env) -> Vec<Check> {
+    let settings = match Settings::from_env(env).and_then(|s| crawl::Options::from_env(env, "").map(|_| s)) {
+        Ok(settings) => settings,
+        Err(e) => return vec![Check::new("a11y settings", Err(e.to_string()))],
+    };
+    vec![
+        Check::new("a11y settings", Ok("every BUILD_TASK_A11Y_* setting is valid".to_owned())),
+        Check::new("Chromium", settings.chromium().and_then(|()| version_line(&settings.chromium))),
+        Check::new("axe-core", settings.axe_js().and_then(|()| axe_check(&settings.axe_js))),
+    ]
 }
 
 /// axe.min.js is the pinned release's.

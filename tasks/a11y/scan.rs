@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use miniserde::json::Value;
 
 use super::cdp::{self, Cdp, Pipes};
-use crate::task::{Cancel, ChildGuard, Error, Result, info, quote, warn};
+use crate::task::{Cancel, ChildGuard, Error, Result, bounded, info, quote, warn};
 
 /// The tags the original passed to `axe --tags`.
 pub const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
@@ -528,18 +528,6 @@ fn string(v: &Value, key: &str) -> Option<String> {
 const MESSAGE_LIMIT: usize = 1024;
 const LOG_LINES: usize = 20;
 const LOG_LIMIT: usize = 2048;
-
-/// `text`, cut to at most `limit` bytes on a character boundary.
-fn bounded(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_owned();
-    }
-    let mut end = limit - '…'.len_utf8();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
 
 /// A failed start, with the end of Chromium's stderr when there is one.
 fn with_log(message: impl Into<String>, log: &Path) -> Error {

@@ -8,12 +8,7 @@ use std::time::Instant;
 use miniserde::Serialize;
 use ureq::ResponseExt;
 
-use crate::task::{Context, Error, Flag, Outcome, Result, Target, Task, USER_AGENT, info};
-
-pub struct Example;
-
-/// This task, for the list build.rs writes (src/tasks.rs).
-pub const TASK: &dyn Task = &Example;
+use crate::task::{Context, Error, Flag, Outcome, Result, Target, Task, USER_AGENT, info, no_checks};
 
 /// The headers a hardened site sends; `X-Frame-Options` is also satisfied by
 /// a CSP with `frame-ancestors`.
@@ -35,53 +30,47 @@ const FLAGS: &[Flag] = &[Flag {
     template: "{{task.Build.url}}",
 }];
 
-impl Task for Example {
-    fn name(&self) -> &'static str {
-        "example"
-    }
+pub const TASK: Task = Task {
+    name: "example",
+    about: "Fetch the site and report which security headers it lacks.",
+    flags: FLAGS,
+    run,
+    doctor: no_checks,
+};
 
-    fn about(&self) -> &'static str {
-        "Fetch the site and report which security headers it lacks."
-    }
+fn run(ctx: &Context) -> Result<Outcome> {
+    let target = Target::parse(ctx.required("target"))?;
+    let user_agent = ctx.site_user_agent(USER_AGENT)?;
+    let started = Instant::now();
+    let response = ctx
+        .http
+        .get(target.as_str())
+        .header("User-Agent", &user_agent)
+        .config()
+        .max_redirects(10)
+        .build()
+        .call()
+        .map_err(|e| Error::failed(format!("cannot fetch the target: {e}")))?;
+    let status = response.status().as_u16();
+    let url = response.get_uri().to_string();
+    let missing = missing_headers(response.headers());
+    let size = response
+        .into_body()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| Error::failed(format!("cannot read the target's body: {e}")))?
+        .len() as u64;
+    let time_ms = started.elapsed().as_millis() as u64;
+    info!("fetched in {time_ms} ms: status {status}, {size} bytes, {} headers missing", missing.len());
+    ctx.cancel.check()?;
 
-    fn flags(&self) -> &'static [Flag] {
-        FLAGS
-    }
-
-    fn run(&self, ctx: &Context) -> Result<Outcome> {
-        let target = Target::parse(ctx.required("target"))?;
-        let user_agent = ctx.site_user_agent(USER_AGENT)?;
-        let started = Instant::now();
-        let response = ctx
-            .http
-            .get(target.as_str())
-            .header("User-Agent", &user_agent)
-            .config()
-            .max_redirects(10)
-            .build()
-            .call()
-            .map_err(|e| Error::failed(format!("cannot fetch the target: {e}")))?;
-        let status = response.status().as_u16();
-        let url = response.get_uri().to_string();
-        let missing = missing_headers(response.headers());
-        let size = response
-            .into_body()
-            .with_config()
-            .limit(64 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| Error::failed(format!("cannot read the target's body: {e}")))?
-            .len() as u64;
-        let time_ms = started.elapsed().as_millis() as u64;
-        info!("fetched in {time_ms} ms: status {status}, {size} bytes, {} headers missing", missing.len());
-        ctx.cancel.check()?;
-
-        let count = missing.len() as u64;
-        let report = Report { url, status, time_ms, size, missing_headers: missing };
-        let path = ctx.out_dir.join("index.json");
-        std::fs::write(&path, miniserde::json::to_string(&report) + "\n")
-            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
-        Ok(Outcome { message: None, count })
-    }
+    let count = missing.len() as u64;
+    let report = Report { url, status, time_ms, size, missing_headers: missing };
+    let path = ctx.out_dir.join("index.json");
+    std::fs::write(&path, miniserde::json::to_string(&report) + "\n")
+        .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
+    Ok(Outcome { message: None, count })
 }
 
 /// index.json: what the fetch found.

@@ -17,12 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::task::{Check, Context, Env, Error, Flag, Outcome, Result, SITE_SCAN_FLAGS, Task, debug, info};
-
-pub struct OwaspZap;
-
-/// This task, for the list build.rs writes (src/tasks.rs).
-pub const TASK: &dyn Task = &OwaspZap;
+use crate::task::{Check, Context, Env, Error, Outcome, Result, SITE_SCAN_FLAGS, Task, debug, info};
 
 /// ZAP's scan script in the zaproxy/zap-stable image.
 const ZAP_COMMAND: &str = "/zap/zap-baseline.py";
@@ -36,41 +31,35 @@ const TAIL_LINES: usize = 20;
 /// Longer output lines are cut in the quoted tail (the log gets them whole).
 const TAIL_LINE_CHARS: usize = 300;
 
-impl Task for OwaspZap {
-    fn name(&self) -> &'static str {
-        "owasp-zap"
-    }
+pub const TASK: Task = Task {
+    name: "owasp-zap",
+    about: "Run ZAP's baseline scan of the site and report its alerts.",
+    flags: SITE_SCAN_FLAGS,
+    run,
+    doctor,
+};
 
-    fn about(&self) -> &'static str {
-        "Run ZAP's baseline scan of the site and report its alerts."
-    }
+fn run(ctx: &Context) -> Result<Outcome> {
+    let site = ctx.site()?;
+    info!("{} scan rules", site.rules.len());
 
-    fn flags(&self) -> &'static [Flag] {
-        SITE_SCAN_FLAGS
-    }
+    let scan = Scan::from_env(&ctx.env)?;
+    let report = scan.run(ctx, site.target.as_str())?;
+    let started = Instant::now();
+    let index = ctx.out_dir.join("index.json");
+    let count = report::generate(&report, &site.rules, &index).inspect_err(|_| {
+        let _ = std::fs::remove_file(&index);
+    })?;
+    info!("report written in {} ms: {count} issues", started.elapsed().as_millis());
+    Ok(Outcome { message: None, count })
+}
 
-    fn run(&self, ctx: &Context) -> Result<Outcome> {
-        let site = ctx.site()?;
-        info!("{} scan rules", site.rules.len());
-
-        let scan = Scan::from_env(&ctx.env)?;
-        let report = scan.run(ctx, site.target.as_str())?;
-        let started = Instant::now();
-        let index = ctx.out_dir.join("index.json");
-        let count = report::generate(&report, &site.rules, &index).inspect_err(|_| {
-            let _ = std::fs::remove_file(&index);
-        })?;
-        info!("report written in {} ms: {count} issues", started.elapsed().as_millis());
-        Ok(Outcome { message: None, count })
-    }
-
-    fn doctor(&self, env: &Env) -> Vec<Check> {
-        let scan = match Scan::from_env(env) {
-            Ok(scan) => scan,
-            Err(e) => return vec![Check::new("ZAP settings", Err(e.to_string()))],
-        };
-        vec![Check::new("zap-baseline", scan.check_command(env)), Check::new("ZAP work directory", scan.check_wrk())]
-    }
+fn doctor(env: &Env) -> Vec<Check> {
+    let scan = match Scan::from_env(env) {
+        Ok(scan) => scan,
+        Err(e) => return vec![Check::new("ZAP settings", Err(e.to_string()))],
+    };
+    vec![Check::new("zap-baseline", scan.check_command(env)), Check::new("ZAP work directory", scan.check_wrk())]
 }
 
 /// A program's path on PATH, as the shell would find it.
