@@ -192,8 +192,28 @@ struct Row {
     exit: Option<i32>,
     accepted: Vec<String>,
     took: Duration,
-    ok: bool,
-    why: String,
+    verdict: Verdict,
+}
+
+/// How a row ended: run and right, run and wrong (why), or not run (why).
+enum Verdict {
+    Ok,
+    Failed(String),
+    Skipped(String),
+}
+
+impl Row {
+    /// A row that ran; `why` lists what was wrong (nothing: ok).
+    fn checked(name: &'static str, exit: Option<i32>, accepted: Vec<String>, took: Duration, why: Vec<String>) -> Row {
+        let verdict = if why.is_empty() { Verdict::Ok } else { Verdict::Failed(why.join("; ")) };
+        Row { name, exit, accepted, took, verdict }
+    }
+
+    /// A row this machine cannot run (which fails under CI, see support::skip).
+    fn skipped(name: &'static str, why: &str) -> Row {
+        crate::support::skip(why);
+        Row { name, exit: None, accepted: Vec::new(), took: Duration::ZERO, verdict: Verdict::Skipped(why.to_owned()) }
+    }
 }
 
 fn run_case(case: &Case, s3: &S3Server, task_id: u64) -> Row {
@@ -237,7 +257,7 @@ fn run_case(case: &Case, s3: &S3Server, task_id: u64) -> Row {
     if !why.is_empty() {
         why.push(stderr(&out));
     }
-    Row { name: case.name, exit: out.status.code(), accepted, took, ok: why.is_empty(), why: why.join("; ") }
+    Row::checked(case.name, out.status.code(), accepted, took, why)
 }
 
 #[test]
@@ -268,13 +288,23 @@ fn print_table(rows: &[Row]) {
             r.exit.map_or("-".into(), |c| c.to_string()),
             r.accepted.join(","),
             r.took.as_secs_f64(),
-            if r.ok { "ok" } else { "FAILED" }
+            match &r.verdict {
+                Verdict::Ok => "ok".to_owned(),
+                Verdict::Failed(_) => "FAILED".to_owned(),
+                Verdict::Skipped(why) => format!("skipped: {why}"),
+            }
         );
     }
 }
 
 fn assert_all_ok(rows: &[Row]) {
-    let failed: Vec<_> = rows.iter().filter(|r| !r.ok).map(|r| format!("{}: {}", r.name, r.why)).collect();
+    let failed: Vec<_> = rows
+        .iter()
+        .filter_map(|r| match &r.verdict {
+            Verdict::Failed(why) => Some(format!("{}: {why}", r.name)),
+            _ => None,
+        })
+        .collect();
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
 
@@ -559,17 +589,7 @@ fn can_drop_dac_override() -> bool {
 
 fn run_upload_case(case: &UploadCase, task_id: u64) -> Row {
     let bucket = "matrix";
-    let skip = |why: &str| {
-        crate::support::skip(why);
-        Row {
-            name: case.name,
-            exit: None,
-            accepted: vec![format!("skipped: {why}")],
-            took: Duration::ZERO,
-            ok: true,
-            why: String::new(),
-        }
-    };
+    let skip = |why: &str| Row::skipped(case.name, why);
     let Some(s3) = S3Server::start(bucket) else { return skip("no s3s-fs") };
     let proxy = Proxy::start(s3.port, &case.proxy);
     let cb = CallbackServer::start(task_id);
@@ -650,7 +670,7 @@ fn run_upload_case(case: &UploadCase, task_id: u64) -> Row {
         why.push(format!("proxy saw {:?}", proxy.requests()));
         why.push(err);
     }
-    Row { name: case.name, exit: out.status.code(), accepted, took, ok: why.is_empty(), why: why.join("; ") }
+    Row::checked(case.name, out.status.code(), accepted, took, why)
 }
 
 /// A local run whose --output-dir is a 64 KiB tmpfs: copying 3 MiB there
@@ -667,9 +687,7 @@ fn run_full_disk_case() -> Row {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        crate::support::skip("mount -t tmpfs is not permitted");
-        let accepted = vec!["skipped: mount -t tmpfs is not permitted".into()];
-        return Row { name, exit: None, accepted, took: Duration::ZERO, ok: true, why: String::new() };
+        return Row::skipped(name, "mount -t tmpfs is not permitted");
     }
     let started = Instant::now();
     let out = build_task()
@@ -694,14 +712,7 @@ fn run_full_disk_case() -> Row {
     if !why.is_empty() {
         why.push(err);
     }
-    Row {
-        name,
-        exit: out.status.code(),
-        accepted: vec!["(local run)".into()],
-        took,
-        ok: why.is_empty(),
-        why: why.join("; "),
-    }
+    Row::checked(name, out.status.code(), vec!["(local run)".into()], took, why)
 }
 
 #[test]

@@ -11,6 +11,8 @@
 
 #[path = "../../tests/support/http.rs"]
 mod http;
+// The tests' loopback web server; the bench uses only part of it.
+#[allow(dead_code)]
 #[path = "../../tests/support/web.rs"]
 mod web;
 

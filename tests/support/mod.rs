@@ -1,6 +1,7 @@
 //! Shared test helpers: temp dirs, a loopback pages-core callback server, an
 //! s3s-fs server, and pages-core-shaped params.
 
+#[cfg(feature = "a11y")]
 pub mod axe;
 pub mod callback;
 pub mod http;
@@ -8,6 +9,7 @@ pub mod proxy;
 pub mod s3;
 pub mod site;
 pub mod tls;
+#[cfg(feature = "a11y")]
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +88,7 @@ pub fn have_tool(name: &str) -> bool {
 }
 
 /// ../shared/fixtures, when this clone has it (else [`skip`]).
+#[cfg(any(feature = "a11y", feature = "owasp-zap"))]
 pub fn shared_fixtures() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
     if dir.is_dir() {

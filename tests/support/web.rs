@@ -4,7 +4,6 @@
 //! Every request's path is logged, so a test can prove what was never asked
 //! for. The a11y bench uses it too (`#[path]`-included), so it stays free of
 //! test-only helpers.
-#![allow(dead_code)]
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
