@@ -30,9 +30,6 @@ use miniserde::json::Value;
 use super::cdp::{self, Cdp, Pipes};
 use crate::task::{Cancel, ChildGuard, Error, Result, bounded, info, quote, warn};
 
-/// The tags the original passed to `axe --tags`.
-pub const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
-
 /// What a scan needs from its environment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -195,7 +192,8 @@ impl PageError {
 const CONFIGURE: &str =
     "axe.configure({allowedOrigins: ['<unsafe_all_origins>'], branding: {application: 'webdriverjs'}});";
 
-/// Runs axe on the document; the result comes back as the CLI's file text.
+/// Runs axe on the document with the tags the original passed to `axe
+/// --tags`; the result comes back as the CLI's file text.
 const RUN: &str = "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}}) \
     .then(function (r) { return JSON.stringify([r], null, 2); }, \
           function (e) { return {axeError: String((e && e.message) || e)}; })";
