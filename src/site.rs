@@ -89,14 +89,13 @@ pub fn rules(text: &str) -> Result<Vec<Rule>> {
         Some(Value::Array(rules)) => rules,
         Some(_) => return Err(Error::usage("the scan config's \"rules\" is not a list")),
     };
-    rules
-        .iter()
-        .enumerate()
-        .map(|(i, rule)| {
-            Rule::parse(rule)
-                .map_err(|problem| Error::usage(format!("the scan config's rule {}{}: {problem}", i + 1, label(rule))))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rules.len());
+    for (i, rule) in rules.iter().enumerate() {
+        let rule = Rule::parse(rule)
+            .map_err(|problem| Error::usage(format!("the scan config's rule {}{}: {problem}", i + 1, label(rule))))?;
+        out.push(rule);
+    }
+    Ok(out)
 }
 
 /// ` (id)` of a rule whose id is a string or a number, for errors.
@@ -119,18 +118,19 @@ impl Rule {
             Some(v @ (Value::Null | Value::String(_) | Value::Number(_))) => Ok(Some(v.clone())),
             Some(_) => Err(problem),
         };
+        const NOT_STRINGS: &str = "its \"match\" is not a list of strings";
         let matches = match rule.get("match") {
             None | Some(Value::Null) => None,
             Some(Value::Array(list)) if list.is_empty() => None,
-            Some(Value::Array(list)) => Some(
-                list.iter()
-                    .map(|m| match m {
-                        Value::String(s) => Ok(s.clone()),
-                        _ => Err("its \"match\" is not a list of strings"),
-                    })
-                    .collect::<std::result::Result<_, _>>()?,
-            ),
-            Some(_) => return Err("its \"match\" is not a list of strings"),
+            Some(Value::Array(list)) => {
+                let mut strings = Vec::with_capacity(list.len());
+                for m in list.iter() {
+                    let Value::String(m) = m else { return Err(NOT_STRINGS) };
+                    strings.push(m.clone());
+                }
+                Some(strings)
+            }
+            Some(_) => return Err(NOT_STRINGS),
         };
         Ok(Rule {
             id: scalar("id", "its \"id\" is not a string or a number")?,
