@@ -18,7 +18,7 @@ use crate::store::walk;
 const URL_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// A part S3 stored, as CompleteMultipartUpload names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub(super) struct Part {
     /// From 1.
     pub number: u32,
