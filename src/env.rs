@@ -4,6 +4,7 @@
 //! hand each piece the environment they want.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use miniserde::Deserialize;
 use miniserde::json::Value;
@@ -45,6 +46,20 @@ impl Env {
         }
     }
 
+    /// A setting that is a size in bytes from `low` to `high`: a number of
+    /// bytes, or one with a `K`, `M` or `G` suffix for KiB, MiB, GiB (`64M`,
+    /// `8MiB`); `default` when unset. Any other value is a usage error naming
+    /// the variable (never echoing its value). A `high` of `u64::MAX` is no
+    /// upper bound, and the message says "at least".
+    pub fn size(&self, name: &str, low: u64, high: u64, default: u64) -> Result<u64> {
+        let Some(text) = self.get(name) else { return Ok(default) };
+        match parse_size(text) {
+            Some(n) if (low..=high).contains(&n) => Ok(n),
+            _ if high == u64::MAX => Err(Error::usage(format!("{name} is not a size of at least {}", Size(low)))),
+            _ => Err(Error::usage(format!("{name} is not a size from {} to {}", Size(low), Size(high)))),
+        }
+    }
+
     /// `DEPLOY_ENV` (dev, staging, production): set means "deployed, fail closed".
     pub fn deploy_env(&self) -> Option<&str> {
         self.get("DEPLOY_ENV")
@@ -79,6 +94,46 @@ impl Env {
             Some(Value::String(s)) if !s.is_empty() => Ok(Secret::new(s.clone())),
             _ => Err(Error::usage(format!("the service '{name}' has no string credentials.{field}"))),
         }
+    }
+}
+
+/// `123`, `64M`, `8MiB`, `1G`: a size in bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let unit = unit.trim();
+    let is = |name: &str| unit.eq_ignore_ascii_case(name);
+    let shift = if unit.is_empty() || is("b") {
+        0
+    } else if is("k") || is("kib") {
+        10
+    } else if is("m") || is("mib") {
+        20
+    } else if is("g") || is("gib") {
+        30
+    } else {
+        return None;
+    };
+    number.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// A size as a message writes it: in the largest unit it is a whole number of.
+struct Size(u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = |shift: u32| self.0 > 0 && self.0.is_multiple_of(1 << shift);
+        let (shift, unit) = if whole(30) {
+            (30, "G")
+        } else if whole(20) {
+            (20, "M")
+        } else if whole(10) {
+            (10, "K")
+        } else {
+            (0, "")
+        };
+        write!(f, "{}{unit}", self.0 >> shift)
     }
 }
 
@@ -125,6 +180,27 @@ mod tests {
         assert!(env.encryption_key().unwrap_err().message().contains("VCAP_SERVICES is not set"));
         let env = Env::from_pairs([("DEPLOY_ENV", "dev"), ("VCAP_SERVICES", "{nope")]);
         assert!(env.encryption_key().unwrap_err().message().contains("not a JSON object"));
+    }
+
+    #[test]
+    fn sizes_are_bytes_or_kib_mib_gib_within_bounds() {
+        const MIB: u64 = 1024 * 1024;
+        let env = Env::from_pairs([("A", "123"), ("B", "64M"), ("C", " 8MiB "), ("D", "1g"), ("E", "2K")]);
+        let size = |name| env.size(name, 0, u64::MAX, 7);
+        assert_eq!(
+            [size("A"), size("B"), size("C"), size("D"), size("E")].map(Result::unwrap),
+            [123, 64 * MIB, 8 * MIB, 1024 * MIB, 2048]
+        );
+        assert_eq!(size("UNSET").unwrap(), 7);
+        for bad in ["8 parsecs", "-1", "M", "1.5G", "99999999999G"] {
+            let env = Env::from_pairs([("PART", bad)]);
+            let err = env.size("PART", 5 * MIB, 5 * 1024 * MIB, 8 * MIB).unwrap_err();
+            assert_eq!(err.message(), "PART is not a size from 5M to 5G");
+        }
+        let small = Env::from_pairs([("LIMIT", "1M")]);
+        let err = small.size("LIMIT", 5 * MIB, u64::MAX, 64 * MIB).unwrap_err();
+        assert_eq!(err.message(), "LIMIT is not a size of at least 5M");
+        assert_eq!(small.size("LIMIT", MIB, MIB, 0).unwrap(), MIB);
     }
 
     #[test]

@@ -4,15 +4,19 @@
 //! flat in the file's size and a retry never sends stale bytes. The range is
 //! hashed before the request is signed; while it is sent, a file that ends
 //! early is an error, and one that changed is refused by S3 (BadDigest).
+//!
+//! A request is a value ([`Request`]), built and signed without I/O in
+//! actions.rs, so that tests can read what would be sent.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
 use instant_xml::FromXml;
+use rusty_s3::Method;
 use sha2::{Digest, Sha256};
-use ureq::http::{Method, Request};
 use url::Url;
 
 use super::S3Store;
@@ -43,6 +47,11 @@ pub(super) struct FileRange<'a> {
 }
 
 impl FileRange<'_> {
+    /// The whole file.
+    pub fn whole(entry: &walk::Entry) -> FileRange<'_> {
+        FileRange { path: &entry.path, key: &entry.key, offset: 0, len: entry.len }
+    }
+
     /// The range, opened at its start.
     fn open(&self) -> io::Result<File> {
         let mut file = File::open(self.path)?;
@@ -74,7 +83,8 @@ impl FileRange<'_> {
 }
 
 /// A range being sent: ends after `left` bytes, fails if the file ends
-/// sooner, and stops when the run is cancelled.
+/// sooner, and stops when the run is cancelled. Its errors are
+/// [`BodyError`]s.
 struct Body<'a> {
     file: File,
     left: u64,
@@ -87,15 +97,53 @@ impl Read for Body<'_> {
             return Ok(0);
         }
         if self.cancel.signal().is_some() {
-            return Err(io::Error::other("the upload was cancelled"));
+            return Err(io::Error::other(BodyError::Cancelled));
         }
         let max = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.file.read(&mut buf[..max])?;
+        let n = self.file.read(&mut buf[..max]).map_err(|e| io::Error::other(BodyError::Read(e)))?;
         if n == 0 {
-            return Err(io::Error::other("the file shrank while it was being uploaded"));
+            return Err(io::Error::other(BodyError::Shrank));
         }
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+/// Why a [`Body`] could not be read: our side's failure, not the network's,
+/// so not worth another try. ureq hands it back inside its `Error::Io`.
+enum BodyError {
+    /// The file ended before the range did.
+    Shrank,
+    /// The run was cancelled while the body was being sent.
+    Cancelled,
+    /// Reading the file failed; shown as the cause alone.
+    Read(io::Error),
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::Shrank => f.write_str("the file shrank while it was being uploaded"),
+            BodyError::Cancelled => f.write_str("the upload was cancelled"),
+            BodyError::Read(e) => e.fmt(f),
+        }
+    }
+}
+
+// What `std::error::Error` needs; the message says it all.
+impl fmt::Debug for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// The [`BodyError`] a request failed with, if that is why it failed.
+fn body_error(e: &ureq::Error) -> Option<&BodyError> {
+    match e {
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref(),
+        _ => None,
     }
 }
 
@@ -111,8 +159,38 @@ pub(super) fn unchanged(entry: &walk::Entry) -> Result<()> {
 /// What a request carries.
 pub(super) enum Payload<'a> {
     Empty,
-    Text(&'a str),
+    Text(String),
     File(&'a FileRange<'a>),
+}
+
+impl Payload<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Payload::Empty => 0,
+            Payload::Text(text) => text.len() as u64,
+            Payload::File(range) => range.len,
+        }
+    }
+}
+
+/// A presigned request, ready to send.
+pub(super) struct Request<'a> {
+    pub method: Method,
+    pub url: Url,
+    /// The headers sent but Content-Length, by lowercase name.
+    pub headers: Vec<(&'static str, &'a str)>,
+    /// Sent when the request has a body or is a PUT or POST (S3 wants one
+    /// then, even when it is 0).
+    pub content_length: Option<u64>,
+    pub payload: Payload<'a>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: Method, url: Url, headers: Vec<(&'static str, &'a str)>, payload: Payload<'a>) -> Self {
+        let len = payload.len();
+        let content_length = (len > 0 || method == Method::Put || method == Method::Post).then_some(len);
+        Request { method, url, headers, content_length, payload }
+    }
 }
 
 /// A successful answer.
@@ -152,36 +230,31 @@ pub fn s3_error(body: &str) -> String {
 }
 
 impl S3Store {
-    /// Sends a request, `key` naming it in errors. A DELETE is clean-up
-    /// after a failure, so it gets one quick retry rather than the full policy.
-    pub(super) fn send(
-        &self,
-        key: &str,
-        method: Method,
-        url: &Url,
-        headers: &[(&str, &str)],
-        payload: Payload<'_>,
-        cancel: &Cancel,
-    ) -> Result<Reply> {
-        let retry = if method == Method::DELETE { CLEAN_UP_RETRY } else { self.config.retry };
-        let fail = |e: &dyn std::fmt::Display| Error::failed(format!("cannot store {key}: {e}"));
-        let len = match payload {
-            Payload::Empty => 0,
-            Payload::Text(t) => t.len() as u64,
-            Payload::File(range) => range.len,
-        };
+    /// Sends a request until S3 accepts it or refuses it for good, `name`
+    /// (the artifact's key) naming it in errors. A DELETE is clean-up after
+    /// a failure, so it gets one quick retry rather than the full policy.
+    pub(super) fn send(&self, name: &str, request: &Request<'_>, cancel: &Cancel) -> Result<Reply> {
+        let retry = if request.method == Method::Delete { CLEAN_UP_RETRY } else { self.config.retry };
+        let fail = |e: &dyn std::fmt::Display| Error::failed(format!("cannot store {name}: {e}"));
         // Sending may take as long as the timeout plus the time the body
         // needs at 1 MiB/s; waiting for an answer, the timeout.
-        let send_time = self.config.timeout + Duration::from_secs(len / (1024 * 1024));
+        let send_time = self.config.timeout + Duration::from_secs(request.payload.len() / (1024 * 1024));
         retry.run(cancel, |_| {
-            let mut request = Request::builder().method(method.clone()).uri(url.as_str());
-            for (name, value) in headers {
-                request = request.header(*name, *value);
+            let method = match request.method {
+                Method::Head => ureq::http::Method::HEAD,
+                Method::Get => ureq::http::Method::GET,
+                Method::Post => ureq::http::Method::POST,
+                Method::Put => ureq::http::Method::PUT,
+                Method::Delete => ureq::http::Method::DELETE,
+            };
+            let mut builder = ureq::http::Request::builder().method(method).uri(request.url.as_str());
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, *value);
             }
-            if len > 0 || method == Method::PUT || method == Method::POST {
-                request = request.header("Content-Length", len.to_string());
+            if let Some(len) = request.content_length {
+                builder = builder.header("content-length", len.to_string());
             }
-            let mut reader: Box<dyn Read + '_> = match payload {
+            let mut reader: Box<dyn Read + '_> = match &request.payload {
                 Payload::Empty => Box::new(io::empty()),
                 Payload::Text(t) => Box::new(t.as_bytes()),
                 Payload::File(range) => {
@@ -189,21 +262,21 @@ impl S3Store {
                     Box::new(Body { file, left: range.len, cancel })
                 }
             };
-            let request =
-                request.body(ureq::SendBody::from_reader(&mut *reader)).map_err(|e| Attempt::Fatal(fail(&e)))?;
-            let request = self
+            let http_request =
+                builder.body(ureq::SendBody::from_reader(&mut *reader)).map_err(|e| Attempt::Fatal(fail(&e)))?;
+            let http_request = self
                 .agent
-                .configure_request(request)
+                .configure_request(http_request)
                 .timeout_send_body(Some(send_time))
                 .timeout_recv_response(Some(self.config.timeout))
                 .timeout_recv_body(Some(self.config.timeout))
                 .build();
-            let response = self.agent.run(request).map_err(|e| {
+            let response = self.agent.run(http_request).map_err(|e| {
                 if cancel.signal().is_some() {
                     return Attempt::Fatal(cancel.check().err().unwrap_or_else(|| fail(&e)));
                 }
-                match file_error(&e) {
-                    Some(io) => Attempt::Fatal(fail(io)),
+                match body_error(&e) {
+                    Some(body) => Attempt::Fatal(fail(body)),
                     None if http::retryable_error(&e) => Attempt::Transient(fail(&e), None),
                     None => Attempt::Fatal(fail(&e)),
                 }
@@ -228,15 +301,6 @@ impl S3Store {
             let err = fail(&format_args!("S3 answered {status}{}", s3_error(&body.unwrap_or_default())));
             Err(if http::retryable_status(status) { Attempt::Transient(err, retry_after) } else { Attempt::Fatal(err) })
         })
-    }
-}
-
-/// The error of reading our own file (a [`Body`]), not of the network:
-/// not worth a retry.
-fn file_error(e: &ureq::Error) -> Option<&io::Error> {
-    match e {
-        ureq::Error::Io(io) if io.kind() == io::ErrorKind::Other && io.get_ref().is_some() => Some(io),
-        _ => None,
     }
 }
 

@@ -1,0 +1,192 @@
+//! How an upload runs and where it goes: the settings from the environment
+//! and the endpoint the AWS SDKs would choose.
+
+use std::time::Duration;
+
+use rusty_s3::UrlStyle;
+
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::http::{self, Retry};
+
+pub(super) const MIB: u64 = 1024 * 1024;
+
+/// S3's smallest part (all but the last may not be smaller) and its largest.
+pub(super) const MIN_PART: u64 = 5 * MIB;
+const MAX_PART: u64 = 5 * 1024 * MIB;
+
+/// How an upload runs; each field can be set from the environment.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Requests in flight at once (BUILD_TASK_S3_WORKERS).
+    pub workers: usize,
+    /// Files of at least this size go up in parts (BUILD_TASK_MULTIPART_THRESHOLD).
+    pub multipart_threshold: u64,
+    /// The size of each part but the last (BUILD_TASK_MULTIPART_PART_SIZE).
+    pub part_size: u64,
+    /// How long to wait for S3 to answer or to go on sending (BUILD_TASK_S3_TIMEOUT).
+    pub timeout: Duration,
+    /// Retries of 5xx, 429, time-outs and resets.
+    pub retry: Retry,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            workers: 4,
+            multipart_threshold: 64 * MIB,
+            part_size: 8 * MIB,
+            timeout: Duration::from_secs(60),
+            retry: Retry {
+                attempts: 5,
+                base: Duration::from_millis(200),
+                cap: Duration::from_secs(10),
+                budget: Duration::from_secs(120),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, overridden by BUILD_TASK_S3_WORKERS (1 to 64),
+    /// BUILD_TASK_MULTIPART_THRESHOLD (at least 5M),
+    /// BUILD_TASK_MULTIPART_PART_SIZE (5M to 5G; sizes are bytes, or with a
+    /// `K`, `M` or `G` suffix for KiB, MiB, GiB) and BUILD_TASK_S3_TIMEOUT
+    /// (seconds, 1 to 3600).
+    pub fn from_env(env: &Env) -> Result<Config> {
+        let default = Config::default();
+        let workers = env.whole_number("BUILD_TASK_S3_WORKERS", 1, 64, default.workers as u64)?;
+        let threshold = env.size("BUILD_TASK_MULTIPART_THRESHOLD", MIN_PART, u64::MAX, default.multipart_threshold)?;
+        let part_size = env.size("BUILD_TASK_MULTIPART_PART_SIZE", MIN_PART, MAX_PART, default.part_size)?;
+        let timeout = env.whole_number("BUILD_TASK_S3_TIMEOUT", 1, 3600, default.timeout.as_secs())?;
+        Ok(Config {
+            // At most 64: it fits.
+            workers: workers as usize,
+            multipart_threshold: threshold,
+            part_size,
+            timeout: Duration::from_secs(timeout),
+            retry: default.retry,
+        })
+    }
+}
+
+/// The endpoint as the AWS SDKs choose it: AWS_ENDPOINT_URL_S3, else
+/// AWS_ENDPOINT_URL (path-style, as non-AWS endpoints need), else
+/// `s3[-fips].<region>.amazonaws.com` addressed virtual-host style. Bucket
+/// names with dots cannot be a TLS host name under the wildcard certificate,
+/// so those go path-style, as the SDKs do.
+pub(super) fn endpoint(bucket: &str, region: &str, env: &Env) -> Result<(url::Url, UrlStyle)> {
+    let custom =
+        [("AWS_ENDPOINT_URL_S3", env.get("AWS_ENDPOINT_URL_S3")), ("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL"))]
+            .into_iter()
+            .find_map(|(name, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (name, v.trim())));
+    if let Some((name, custom)) = custom {
+        http::check_url(custom, name)?;
+        let url = custom.parse().map_err(|_| Error::usage(format!("{name} is not a URL")))?;
+        return Ok((url, UrlStyle::Path));
+    }
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(Error::usage("AWS_DEFAULT_REGION is not a region name"));
+    }
+    let fips = env.get("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let service = if fips { "s3-fips" } else { "s3" };
+    let url = format!("https://{service}.{region}.amazonaws.com")
+        .parse()
+        .map_err(|_| Error::usage("AWS_DEFAULT_REGION does not make a valid endpoint"))?;
+    let style = if bucket.contains('.') { UrlStyle::Path } else { UrlStyle::VirtualHost };
+    Ok((url, style))
+}
+
+#[cfg(test)]
+mod tests {
+    use rusty_s3::Bucket;
+
+    use super::*;
+
+    fn object_url(bucket: &str, region: &str, env: &[(&str, &str)]) -> String {
+        let (url, style) = endpoint(bucket, region, &Env::from_pairs(env.iter().copied())).unwrap();
+        let bucket = Bucket::new(url, style, bucket.to_owned(), region.to_owned()).unwrap();
+        bucket.object_url("_tasks/artifacts/1/index.json").to_string()
+    }
+
+    #[test]
+    fn the_default_endpoint_is_virtual_hosted_in_the_region_govcloud_included() {
+        assert_eq!(
+            object_url("site", "us-east-1", &[]),
+            "https://site.s3.us-east-1.amazonaws.com/_tasks/artifacts/1/index.json"
+        );
+        assert_eq!(
+            object_url("cg-123", "us-gov-west-1", &[]),
+            "https://cg-123.s3.us-gov-west-1.amazonaws.com/_tasks/artifacts/1/index.json"
+        );
+    }
+
+    #[test]
+    fn fips_selects_the_s3_fips_endpoint() {
+        let fips = [("AWS_USE_FIPS_ENDPOINT", "true")];
+        assert_eq!(
+            object_url("cg-123", "us-gov-west-1", &fips),
+            "https://cg-123.s3-fips.us-gov-west-1.amazonaws.com/_tasks/artifacts/1/index.json"
+        );
+        assert_eq!(
+            object_url("cg-123", "us-gov-west-1", &[("AWS_USE_FIPS_ENDPOINT", "false")]),
+            "https://cg-123.s3.us-gov-west-1.amazonaws.com/_tasks/artifacts/1/index.json"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_url_overrides_with_path_style_and_the_s3_one_wins() {
+        let both =
+            [("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"), ("AWS_ENDPOINT_URL_S3", "https://minio.example.gov")];
+        assert_eq!(
+            object_url("site", "us-east-1", &both),
+            "https://minio.example.gov/site/_tasks/artifacts/1/index.json"
+        );
+        let general = [("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"), ("AWS_ENDPOINT_URL_S3", "")];
+        assert_eq!(
+            object_url("site", "us-east-1", &general),
+            "http://127.0.0.1:9000/site/_tasks/artifacts/1/index.json"
+        );
+        let plain_http = Env::from_pairs([("AWS_ENDPOINT_URL_S3", "http://s3.example.gov")]);
+        let err = endpoint("site", "us-east-1", &plain_http).unwrap_err();
+        assert!(err.message().starts_with("AWS_ENDPOINT_URL_S3 must be an https URL"), "{err}");
+    }
+
+    #[test]
+    fn dotted_buckets_go_path_style_and_odd_regions_are_refused() {
+        assert_eq!(
+            object_url("a.b", "us-gov-west-1", &[]),
+            "https://s3.us-gov-west-1.amazonaws.com/a.b/_tasks/artifacts/1/index.json"
+        );
+        assert!(endpoint("site", "us-east-1.evil.com/", &Env::default()).is_err());
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_with_units() {
+        let env = Env::from_pairs([
+            ("BUILD_TASK_S3_WORKERS", "8"),
+            ("BUILD_TASK_MULTIPART_THRESHOLD", "16M"),
+            ("BUILD_TASK_MULTIPART_PART_SIZE", "5242880"),
+            ("BUILD_TASK_S3_TIMEOUT", "3"),
+        ]);
+        let c = Config::from_env(&env).unwrap();
+        assert_eq!(
+            (c.workers, c.multipart_threshold, c.part_size, c.timeout),
+            (8, 16 * MIB, 5 * MIB, Duration::from_secs(3))
+        );
+        let d = Config::from_env(&Env::default()).unwrap();
+        assert_eq!(
+            (d.workers, d.multipart_threshold, d.part_size, d.timeout),
+            (4, 64 * MIB, 8 * MIB, Duration::from_secs(60))
+        );
+        for (name, bad) in [
+            ("BUILD_TASK_S3_WORKERS", "0"),
+            ("BUILD_TASK_MULTIPART_THRESHOLD", "1M"),
+            ("BUILD_TASK_MULTIPART_PART_SIZE", "8 parsecs"),
+            ("BUILD_TASK_S3_TIMEOUT", "-1"),
+        ] {
+            let err = Config::from_env(&Env::from_pairs([(name, bad)])).unwrap_err();
+            assert!(err.message().starts_with(name), "{err}");
+        }
+    }
+}
