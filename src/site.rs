@@ -98,12 +98,13 @@ pub fn rules(text: &str) -> Result<Vec<Rule>> {
     Ok(out)
 }
 
-/// ` (id)` of a rule whose id is a string or a number, for errors.
+/// ` (id)` of a rule whose id is a string, for errors.
 fn label(rule: &Value) -> String {
-    let Value::Object(rule) = rule else { return String::new() };
-    match rule.get("id") {
-        Some(Value::String(id)) => format!(" ({id})"),
-        Some(Value::Number(n)) => format!(" ({})", json::to_string(n)),
+    match rule {
+        Value::Object(rule) => match rule.get("id") {
+            Some(Value::String(id)) => format!(" ({id})"),
+            _ => String::new(),
+        },
         _ => String::new(),
     }
 }
@@ -190,7 +191,7 @@ mod tests {
         );
         assert_eq!(
             err(r#"{"rules":[{"id":3,"match":["x",1]}]}"#),
-            "the scan config's rule 1 (3): its \"match\" is not a list of strings"
+            "the scan config's rule 1: its \"match\" is not a list of strings"
         );
         assert_eq!(
             err(r#"{"rules":[{"id":["1"]}]}"#),
