@@ -103,28 +103,19 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         Ok(key) => key,
         Err(e) => return fail_unreported(e),
     };
-    let mode = match &inv.params {
-        Some(text) => match Params::parse(text, key.as_ref()) {
-            Ok(p) => Mode::Deployed(p),
-            Err(pe) => {
-                return match pe.callback.map(|url| Reporter::remote(url, http.clone())) {
-                    Some(Ok(reporter)) => report_error(&reporter, pe.error),
-                    _ => fail_unreported(pe.error),
-                };
-            }
-        },
-        None if env.deploy_env().is_some() => {
-            return fail_unreported(Error::usage("no -p params given, but DEPLOY_ENV says this is a deployed run"));
-        }
-        None => {
-            Mode::Local(inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name)))
-        }
-    };
-
     // The one place that tells a deployed run from a local one: where the
     // statuses, the artifact and the success status's `artifact` go.
-    let (reporter, store, artifact) = match mode {
-        Mode::Deployed(p) => {
+    let (reporter, store, artifact) = match &inv.params {
+        Some(text) => {
+            let p = match Params::parse(text, key.as_ref()) {
+                Ok(p) => p,
+                Err(pe) => {
+                    return match pe.callback.map(|url| Reporter::remote(url, http.clone())) {
+                        Some(Ok(reporter)) => report_error(&reporter, pe.error),
+                        _ => fail_unreported(pe.error),
+                    };
+                }
+            };
             let reporter = match Reporter::remote(p.status_callback.clone(), http.clone()) {
                 Ok(r) => r,
                 Err(e) => return fail_unreported(e.context("task params")),
@@ -133,7 +124,11 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
             let store = S3Store::new(&p, &env, http.clone()).map(|s| Box::new(s) as Box<dyn Store>);
             (reporter, store, p.artifact_prefix())
         }
-        Mode::Local(dir) => {
+        None if env.deploy_env().is_some() => {
+            return fail_unreported(Error::usage("no -p params given, but DEPLOY_ENV says this is a deployed run"));
+        }
+        None => {
+            let dir = inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name));
             let store = LocalStore { dir };
             let artifact = store.location();
             (Reporter::local(), Ok(Box::new(store) as Box<dyn Store>), artifact)
@@ -212,14 +207,6 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         print(&(miniserde::json::to_string(&success) + "\n"));
     }
     exit::OK
-}
-
-/// Whether this is pages-core's run or a local one.
-enum Mode {
-    /// Statuses to pages-core's callback, the artifact to S3 under the task's prefix.
-    Deployed(Params),
-    /// Statuses to the log, the artifact into this directory, the result on stdout.
-    Local(PathBuf),
 }
 
 /// Reports `e` as the terminal error status and returns the exit code.

@@ -59,7 +59,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
     }
 
     // What the scan needs, before the crawl spends its time.
-    for (what, present) in [("axe-core", settings.axe_js()), ("Chromium", settings.chromium())] {
+    for (what, present) in [("axe-core", settings.check_axe_js()), ("Chromium", settings.check_chromium())] {
         present.map_err(|why| Error::failed(format!("{what} is {why}")))?;
     }
 
@@ -97,8 +97,8 @@ fn doctor(env: &Env) -> Vec<Check> {
     };
     vec![
         Check::new("a11y settings", Ok("every BUILD_TASK_A11Y_* setting is valid".to_owned())),
-        Check::new("Chromium", settings.chromium().and_then(|()| version_line(&settings.chromium))),
-        Check::new("axe-core", settings.axe_js().and_then(|()| axe_check(&settings.axe_js))),
+        Check::new("Chromium", settings.check_chromium().and_then(|()| version_line(&settings.chromium))),
+        Check::new("axe-core", settings.check_axe_js().and_then(|()| axe_check(&settings.axe_js))),
     ]
 }
 
@@ -130,12 +130,12 @@ struct Settings {
 impl Settings {
     /// Whether Chromium is where the settings say: the run checks this
     /// before its crawl, and doctor before the version.
-    fn chromium(&self) -> std::result::Result<(), String> {
+    fn check_chromium(&self) -> std::result::Result<(), String> {
         present(&self.chromium, "BUILD_TASK_A11Y_CHROMIUM")
     }
 
     /// Whether axe-core is where the settings say.
-    fn axe_js(&self) -> std::result::Result<(), String> {
+    fn check_axe_js(&self) -> std::result::Result<(), String> {
         present(&self.axe_js, "BUILD_TASK_A11Y_AXE_JS")
     }
 
