@@ -31,6 +31,7 @@ fn config(axe: PathBuf, scratch: &Path) -> Config {
         page_load_timeout: Duration::from_secs(30),
         script_timeout: Duration::from_secs(60),
         scratch: scratch.to_path_buf(),
+        deadline: None,
     }
 }
 
@@ -65,7 +66,7 @@ fn a_page_that_cannot_load_writes_the_error_marker_and_the_scan_goes_on() {
     drop(closed);
     let urls = vec![closed_url.clone(), site.url("/")];
     let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
-    assert_eq!(summary, Summary { scanned: 1, failed: 1, browsers: 1 });
+    assert_eq!(summary, Summary { scanned: 1, failed: 1, browsers: 1, not_scanned: vec![] });
     let files = results(&tmp.path().join("results"));
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("results/0")).unwrap(),

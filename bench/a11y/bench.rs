@@ -64,6 +64,7 @@ fn main() {
                 page_load_timeout: Duration::from_secs(60),
                 script_timeout: Duration::from_secs(120),
                 scratch: dir.join("scratch"),
+                deadline: None,
             };
             let urls = args[3..].to_vec();
             let started = Instant::now();

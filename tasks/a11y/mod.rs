@@ -80,6 +80,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         page_load_timeout: settings.page_timeout,
         script_timeout: settings.page_timeout * 2,
         scratch: ctx.work_dir.clone(),
+        deadline: None,
     };
     let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
     info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);

@@ -45,6 +45,9 @@ pub struct Config {
     pub script_timeout: Duration,
     /// Each browser's home, temp files and profile go under here, fresh.
     pub scratch: PathBuf,
+    /// When the whole scan must end: pages not started by then are not
+    /// scanned, and a page's own timeouts are cut to it.
+    pub deadline: Option<Instant>,
 }
 
 /// How a scan went.
@@ -56,6 +59,8 @@ pub struct Summary {
     pub failed: usize,
     /// Browsers started (1 unless one died).
     pub browsers: usize,
+    /// Pages not reached before the deadline, in order.
+    pub not_scanned: Vec<String>,
 }
 
 /// Scans `urls` in order, writing one file per URL into `results_dir`.
@@ -71,6 +76,11 @@ pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) 
     let mut browser: Option<Browser> = None;
     for (index, url) in urls.iter().enumerate() {
         cancel.check()?;
+        if cfg.deadline.is_some_and(|d| Instant::now() >= d) {
+            warn!("the scan's deadline came: {} of {} pages not scanned", urls.len() - index, urls.len());
+            summary.not_scanned = urls[index..].to_vec();
+            break;
+        }
         let started = Instant::now();
         let mut outcome = Err(PageError::Page(String::new()));
         // A second try only when the browser died under the first.
