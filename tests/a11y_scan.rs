@@ -16,14 +16,14 @@ use crate::support::web::{Reply, WebServer};
 use crate::support::{Params, TempDir, build_task, deployed, enc, have_tool, shared_fixtures, stderr, vcap_services};
 
 /// chromium-headless-shell and axe-core, or None (skip) where they are missing.
-fn tools() -> Option<PathBuf> {
+pub(crate) fn tools() -> Option<PathBuf> {
     if !have_tool("chromium-headless-shell") {
         return None;
     }
     axe_js()
 }
 
-fn config(axe: PathBuf, scratch: &Path) -> Config {
+pub(crate) fn config(axe: PathBuf, scratch: &Path) -> Config {
     Config {
         chromium: "/usr/bin/chromium-headless-shell".into(),
         axe_js: axe,
@@ -40,7 +40,7 @@ fn run_scan(cfg: &Config, urls: &[String], results: &Path) -> Summary {
 }
 
 /// The results files in `dir` by name, parsed.
-fn results(dir: &Path) -> BTreeMap<String, Value> {
+pub(crate) fn results(dir: &Path) -> BTreeMap<String, Value> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -84,20 +84,60 @@ fn a_page_that_cannot_load_writes_the_error_marker_and_the_scan_goes_on() {
 }
 
 #[test]
-fn a_crashed_browser_is_replaced_and_the_scan_goes_on() {
+fn a_crashed_page_fails_alone_and_the_next_page_is_scanned() {
     let Some(axe) = tools() else { return };
     let tmp = TempDir::new("a11y-crash");
     let site = WebServer::start(0, |_| bad_page()).unwrap();
-    // chrome://crash takes the page's renderer down: the session is lost.
+    // chrome://crash takes the page's renderer down; the browser lives on.
     let urls = vec![site.url("/"), "chrome://crash".to_owned(), site.url("/again.html")];
     let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
-    assert_eq!(summary.scanned, 2, "{summary:?}");
-    assert_eq!(summary.failed, 1, "{summary:?}");
-    assert!(summary.browsers >= 2, "{summary:?}");
+    assert_eq!(summary, Summary { scanned: 2, failed: 1, browsers: 1, not_scanned: vec![] });
     let files = results(&tmp.path().join("results"));
     assert_eq!(files["1"][0]["url"], "chrome://crash");
     let urls: Vec<&str> = files.values().filter_map(|v| v[0]["url"].as_str()).collect();
     assert!(urls.contains(&site.url("/again.html").as_str()), "{urls:?}");
+}
+
+#[test]
+fn a_browser_that_dies_is_replaced_and_its_page_tried_again_once() {
+    let Some(axe) = tools() else { return };
+    let tmp = TempDir::new("a11y-browser-dies");
+    let profile = tmp.path().join("chromium-1/profile").display().to_string();
+    let killed = std::sync::atomic::AtomicBool::new(false);
+    // The first request for /kill takes the first browser's main process
+    // down while it loads that page; the page is then tried again.
+    let site = WebServer::start(0, move |path| {
+        if path == "/kill" && !killed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            for pid in browser_pids(&profile) {
+                // SAFETY: kill only sends a signal to a process id read from /proc.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        bad_page()
+    })
+    .unwrap();
+    let urls = vec![site.url("/"), site.url("/kill"), site.url("/again.html")];
+    let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
+    assert_eq!(summary, Summary { scanned: 3, failed: 0, browsers: 2, not_scanned: vec![] });
+    let files = results(&tmp.path().join("results"));
+    let urls: Vec<&str> = files.values().filter_map(|v| v[0]["url"].as_str()).collect();
+    assert!(urls.contains(&site.url("/kill").as_str()), "{urls:?}");
+}
+
+/// The browser processes (not its helpers) with this profile directory.
+fn browser_pids(profile: &str) -> Vec<i32> {
+    let flag = format!("--user-data-dir={profile}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<String> =
+                cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            (args.contains(&flag) && !args.iter().any(|a| a.starts_with("--type="))).then_some(pid)
+        })
+        .collect()
 }
 
 /// The fixture's results, by page URL.

@@ -59,3 +59,7 @@ mod a11y_crawl;
 // The a11y scan in real Chromium, and the whole a11y task end to end.
 #[cfg(feature = "a11y")]
 mod a11y_scan;
+
+// Hostile pages against the real scan: each fails alone.
+#[cfg(feature = "a11y")]
+mod a11y_hostile;

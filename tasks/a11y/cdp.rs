@@ -23,6 +23,10 @@ use crate::task::{Cancel, quote};
 /// The largest message read (a results text is a few MB at most).
 const MESSAGE_LIMIT: u64 = 256 * 1024 * 1024;
 
+/// The most events kept while waiting for an answer (a page can make
+/// many: navigation loops, frames); the oldest go first.
+const EVENT_LIMIT: usize = 10_000;
+
 /// How often a wait looks at the cancel.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -180,9 +184,12 @@ impl Cdp {
                 // A late answer to a command given up on.
                 Some(_) => continue,
                 None => {
-                    let event = event(message);
+                    let event = self.note(event(message));
                     if event.method == "Inspector.targetCrashed" && event.session.as_deref() == session {
                         return Err(Error::Crashed);
+                    }
+                    if self.events.len() == EVENT_LIMIT {
+                        self.events.pop_front();
                     }
                     self.events.push_back(event);
                 }
@@ -198,14 +205,36 @@ impl Cdp {
         loop {
             let mut message = self.receive(deadline)?;
             if take(&mut message, "id").is_none() {
-                return Ok(event(message));
+                return Ok(self.note(event(message)));
             }
         }
     }
 
-    /// The next event already here.
-    pub fn queued_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+    /// Forgets the events that arrived so far.
+    pub fn clear_events(&mut self) {
+        self.events.clear();
+    }
+
+    /// Dismisses a JavaScript dialog the moment it opens, whatever command
+    /// is in flight: an open dialog blocks its page's scripts, axe's
+    /// included. A `beforeunload` dialog is accepted, so that the page can
+    /// be left. The answer is not waited for (a late answer is skipped like
+    /// any other).
+    fn note(&mut self, event: Event) -> Event {
+        if let ("Page.javascriptDialogOpening", Some(session)) = (event.method.as_str(), &event.session) {
+            let accept = matches!(&event.params, Value::Object(o)
+                if matches!(o.get("type"), Some(Value::String(t)) if t == "beforeunload"));
+            self.next_id += 1;
+            let message = format!(
+                "{{\"id\":{},\"method\":\"Page.handleJavaScriptDialog\",\"sessionId\":{},\"params\":{{\"accept\":{accept}}}}}\0",
+                self.next_id,
+                quote(session)
+            );
+            if let Err(e) = self.to.write_all(message.as_bytes()) {
+                self.gone.get_or_insert_with(|| format!("cannot send it a dialog's dismissal: {e}"));
+            }
+        }
+        event
     }
 
     fn receive(&mut self, deadline: Instant) -> Result<Value, Error> {

@@ -17,7 +17,6 @@
 //! Container images built by buildah have an empty /etc/hosts, and a
 //! DevTools port is one more socket any local process could reach.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -25,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use miniserde::json::Value;
+use miniserde::json::{Number, Value};
 
 use super::cdp::{self, Cdp, Pipes};
 use crate::task::{Cancel, ChildGuard, Error, Result, bounded, info, quote, warn};
@@ -83,27 +82,34 @@ pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) 
         }
         let started = Instant::now();
         let mut outcome = Err(PageError::Page(String::new()));
-        // A second try only when the browser died under the first.
+        // A second try only when the browser itself died under the first.
         for _ in 0..2 {
             let mut b = match browser.take() {
-                Some(b) => b,
-                None => {
+                Some(b) if b.pages < PAGES_PER_BROWSER => b,
+                old => {
+                    // A fresh browser now and then: whatever a browser
+                    // process keeps between pages is let go.
+                    if let Some(old) = old {
+                        old.quit();
+                    }
                     summary.browsers += 1;
                     Browser::start(cancel, cfg, summary.browsers)?
                 }
             };
-            outcome = b.scan_page(url, &inject);
-            match &outcome {
-                Err(PageError::BrowserGone(why)) => {
-                    warn!("the browser died while scanning {url} ({why}): starting a new one");
-                    drop(b);
-                    cancel.check()?;
-                }
-                _ => {
-                    browser = Some(b);
-                    break;
-                }
+            outcome = b.scan_page(url, &inject, started);
+            if let Err(PageError::BrowserGone(why)) = &outcome {
+                warn!("the browser died while scanning {url} ({why}): starting a new one");
+                drop(b);
+                cancel.check()?;
+                continue;
             }
+            match b.stuck.take() {
+                // It did not close the page in time: it may be busy with it
+                // for good, so the next page gets a new browser.
+                Some(why) => warn!("the browser did not close {url} ({why}): starting a new one"),
+                None => browser = Some(b),
+            }
+            break;
         }
         match outcome {
             Ok(json) => {
@@ -180,17 +186,18 @@ fn write_results(dir: &Path, json: &str) -> Result<PathBuf> {
 }
 
 enum PageError {
-    /// This page failed; the browser is fine.
+    /// This page failed: it crashed, timed out, or axe could not run in it.
+    /// The browser is fine.
     Page(String),
-    /// The browser is gone, or the page's renderer crashed.
+    /// The browser itself is gone or does not answer.
     BrowserGone(String),
 }
 
 impl PageError {
-    /// `e`, which happened while doing `what`.
+    /// `e`, which happened while doing `what` in the page.
     fn from_cdp(what: &str, e: cdp::Error) -> PageError {
         match e {
-            cdp::Error::Gone(_) | cdp::Error::Crashed => PageError::BrowserGone(e.text()),
+            cdp::Error::Gone(_) => PageError::BrowserGone(e.text()),
             e => PageError::Page(bounded(&format!("{what}: {}", e.text()), MESSAGE_LIMIT)),
         }
     }
@@ -223,19 +230,39 @@ const WINDOW_SIZE: &str = "--window-size=780,437";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// One headless Chromium, driven over the DevTools protocol, with one tab.
+/// How long the browser gets to close a page's context, hung renderer and
+/// all, before it is taken for stuck and replaced.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Pages one browser scans before a fresh one takes over.
+const PAGES_PER_BROWSER: usize = 50;
+
+/// The isolated world axe runs in, in every frame.
+const WORLD: &str = "build-task-axe";
+
+/// One headless Chromium, driven over the DevTools protocol. Each page gets
+/// a browser context of its own ([`Tab`]): its own renderer, cookies,
+/// storage, cache and service workers, all thrown away with it.
 struct Browser<'a> {
     cfg: &'a Config,
     cdp: Cdp,
-    /// The tab's session.
-    session: String,
-    /// The default execution context (the page's own scripts' world) of
-    /// each frame, by frame id, as `Runtime.executionContextCreated` said.
-    contexts: BTreeMap<String, String>,
+    /// Pages opened in this browser.
+    pages: usize,
+    /// Set when the browser did not close a page in time: it is not given
+    /// another.
+    stuck: Option<String>,
     // Fields drop in order: the pipe closes, the browser's process group
     // dies, then its temp directory goes.
     _browser: ChildGuard,
     _tmp: RemovedDir,
+}
+
+/// One page's browser context, its tab and the session that drives it.
+struct Tab {
+    context: String,
+    session: String,
+    /// When the page's budget (load, then axe) runs out.
+    deadline: Instant,
 }
 
 /// A directory removed when dropped.
@@ -256,11 +283,12 @@ impl<'a> Browser<'a> {
         fs::create_dir_all(&home).map_err(|e| Error::failed(format!("cannot create {}: {e}", home.display())))?;
         // Chromium's sockets live in its TMPDIR, and a socket path has at
         // most 107 bytes: a deep scratch directory would keep it from
-        // starting, so its temp files get a short directory of their own.
-        // Unique in the process: scans may run side by side (tests do).
+        // starting, so its temp files get a short directory of their own
+        // in ours (TMPDIR). Unique in the process: scans may run side by
+        // side (tests do).
         static BROWSERS: AtomicUsize = AtomicUsize::new(0);
         let unique = BROWSERS.fetch_add(1, Ordering::Relaxed);
-        let tmp = RemovedDir(PathBuf::from(format!("/tmp/build-task-chromium-{}-{unique}", std::process::id())));
+        let tmp = RemovedDir(std::env::temp_dir().join(format!("bt-chromium-{}-{unique}", std::process::id())));
         let _ = fs::remove_dir_all(&tmp.0);
         fs::create_dir_all(&tmp.0).map_err(|e| Error::failed(format!("cannot create {}: {e}", tmp.0.display())))?;
         // Its stderr is quoted in our errors: the scratch space is gone by
@@ -271,7 +299,8 @@ impl<'a> Browser<'a> {
         let pipes = Pipes::new().map_err(|e| Error::failed(format!("cannot make pipes for Chromium: {e}")))?;
         let mut cmd = Command::new(&cfg.chromium);
         cmd.args([
-            // The original's flags: CF tasks run as root, without a sandbox.
+            // The original's flags: CF tasks run as root, without a sandbox
+            // (Garden's seccomp and capabilities leave Chromium none).
             "--no-sandbox",
             "--disable-setuid-sandbox",
             "--disable-dev-shm-usage",
@@ -285,14 +314,22 @@ impl<'a> Browser<'a> {
             "--no-first-run",
             &format!("--user-data-dir={}", home.join("profile").display()),
             WINDOW_SIZE,
+            // A page opens no windows (window.open and target=_blank fail):
+            // a page that opens windows that open windows would take the
+            // scan's memory and time.
+            "--block-new-web-contents",
             // Frames of other sites in the page's own renderer, so that one
-            // session reaches every frame's context.
+            // session reaches every frame.
             "--disable-site-isolation-trials",
             "--disable-features=IsolateOrigins,site-per-process",
             // The protocol over fds 3 and 4: no DevTools port, and no
             // `localhost` to resolve.
             "--remote-debugging-pipe",
         ])
+        // The site's scripts run in this browser, unsandboxed: it gets no
+        // variable of ours (VCAP_SERVICES holds the key), only what it needs.
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", &home)
         .env("TMPDIR", &tmp.0)
         .env("XDG_CONFIG_HOME", home.join(".config"))
@@ -306,59 +343,95 @@ impl<'a> Browser<'a> {
             .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromium.display())))?;
         let mut cdp =
             pipes.connect(cancel).map_err(|e| Error::failed(format!("cannot read from Chromium's pipe: {e}")))?;
-        // A failure until the tab is ready is a failed start.
-        let mut call = |session: Option<&str>, method: &str, params: &str| {
-            cdp.call(session, method, params, START_TIMEOUT).map_err(|e| {
-                if let Err(cancelled) = cancel.check() {
-                    return cancelled;
-                }
-                let exited = match child.child().try_wait() {
-                    Ok(Some(status)) => format!(" (it exited: {status})"),
-                    _ => String::new(),
-                };
-                with_log(format!("Chromium did not start: {method} failed: {}{exited}", e.text()), &log)
+        if let Err(e) = cdp.call(None, "Browser.getVersion", "{}", START_TIMEOUT) {
+            cancel.check()?;
+            let exited = match child.child().try_wait() {
+                Ok(Some(status)) => format!(" (it exited: {status})"),
+                _ => String::new(),
+            };
+            return Err(with_log(format!("Chromium did not start: Browser.getVersion failed: {}{exited}", e.text()), &log));
+        }
+        Ok(Browser { cfg, cdp, pages: 0, stuck: None, _browser: child, _tmp: tmp })
+    }
+
+    /// Opens `url` in a browser context of its own, injects axe-core
+    /// everywhere, runs it: the results file's text. The context is closed
+    /// whatever happened; a browser that does not close it within
+    /// [`CLOSE_GRACE`] is marked [`Browser::stuck`].
+    fn scan_page(&mut self, url: &str, inject: &str, started: Instant) -> Result<String, PageError> {
+        self.pages += 1;
+        let mut budget = started + self.cfg.page_load_timeout + self.cfg.script_timeout;
+        if let Some(deadline) = self.cfg.deadline {
+            budget = budget.min(deadline);
+        }
+        let tab = self.open(budget)?;
+        let scanned = self.load_and_run(&tab, url, inject);
+        let params = format!("{{\"browserContextId\":{}}}", quote(&tab.context));
+        match self.cdp.call(None, "Target.disposeBrowserContext", &params, CLOSE_GRACE) {
+            Ok(_) => {}
+            Err(e @ cdp::Error::Gone(_)) => return Err(PageError::BrowserGone(e.text())),
+            Err(e) => self.stuck = Some(format!("Target.disposeBrowserContext failed: {}", e.text())),
+        }
+        scanned
+    }
+
+    /// A new browser context with one blank tab, attached.
+    fn open(&mut self, deadline: Instant) -> Result<Tab, PageError> {
+        // Events of earlier pages are of no use now.
+        self.cdp.clear_events();
+        // The browser answers these itself, whatever a page does: no answer
+        // means the browser is not well.
+        let call = |cdp: &mut Cdp, method: &str, params: &str| {
+            cdp.call(None, method, params, COMMAND_TIMEOUT).map_err(|e| match e {
+                cdp::Error::Cancelled => PageError::Page(e.text()),
+                e => PageError::BrowserGone(format!("{method} failed: {}", e.text())),
             })
         };
-        call(None, "Browser.getVersion", "{}")?;
-        let target = call(None, "Target.createTarget", "{\"url\":\"about:blank\"}")?;
+        let created = call(&mut self.cdp, "Target.createBrowserContext", "{\"disposeOnDetach\":true}")?;
+        let context = string(&created, "browserContextId")
+            .ok_or_else(|| PageError::BrowserGone("it made no browser context".to_owned()))?;
+        let in_context = format!("{{\"browserContextId\":{}", quote(&context));
+        // Downloads a page starts go nowhere.
+        call(&mut self.cdp, "Browser.setDownloadBehavior", &format!("{in_context},\"behavior\":\"deny\"}}"))?;
+        let target = call(&mut self.cdp, "Target.createTarget", &format!("{in_context},\"url\":\"about:blank\"}}"))?;
         let target = string(&target, "targetId").unwrap_or_default();
         let attach = format!("{{\"targetId\":{},\"flatten\":true}}", quote(&target));
-        let Some(session) = string(&call(None, "Target.attachToTarget", &attach)?, "sessionId") else {
-            return Err(with_log("Chromium did not start: it opened no tab", &log));
-        };
-        call(Some(&session), "Page.enable", "{}")?;
-        call(Some(&session), "Page.setLifecycleEventsEnabled", "{\"enabled\":true}")?;
-        call(Some(&session), "Runtime.enable", "{}")?;
-        Ok(Browser { cfg, cdp, session, contexts: BTreeMap::new(), _browser: child, _tmp: tmp })
+        let session = string(&call(&mut self.cdp, "Target.attachToTarget", &attach)?, "sessionId")
+            .ok_or_else(|| PageError::BrowserGone("it opened no tab".to_owned()))?;
+        let tab = Tab { context, session, deadline };
+        self.page(&tab, "Page.enable", "{}", COMMAND_TIMEOUT)?;
+        self.page(&tab, "Page.setLifecycleEventsEnabled", "{\"enabled\":true}", COMMAND_TIMEOUT)?;
+        Ok(tab)
     }
 
-    /// A command to the tab.
-    fn page(&mut self, method: &str, params: &str, timeout: Duration) -> Result<Value, PageError> {
-        let answer = self.cdp.call(Some(&self.session), method, params, timeout);
-        self.note_events()?;
-        answer.map_err(|e| PageError::from_cdp(&format!("{method} failed"), e))
+    /// A command to the tab, given at most `timeout` and never past the
+    /// page's budget.
+    fn page(&mut self, tab: &Tab, method: &str, params: &str, timeout: Duration) -> Result<Value, PageError> {
+        let left = tab.deadline.saturating_duration_since(Instant::now()).min(timeout);
+        self.cdp
+            .call(Some(&tab.session), method, params, left)
+            .map_err(|e| PageError::from_cdp(&format!("{method} failed"), e))
     }
 
-    /// Navigates, injects axe-core everywhere, runs it: the results file's text.
-    fn scan_page(&mut self, url: &str, inject: &str) -> Result<String, PageError> {
+    fn load_and_run(&mut self, tab: &Tab, url: &str, inject: &str) -> Result<String, PageError> {
         let load = self.cfg.page_load_timeout;
-        let deadline = Instant::now() + load;
-        let nav = self.page("Page.navigate", &format!("{{\"url\":{}}}", quote(url)), load)?;
+        let loaded_by = (Instant::now() + load).min(tab.deadline);
+        let nav = self.page(tab, "Page.navigate", &format!("{{\"url\":{}}}", quote(url)), load)?;
         if let Some(e) = string(&nav, "errorText") {
             return Err(PageError::Page(format!("cannot load the page: {e}")));
         }
         // No loader for a navigation within the document: nothing to wait for.
         if let Some(loader) = string(&nav, "loaderId") {
-            self.wait_for_load(&loader, deadline)?;
+            self.wait_for_load(tab, &loader, loaded_by)?;
         }
-        self.inject(inject)?;
-        let run = format!("{{\"expression\":{},\"awaitPromise\":true,\"returnByValue\":true}}", quote(RUN));
-        let timeout = self.cfg.script_timeout;
-        let ran = self.cdp.call(Some(&self.session), "Runtime.evaluate", &run, timeout).map_err(|e| match e {
-            cdp::Error::Timeout => PageError::Page(format!("axe did not finish within {} s", timeout.as_secs())),
-            e => PageError::from_cdp("axe failed", e),
+        let world = self.inject(tab, inject)?;
+        let run = format!("{{\"expression\":{},\"contextId\":{world},\"awaitPromise\":true,\"returnByValue\":true}}", quote(RUN));
+        let ran = self.page(tab, "Runtime.evaluate", &run, self.cfg.script_timeout).map_err(|e| match e {
+            PageError::Page(why) if why.ends_with(&cdp::Error::Timeout.text()) => {
+                PageError::Page(format!("axe did not finish within {} s", self.cfg.script_timeout.as_secs()))
+            }
+            e => e,
         });
-        self.note_events()?;
         match evaluated(ran?) {
             Ok(Value::String(json)) => Ok(json),
             Ok(other) => Err(PageError::Page(match string(&other, "axeError") {
@@ -371,7 +444,7 @@ impl<'a> Browser<'a> {
 
     /// Waits for the `load` of the document `loader` brings, as
     /// chromedriver's page load strategy `normal` did.
-    fn wait_for_load(&mut self, loader: &str, deadline: Instant) -> Result<(), PageError> {
+    fn wait_for_load(&mut self, tab: &Tab, loader: &str, deadline: Instant) -> Result<(), PageError> {
         loop {
             let event = match self.cdp.event(deadline) {
                 Ok(event) => event,
@@ -381,100 +454,60 @@ impl<'a> Browser<'a> {
                 }
                 Err(e) => return Err(PageError::from_cdp("the page did not load", e)),
             };
-            if self.note(&event)? {
+            if event.session.as_deref() != Some(tab.session.as_str()) {
                 continue;
             }
-            if event.method == "Page.lifecycleEvent"
-                && string(&event.params, "name").as_deref() == Some("load")
-                && string(&event.params, "loaderId").as_deref() == Some(loader)
-            {
-                return Ok(());
+            match event.method.as_str() {
+                "Inspector.targetCrashed" => return Err(PageError::Page(cdp::Error::Crashed.text())),
+                "Page.lifecycleEvent"
+                    if string(&event.params, "name").as_deref() == Some("load")
+                        && string(&event.params, "loaderId").as_deref() == Some(loader) =>
+                {
+                    return Ok(());
+                }
+                _ => {}
             }
         }
     }
 
-    /// Evaluates axe-core and [`CONFIGURE`] in the page and in its frames,
-    /// of any origin, [`FRAME_DEPTH`] levels down. A frame that cannot take
-    /// it (it navigated away, it is gone) is left out; the page must.
-    fn inject(&mut self, inject: &str) -> Result<(), PageError> {
-        let tree = self.page("Page.getFrameTree", "{}", COMMAND_TIMEOUT)?;
+    /// Evaluates axe-core and [`CONFIGURE`] in an isolated world of the
+    /// page and of its frames, of any origin, [`FRAME_DEPTH`] levels down:
+    /// the page's scripts share the DOM with axe but not its JavaScript
+    /// (no patched `JSON.stringify`, `Array.prototype.toJSON` or `axe` of
+    /// theirs reaches it). A frame that cannot take it (it navigated away,
+    /// it is gone) is left out; the page must. Returns the page's world.
+    fn inject(&mut self, tab: &Tab, inject: &str) -> Result<u64, PageError> {
+        let tree = self.page(tab, "Page.getFrameTree", "{}", COMMAND_TIMEOUT)?;
         let mut frames = Vec::new();
         if let Some(root) = field(&tree, "frameTree") {
             frame_ids(root, 0, &mut frames);
         }
+        let mut top = None;
         for (n, frame) in frames.iter().enumerate() {
-            let Some(context) = self.contexts.get(frame) else {
-                if n == 0 {
-                    return Err(PageError::Page("the page has no context to run scripts in".to_owned()));
+            let params = format!("{{\"frameId\":{},\"worldName\":{}}}", quote(frame), quote(WORLD));
+            let world = self.page(tab, "Page.createIsolatedWorld", &params, COMMAND_TIMEOUT).and_then(|w| {
+                match field(&w, "executionContextId") {
+                    Some(Value::Number(Number::U64(id))) => Ok(*id),
+                    _ => Err(PageError::Page("it gave no isolated world".to_owned())),
                 }
-                continue;
-            };
-            let params =
-                format!("{{\"expression\":{inject},\"uniqueContextId\":{},\"returnByValue\":true}}", quote(context));
-            let done = self
-                .page("Runtime.evaluate", &params, COMMAND_TIMEOUT)
-                .and_then(|r| evaluated(r).map_err(|e| PageError::Page(bounded(&e, MESSAGE_LIMIT))));
+            });
+            let done = world.and_then(|world| {
+                let params = format!("{{\"expression\":{inject},\"contextId\":{world},\"returnByValue\":true}}");
+                let answer = self.page(tab, "Runtime.evaluate", &params, COMMAND_TIMEOUT)?;
+                evaluated(answer).map(|_| world).map_err(|e| PageError::Page(bounded(&e, MESSAGE_LIMIT)))
+            });
             match done {
+                Ok(world) if n == 0 => top = Some(world),
                 Ok(_) => {}
-                Err(PageError::Page(why)) if n == 0 => {
+                // A page that does not answer in time will not answer axe.
+                Err(PageError::Page(why)) if n == 0 || why.ends_with(&cdp::Error::Timeout.text()) => {
                     return Err(PageError::Page(format!("cannot inject axe-core: {why}")));
                 }
                 Err(PageError::Page(why)) => warn!("cannot inject axe-core into a frame: {why}"),
                 Err(gone) => return Err(gone),
             }
         }
-        Ok(())
-    }
-
-    /// Takes in the events that came with the last answers.
-    fn note_events(&mut self) -> Result<(), PageError> {
-        while let Some(event) = self.cdp.queued_event() {
-            self.note(&event)?;
-        }
-        Ok(())
-    }
-
-    /// Keeps track of frames' contexts and dismisses dialogs (as
-    /// chromedriver's `unhandledPromptBehavior: dismiss` did); true when the
-    /// event was one of those, BrowserGone when the tab crashed.
-    fn note(&mut self, event: &cdp::Event) -> Result<bool, PageError> {
-        if event.session.as_deref() != Some(self.session.as_str()) {
-            return Ok(false);
-        }
-        let params = &event.params;
-        match event.method.as_str() {
-            "Runtime.executionContextCreated" => {
-                let context = field(params, "context");
-                let aux = context.and_then(|c| field(c, "auxData"));
-                let default = matches!(aux.and_then(|a| field(a, "isDefault")), Some(Value::Bool(true)));
-                if let (true, Some(frame), Some(id)) =
-                    (default, aux.and_then(|a| string(a, "frameId")), context.and_then(|c| string(c, "uniqueId")))
-                {
-                    self.contexts.insert(frame, id);
-                }
-            }
-            "Runtime.executionContextDestroyed" => {
-                if let Some(id) = string(params, "executionContextUniqueId") {
-                    self.contexts.retain(|_, c| *c != id);
-                }
-            }
-            "Runtime.executionContextsCleared" => self.contexts.clear(),
-            // The tab is dead: it takes no more pages.
-            "Inspector.targetCrashed" => return Err(PageError::BrowserGone(cdp::Error::Crashed.text())),
-            "Page.javascriptDialogOpening" => {
-                let dismiss = self.cdp.call(
-                    Some(&self.session),
-                    "Page.handleJavaScriptDialog",
-                    "{\"accept\":false}",
-                    COMMAND_TIMEOUT,
-                );
-                if let Err(e @ (cdp::Error::Gone(_) | cdp::Error::Crashed)) = dismiss {
-                    return Err(PageError::BrowserGone(e.text()));
-                }
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+        top.ok_or_else(|| PageError::Page("the page has no frame to run axe in".to_owned()))
     }
 
     /// Asks the browser to close; its process group is stopped when the
