@@ -58,4 +58,6 @@ mod a11y_crawl;
 
 // The a11y scan in real Chromium, and the whole a11y task end to end.
 #[cfg(feature = "a11y")]
-mod a11y_scan;
+mod a11y_deadline;
+#[cfg(feature = "a11y")]
+mod a11y_scan; // The a11y task's deadline: a report of the pages scanned in time, the rest listed.
