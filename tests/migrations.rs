@@ -48,10 +48,13 @@ impl Postgres {
         if !["initdb", "postgres", "psql", "node"].iter().all(|tool| have_tool(tool)) {
             return None;
         }
-        let dir = TempDir::new("migration-pg");
         // PostgreSQL refuses to run as root: as root, run it as nobody.
         // SAFETY: geteuid only reads our effective user id.
         let root = unsafe { libc::geteuid() } == 0;
+        if root && !have_tool("setpriv") {
+            return None;
+        }
+        let dir = TempDir::new("migration-pg");
         if root {
             std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
         }
