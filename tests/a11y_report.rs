@@ -7,14 +7,16 @@ use std::path::{Path, PathBuf};
 
 use build_task::error::Result;
 use build_task::site;
-use build_task::tasks::a11y::report;
+use build_task::tasks::a11y::report::{self, Coverage, Written};
 use miniserde::json::{self, Number, Object, Value};
 
 use crate::support::{TempDir, shared_fixtures};
 
-/// The report step with the site's `-c` value, as the task calls it.
+/// The report step with the site's `-c` value and no coverage keys: the
+/// original reporter's output. Returns the count.
 fn generate(results: &Path, out: &Path, target: &str, config: Option<&str>) -> Result<u64> {
-    report::generate(results, out, target, &site::rules(config.unwrap_or("")).expect("the config parses"))
+    report::generate(results, out, target, &site::rules(config.unwrap_or("")).expect("the config parses"), None)
+        .map(|written| written.count)
 }
 
 const TARGET: &str = "https://example.gov";
@@ -389,21 +391,166 @@ fn a_missing_or_empty_results_folder_is_an_error() {
     assert!(!dir.path().join("out").exists(), "nothing is written for no results");
 }
 
-#[test]
-fn a_parseable_file_that_is_not_axe_results_is_an_error_naming_it() {
-    let dir = TempDir::new("a11y-shape");
+/// Our fixture's results plus one file, `axe-results-0.json`, holding
+/// `contents`: the report's outcome, index, and where it was written.
+fn report_with_odd_file(contents: &str) -> (Written, Value, TempDir) {
+    let dir = TempDir::new("a11y-odd");
     let results = dir.path().join("results");
     fs::create_dir(&results).unwrap();
-    fs::write(results.join("axe-results-1.json"), r#"{"url":"https://example.gov/"}"#).unwrap();
-    let err = generate(&results, &dir.path().join("out"), TARGET, None).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "cannot build the accessibility report: axe-results-1.json is not an axe results file: \
-         it is not a list holding one result"
+    for entry in fs::read_dir(own_fixtures().join("results")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), results.join(entry.file_name())).unwrap();
+    }
+    fs::write(results.join("axe-results-0.json"), contents).unwrap();
+    let out = dir.path().join("out");
+    let written = report::generate(&results, &out, TARGET, &[], None)
+        .unwrap_or_else(|e| panic!("one odd file must not fail the report, but: {e}\n{contents}"));
+    let index = read_json(&out.join("index.json"));
+    (written, index, dir)
+}
+
+/// The failed entries of `reportPages`, as their `absoluteURL`s (null for none).
+fn failed_urls(index: &Value) -> Vec<String> {
+    array(get(index, "reportPages"))
+        .iter()
+        .filter(|page| object(page).get("failed").is_some_and(|f| text(f) == "true"))
+        .map(|page| text(get(page, "absoluteURL")))
+        .collect()
+}
+
+/// The report of a results file that is not axe's: the odd page is one more
+/// failed page, with `url` as its `absoluteURL` (JSON text), and the rest of
+/// the report is exactly the report without that file.
+fn assert_failed_page_only(contents: &str, url: &str) {
+    let (written, index, _dir) = report_with_odd_file(contents);
+    let baseline = TempDir::new("a11y-odd-baseline");
+    let count = generate(&own_fixtures().join("results"), baseline.path(), TARGET, None).unwrap();
+    let expected = read_json(&baseline.path().join("index.json"));
+
+    // Our fixture has a file it cannot parse and an error marker: two failed
+    // pages; ours comes between them in the order the files are read.
+    assert_eq!(written, Written { count, pages: 6, failed: 3 }, "{contents}");
+    let null = "null".to_owned();
+    assert_eq!(failed_urls(&index), [null, url.to_owned(), "\"https://example.gov/down.html\"".to_owned()]);
+    let odd = array(get(&index, "reportPages")).iter().filter(|p| object(p).contains_key("failed")).nth(1).unwrap();
+    assert_eq!(text(get(odd, "path")), "null", "a failed page has no sub-page");
+    assert_eq!(uint(get(&index, "totalPageCount")), 6);
+
+    let scanned = |index: &Value| -> Value {
+        Value::Array(
+            array(get(index, "reportPages")).iter().filter(|p| !object(p).contains_key("failed")).cloned().collect(),
+        )
+    };
+    assert_eq!(difference(&scanned(&index), &scanned(&expected), "reportPages"), None);
+    assert_eq!(difference(get(&index, "violatedRules"), get(&expected, "violatedRules"), "violatedRules"), None);
+    assert_eq!(text(get(&index, "totalViolationsCount")), text(get(&expected, "totalViolationsCount")));
+    // No sub-page for the odd file; every other sub-page as before.
+    let out = _dir.path().join("out");
+    assert_eq!(file_names(&out), file_names(baseline.path()));
+    for name in file_names(baseline.path()).into_iter().filter(|name| name != "index.json") {
+        let d = difference(&read_json(&out.join(&name)), &read_json(&baseline.path().join(&name)), &name);
+        assert_eq!(d, None);
+    }
+}
+
+#[test]
+fn a_results_list_that_prototype_js_turned_into_a_string_is_a_failed_page_with_its_url() {
+    // Prototype.js 1.6's Array.prototype.toJSON makes JSON.stringify write
+    // the list as one string holding JSON-like text.
+    let inner = r#"[{"url": "https://example.gov/prototype.html", "violations": [], "passes": []}]"#;
+    assert_failed_page_only(&json::to_string(&Value::String(inner.into())), "\"https://example.gov/prototype.html\"");
+    // A string that holds no readable list: no URL.
+    assert_failed_page_only(r#""[object Object]""#, "null");
+}
+
+#[test]
+fn a_page_whose_own_axe_answers_an_empty_object_is_a_failed_page_without_a_url() {
+    assert_failed_page_only("{}", "null");
+    assert_failed_page_only("[{}]", "null");
+    assert_failed_page_only("[\n  {}\n]", "null");
+}
+
+#[test]
+fn a_file_that_is_not_a_list_holding_one_result_is_a_failed_page() {
+    for contents in ["[]", "null", "5", "true", "[5]", "[null]", "[[]]", r#"["https://example.gov/a.html"]"#] {
+        assert_failed_page_only(contents, "null");
+    }
+    // A lone result, not in a list, still names its page.
+    assert_failed_page_only(
+        r#"{"url": "https://example.gov/alone.html", "violations": [], "passes": []}"#,
+        "\"https://example.gov/alone.html\"",
     );
-    fs::write(results.join("axe-results-1.json"), r#"[{"url":"https://example.gov/","passes":[]}]"#).unwrap();
-    let err = generate(&results, &dir.path().join("out"), TARGET, None).unwrap_err();
-    assert!(err.to_string().ends_with("it has no \"violations\" list"), "{err}");
+}
+
+#[test]
+fn a_result_without_a_url_string_is_a_failed_page_without_a_url() {
+    for url in ["", r#""url": 5,"#, r#""url": null,"#, r#""url": ["https://example.gov/"],"#, r#""url": {},"#] {
+        assert_failed_page_only(&format!(r#"[{{{url} "violations": [], "passes": []}}]"#), "null");
+    }
+}
+
+#[test]
+fn violations_or_passes_of_the_wrong_shape_are_a_failed_page_with_its_url() {
+    let url = "\"https://example.gov/odd.html\"";
+    for fields in [
+        r#""passes": []"#,
+        r#""violations": {}, "passes": []"#,
+        r#""violations": "none", "passes": []"#,
+        r#""violations": null, "passes": []"#,
+        r#""violations": []"#,
+        r#""violations": [], "passes": {}"#,
+        r#""violations": [], "passes": [5]"#,
+        r#""violations": [], "passes": [{"id": "p"}]"#,
+        r#""violations": [], "passes": [{"id": "p", "nodes": {}}]"#,
+    ] {
+        assert_failed_page_only(&format!(r#"[{{"url": {url}, {fields}}}]"#), url);
+    }
+}
+
+#[test]
+fn a_violation_or_node_of_the_wrong_shape_is_a_failed_page_with_its_url() {
+    let url = "\"https://example.gov/odd.html\"";
+    for violation in [
+        "5",
+        "null",
+        r#""image-alt""#,
+        "[]",
+        r#"{"id": "image-alt", "description": "d"}"#,
+        r#"{"id": "image-alt", "description": "d", "nodes": {}}"#,
+        r#"{"id": "image-alt", "nodes": []}"#,
+        r#"{"id": "image-alt", "description": 5, "nodes": []}"#,
+        r#"{"id": "image-alt", "impact": "serious", "description": "d", "nodes": [null]}"#,
+        r#"{"id": "image-alt", "impact": "serious", "description": "d", "nodes": ["<img>"]}"#,
+        r#"{"id": "image-alt", "impact": "serious", "description": "d", "nodes": [{"html": "<img>"}, []]}"#,
+    ] {
+        assert_failed_page_only(&format!(r#"[{{"url": {url}, "violations": [{violation}], "passes": []}}]"#), url);
+    }
+}
+
+#[test]
+fn a_scan_coverage_adds_the_page_counts_and_the_pages_not_scanned_to_the_index() {
+    let dir = TempDir::new("a11y-coverage");
+    let out = dir.path().join("out");
+    let not_scanned = vec!["https://example.gov/late.html".to_owned(), "https://example.gov/later.html".to_owned()];
+    let coverage = Coverage { found: 612, sampled: 7, not_scanned };
+    let written = report::generate(&own_fixtures().join("results"), &out, TARGET, &[], Some(&coverage)).unwrap();
+    assert_eq!(written, Written { count: 7, pages: 5, failed: 2 });
+    let index = read_json(&out.join("index.json"));
+    assert_eq!(uint(get(&index, "pagesFound")), 612);
+    assert_eq!(uint(get(&index, "pagesSampled")), 7);
+    assert_eq!(uint(get(&index, "pagesScanned")), 5);
+    assert_eq!(uint(get(&index, "pagesFailed")), 2);
+    assert_eq!(
+        text(get(&index, "pagesNotScanned")),
+        r#"["https://example.gov/late.html","https://example.gov/later.html"]"#
+    );
+    // Everything else is the original's report.
+    let mut ours = object(&index).clone();
+    for key in ["pagesFound", "pagesSampled", "pagesScanned", "pagesFailed", "pagesNotScanned"] {
+        ours.remove(key);
+    }
+    let expected = read_json(&own_fixtures().join("expected/no-rules/index.json"));
+    assert_eq!(difference(&Value::Object(ours), &expected, "index.json"), None);
 }
 
 #[test]

@@ -63,3 +63,7 @@ mod a11y_scan;
 // Hostile pages against the real scan: each fails alone.
 #[cfg(feature = "a11y")]
 mod a11y_hostile;
+
+// The a11y task's deadline: a report of the pages scanned in time, the rest listed.
+#[cfg(feature = "a11y")]
+mod a11y_deadline;

@@ -7,6 +7,11 @@
 //! and one JSON file per page in the artifact, as the original Node reporter
 //! did. The user agent for both the crawler and the browser is the
 //! `user-agent` user-provided service's `USER_AGENT`, as in the original.
+//!
+//! One deadline bounds the whole task ([`DEFAULT_DEADLINE`]): the crawl gets
+//! at most [`CRAWL_SHARE`] of it, the scan stops starting pages
+//! [`report_reserve`] before it, and the report is written from the pages
+//! scanned by then, the others listed as not scanned.
 
 mod cdp;
 pub mod crawl;
@@ -14,7 +19,7 @@ pub mod report;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -33,6 +38,28 @@ pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium-headless-shell";
 /// Where build.sh puts axe-core.
 pub const DEFAULT_AXE_JS: &str = "/usr/local/lib/axe-core/axe.min.js";
 
+/// The whole task's time, from its start to its report. pages-core cancels a
+/// build task 60 minutes after it created it (240 polls, 15 s apart) and then
+/// keeps no report at all. Ours counts from the task's start, so the 10
+/// minutes left cover what comes before (placing the container, pulling the
+/// image with its browser, the processing status) and after (the success
+/// status), and a page already started when the scan's deadline came (its
+/// own load and axe timeouts, 90 s + 180 s by default, unless the scan cuts
+/// them).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(50 * 60);
+
+/// The crawl's budget is at most this share (in tenths) of the deadline, so
+/// the scan gets the rest: with the defaults, 15 of 50 minutes, the crawl's
+/// own default budget.
+pub const CRAWL_SHARE: u32 = 3;
+
+/// The time kept after the scan for the report and the upload: a tenth of
+/// the deadline, at most 3 minutes (400 pages' report is written in seconds;
+/// their upload is some 800 objects).
+pub fn report_reserve(deadline: Duration) -> Duration {
+    (deadline / 10).min(Duration::from_secs(180))
+}
+
 /// The axe-core build.sh pins, and the SHA-256 of its axe.min.js (the
 /// package's integrity is checked at build time; this is the file's).
 pub const AXE_VERSION: &str = "4.13.0";
@@ -47,11 +74,21 @@ pub const TASK: Task = Task {
 };
 
 fn run(ctx: &Context) -> Result<Outcome> {
+    let started = Instant::now();
     // Every input and setting is checked before any work.
     let site = ctx.site()?;
     let user_agent = ctx.site_user_agent(DEFAULT_USER_AGENT)?;
     let settings = Settings::from_env(&ctx.env)?;
-    let opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
+    let mut opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
+    let crawl_cap = settings.deadline * CRAWL_SHARE / 10;
+    if opts.budget > crawl_cap {
+        info!(
+            "the crawl's budget is {} s: {}% of the task's deadline (BUILD_TASK_A11Y_DEADLINE_SECS)",
+            crawl_cap.as_secs_f32(),
+            CRAWL_SHARE * 10
+        );
+        opts.budget = crawl_cap;
+    }
     let results_dir = settings.results_dir.clone().unwrap_or_else(|| ctx.work_dir.join("results"));
     // The report reads every file there: old results would join this run's.
     if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
@@ -67,8 +104,9 @@ fn run(ctx: &Context) -> Result<Outcome> {
     if found.pages.is_empty() {
         return Err(Error::failed("0 urls found"));
     }
-    info!("{} urls found", found.pages.len());
-    if found.pages.len() > URL_LIMIT {
+    let pages_found = found.pages.len();
+    info!("{pages_found} urls found");
+    if pages_found > URL_LIMIT {
         info!("limiting scanning to {URL_LIMIT} urls");
     }
     let urls = crawl::sample(found.pages, URL_LIMIT);
@@ -80,15 +118,37 @@ fn run(ctx: &Context) -> Result<Outcome> {
         page_load_timeout: settings.page_timeout,
         script_timeout: settings.page_timeout * 2,
         scratch: ctx.work_dir.clone(),
-        deadline: None,
+        deadline: Some(started + settings.deadline - report_reserve(settings.deadline)),
     };
     let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
     info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);
     ctx.cancel.check()?;
+    if summary.scanned + summary.failed == 0 && !summary.not_scanned.is_empty() {
+        // A report of no page would read "No issues found" in pages-core.
+        return Err(Error::failed(format!(
+            "the deadline ({} s, BUILD_TASK_A11Y_DEADLINE_SECS) came before any of the {} pages was scanned",
+            settings.deadline.as_secs(),
+            urls.len()
+        )));
+    }
 
-    let count = report::generate(&results_dir, &ctx.out_dir, site.target.as_str(), &site.rules)
+    let coverage = report::Coverage { found: pages_found, sampled: urls.len(), not_scanned: summary.not_scanned };
+    let written = report::generate(&results_dir, &ctx.out_dir, site.target.as_str(), &site.rules, Some(&coverage))
         .map_err(|e| e.context("cannot write the report"))?;
-    Ok(Outcome { message: None, count })
+    Ok(Outcome { message: Some(coverage_message(&coverage, &written)), count: written.count })
+}
+
+/// The success message: "found 612 pages, sampled 400, scanned 400 (3
+/// failed); 0 not reached before the deadline".
+fn coverage_message(coverage: &report::Coverage, written: &report::Written) -> String {
+    format!(
+        "found {} pages, sampled {}, scanned {} ({} failed); {} not reached before the deadline",
+        coverage.found,
+        coverage.sampled,
+        written.pages,
+        written.failed,
+        coverage.not_scanned.len()
+    )
 }
 
 fn doctor(env: &Env) -> Vec<Check> {
@@ -126,6 +186,8 @@ struct Settings {
     results_dir: Option<PathBuf>,
     /// BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS: page load; axe gets twice that.
     page_timeout: Duration,
+    /// BUILD_TASK_A11Y_DEADLINE_SECS: the whole task, from its start.
+    deadline: Duration,
 }
 
 impl Settings {
@@ -147,6 +209,12 @@ impl Settings {
             chromium: path("BUILD_TASK_A11Y_CHROMIUM", DEFAULT_CHROMIUM),
             results_dir: env.get("BUILD_TASK_A11Y_RESULTS_DIR").map(PathBuf::from),
             page_timeout: Duration::from_secs(env.whole_number("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", 1, 3600, 90)?),
+            deadline: Duration::from_secs(env.whole_number(
+                "BUILD_TASK_A11Y_DEADLINE_SECS",
+                1,
+                86_400,
+                DEFAULT_DEADLINE.as_secs(),
+            )?),
         })
     }
 }

@@ -15,6 +15,17 @@
 //!
 //! Everything is a [`Value`]: the results pass through untouched except for the
 //! fields the reporter adds, so a newer axe with new fields needs no change here.
+//!
+//! A results file is written by the page's own JavaScript (axe's result goes
+//! through the page's `JSON.stringify`), so its shape is untrusted: a file that
+//! is not what axe writes (Prototype.js's `Array.prototype.toJSON` turns the
+//! list into a string; a page's own `axe` answers `{}`) is that page's failure,
+//! as an unreadable file was for the original, never the whole report's.
+//!
+//! Given a [`Coverage`], index.json also says how many pages the crawl found,
+//! how many were sampled and scanned, and which the deadline left out:
+//! `pagesFound`, `pagesSampled`, `pagesScanned`, `pagesFailed`,
+//! `pagesNotScanned`. pages-core's report pages ignore keys they do not read.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashMap;
@@ -24,7 +35,7 @@ use std::path::Path;
 
 use miniserde::json::{self, Array, Number, Object, Value};
 
-use crate::task::{Error, Result, Rule};
+use crate::task::{Error, Result, Rule, warn};
 
 /// The impacts axe gives a violation, in the order the report shows them, with
 /// the colour and order the original took from `templates/utils.js`.
@@ -42,10 +53,40 @@ struct Severity {
     order: u64,
 }
 
+/// What the task knows of the pages beyond the results files: the keys it
+/// adds to index.json.
+#[derive(Clone, Debug, Default)]
+pub struct Coverage {
+    /// Pages the crawl found.
+    pub found: usize,
+    /// Pages chosen to scan (all found, or the first and a random sample).
+    pub sampled: usize,
+    /// Pages the deadline came before, in the order they would have been scanned.
+    pub not_scanned: Vec<String>,
+}
+
+/// What a written report holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The count pages-core shows: violated rules that are not ignored.
+    pub count: u64,
+    /// Pages in the report: one per results file.
+    pub pages: usize,
+    /// Of those, pages that failed (an error marker, or a file that is not
+    /// axe's results).
+    pub failed: usize,
+}
+
 /// Reads every axe results file in `results_dir`, writes index.json and one
-/// `<name>.json` per results file into `out_dir`, as the original reporter did.
-/// Returns the count pages-core shows: violated rules that are not ignored.
-pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, rules: &[Rule]) -> Result<u64> {
+/// `<name>.json` per results file into `out_dir`, as the original reporter
+/// did, with [`Coverage`]'s keys when it is given.
+pub fn generate(
+    results_dir: &Path,
+    out_dir: &Path,
+    target: &str,
+    rules: &[Rule],
+    coverage: Option<&Coverage>,
+) -> Result<Written> {
     let files = results_files(results_dir)?;
     fs::create_dir_all(out_dir)
         .map_err(|e| Error::failed(format!("cannot create the report folder {}: {e}", out_dir.display())))?;
@@ -70,7 +111,8 @@ pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, rules: &[Rule]
             _ => None,
         };
         let Some(Value::Object(first)) = first else {
-            return Err(not_axe_results(&display_name, "it is not a list holding one result"));
+            report_pages.push(odd_page(&display_name, &contents, "it is not a list holding one result"));
+            continue;
         };
         if truthy(first.get("error")) {
             // The scan's error marker: `[{"url": …, "error": true}]`.
@@ -82,7 +124,13 @@ pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, rules: &[Rule]
             continue;
         }
 
-        let page = ScannedPage::build(first, rules).map_err(|problem| not_axe_results(&display_name, &problem))?;
+        let page = match ScannedPage::build(first, rules) {
+            Ok(page) => page,
+            Err(problem) => {
+                report_pages.push(odd_page(&display_name, &contents, &problem));
+                continue;
+            }
+        };
         let name = page_name(&display_name);
         write_json(&out_dir.join(format!("{name}.json")), page.file)?;
         total_violations += page.violations_count;
@@ -111,8 +159,17 @@ pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, rules: &[Rule]
         Page::Failed { .. } => (true, Reverse(0)),
     });
 
+    let failed = report_pages.iter().filter(|page| matches!(page, Page::Failed { .. })).count();
     let page_count = files.len() as u64;
     let mut index = Object::new();
+    if let Some(coverage) = coverage {
+        index.insert("pagesFound".into(), number(coverage.found as u64));
+        index.insert("pagesSampled".into(), number(coverage.sampled as u64));
+        index.insert("pagesScanned".into(), number(page_count));
+        index.insert("pagesFailed".into(), number(failed as u64));
+        let not_scanned = coverage.not_scanned.iter().cloned().map(Value::String).collect();
+        index.insert("pagesNotScanned".into(), Value::Array(not_scanned));
+    }
     index.insert("baseurl".into(), Value::String(target.to_owned()));
     index.insert("totalPageCount".into(), number(page_count));
     index.insert("totalViolationsCount".into(), number(total_violations));
@@ -123,7 +180,31 @@ pub fn generate(results_dir: &Path, out_dir: &Path, target: &str, rules: &[Rule]
         Value::Array(report_pages.into_iter().map(|page| Value::Object(page.into_json(target))).collect()),
     );
     write_json(&out_dir.join("index.json"), index)?;
-    Ok(count)
+    Ok(Written { count, pages: files.len(), failed })
+}
+
+/// A results file that is not what axe writes: logged, and its page reported
+/// as failed, with the URL it names where one can be read.
+fn odd_page(file: &str, contents: &Value, problem: &str) -> Page {
+    warn!("{file} is not an axe results file ({problem}): its page is reported as failed");
+    Page::Failed { url: readable_url(contents, 2) }
+}
+
+/// The page's URL in a results file of the wrong shape: the first result's
+/// `url`, in a list or alone, or in the JSON text a string holds (Prototype.js's
+/// `Array.prototype.toJSON` makes the list a string), `depth` strings down.
+fn readable_url(value: &Value, depth: u8) -> Option<String> {
+    match value {
+        Value::Array(items) => items.first().and_then(|first| readable_url(first, 0)),
+        Value::Object(result) => match result.get("url") {
+            Some(Value::String(url)) if !url.is_empty() => Some(url.clone()),
+            _ => None,
+        },
+        Value::String(text) if depth > 0 => {
+            json::from_str::<Value>(text).ok().and_then(|inner| readable_url(&inner, depth - 1))
+        }
+        _ => None,
+    }
 }
 
 /// A line of `reportPages`.
@@ -265,6 +346,11 @@ fn enhance(violation: &Value, rules: &[Rule], url: &str) -> std::result::Result<
     let Some(Value::Array(mut nodes)) = out.remove("nodes") else {
         return Err("a violation has no \"nodes\" list".into());
     };
+    // pages-core's sub-page reads `html`, `target` and `failureSummary` of
+    // each node: anything but an object would break it.
+    if nodes.iter().any(|node| !matches!(node, Value::Object(_))) {
+        return Err("a node of a violation is not an object".into());
+    }
     let Some(Value::String(description)) = violation.get("description") else {
         return Err("a violation has no \"description\"".into());
     };
@@ -400,10 +486,6 @@ fn results_files(results_dir: &Path) -> Result<Vec<Vec<u8>>> {
     }
     names.sort_unstable_by(|a, b| b.cmp(a));
     Ok(names)
-}
-
-fn not_axe_results(file: &str, problem: &str) -> Error {
-    Error::failed(format!("cannot build the accessibility report: {file} is not an axe results file: {problem}"))
 }
 
 fn write_json(path: &Path, value: Object) -> Result<()> {
