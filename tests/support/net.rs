@@ -117,10 +117,9 @@ fn make_namespace() -> Result<(OwnedFd, PathBuf), String> {
         return Err(format!("cannot make a network namespace (it needs root): {}", std::io::Error::last_os_error()));
     }
     // `ip` runs as this thread's child, so in its namespace.
-    for args in [
-        vec!["link", "set", "lo", "up"],
-        vec!["addr", "add", &format!("{}/24", PublicNet::SITE_IP), "dev", "lo"],
-    ] {
+    for args in
+        [vec!["link", "set", "lo", "up"], vec!["addr", "add", &format!("{}/24", PublicNet::SITE_IP), "dev", "lo"]]
+    {
         let out = Command::new("ip").args(&args).output().map_err(|e| format!("cannot run ip: {e}"))?;
         assert!(
             out.status.success(),
