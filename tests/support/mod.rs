@@ -11,7 +11,9 @@ pub mod proxy;
 pub mod s3;
 pub mod site;
 pub mod tls;
-// Every task's deployed runs serve their site with it (inside a net::PublicNet).
+// Every task's deployed runs serve their site with it (inside a net::PublicNet);
+// the directory and generated sites only the a11y tests use.
+#[cfg_attr(not(feature = "a11y"), allow(dead_code))]
 pub mod web;
 
 use std::path::{Path, PathBuf};
