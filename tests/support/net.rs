@@ -61,13 +61,15 @@ impl PublicNet {
                 }
             })
             .expect("a thread for the network namespace");
-        match ready_rx.recv().expect("the namespace thread answers") {
-            Ok((ns, path)) => Some(PublicNet { ns, path, park: Some((park_tx, thread)) }),
-            Err(why) => {
+        match ready_rx.recv() {
+            Ok(Ok((ns, path))) => Some(PublicNet { ns, path, park: Some((park_tx, thread)) }),
+            Ok(Err(why)) => {
                 let _ = thread.join();
                 super::skip(&why);
                 None
             }
+            // It panicked (`ip` failed): that panic, with its message.
+            Err(_) => std::panic::resume_unwind(thread.join().expect_err("the namespace thread ended without a word")),
         }
     }
 
