@@ -16,10 +16,13 @@
 //! /dev of the usual device nodes, a tmpfs /dev/shm and /tmp, chrooted, with
 //! Cloud Foundry's environment, as `/bin/sh -c '<command>'` (the image's own
 //! dash), as root, in /. What differs from garden-runc: the network namespace
-//! is the host's (the callback, S3 and the site are on its loopback), there
-//! are no cgroup limits, no user namespace, no seccomp profile, and /etc/hosts
-//! and /etc/resolv.conf are the image's own (Garden bind-mounts its own; the
-//! scan must not need them, so nothing writes them here).
+//! is the one the container is started in (for a deployed run, a PublicNet
+//! of the test's own with the site at a public-looking address and the
+//! callback and S3 on its loopback; a deployed run refuses internal
+//! addresses), there are no cgroup limits, no user namespace, no seccomp
+//! profile, and /etc/hosts and /etc/resolv.conf are the image's own (Garden
+//! bind-mounts its own; the scan must not need them, so nothing writes them
+//! here).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,7 @@ use serde_json::Value;
 
 use crate::image::{Built, SETUP_SCRIPTS, build_and_unpack, buildah, can_build_images, cf_env, run, static_binary_of};
 use crate::support::callback::{CallbackServer, field};
+use crate::support::net::PublicNet;
 use crate::support::s3::S3Server;
 use crate::support::web::WebServer;
 use crate::support::{Params, TempDir, deployed, enc, have_tool, stderr};
@@ -149,7 +153,8 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
 exec chroot "$root" /bin/sh -c "$cmd"
 "#;
 
-/// `/bin/sh -c command` in the image's rootfs, with `env` only.
+/// `/bin/sh -c command` in the image's rootfs, with `env` only, in the
+/// calling thread's network namespace.
 fn contained(image: &Built, env: &[(String, String)], command: &str) -> Output {
     Command::new("unshare")
         .args(["--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", CONTAINER, "container"])
@@ -245,9 +250,10 @@ fn site_dir() -> PathBuf {
     Path::new(REPO).join("ci/smoke/site")
 }
 
-/// The fixture site, served on loopback for the runs to scan.
+/// The fixture site for the deployed runs to scan, at the public-looking
+/// address of the PublicNet it is started in.
 fn site() -> WebServer {
-    WebServer::directory(0, &site_dir()).unwrap()
+    WebServer::directory_on(PublicNet::SITE_IP, 0, &site_dir()).unwrap()
 }
 
 /// An a11y report by page URL, without what differs between two scans of the
@@ -308,36 +314,43 @@ fn without_timestamps(value: &Value) -> Value {
 fn the_a11y_image_runs_every_pages_core_command_form_and_scans_as_the_host_does() {
     let Some(image) = a11y_image() else { return };
     let Some(axe) = crate::support::axe::axe_js() else { return };
-    let site = site();
-    let target = site.url("/");
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let site = site();
+        let target = site.url("/");
 
-    // The same task on the host, with the host's Chromium.
-    let Some(host) = Deployed::start(8100) else { return };
-    let tmp = TempDir::new("a11y-host");
-    let out = deployed(&host.s3.endpoint(), tmp.path())
-        .arg("a11y")
-        .args(shlex::split(&site_flags(&target, true)).unwrap())
-        .args(["-p", &host.params()])
-        .env("BUILD_TASK_A11Y_AXE_JS", &axe)
-        .output()
-        .unwrap();
-    let on_host = by_page(&host.succeeded(&out, "the host"));
-    assert!(on_host.len() > 2, "index.json and a report per page: {:?}", on_host.keys());
+        // The same task on the host, with the host's Chromium.
+        let Some(host) = Deployed::start(8100) else { return };
+        let tmp = TempDir::new("a11y-host");
+        let out = deployed(&host.s3.endpoint(), tmp.path())
+            .arg("a11y")
+            .args(shlex::split(&site_flags(&target, true)).unwrap())
+            .args(["-p", &host.params()])
+            .env("BUILD_TASK_A11Y_AXE_JS", &axe)
+            .output()
+            .unwrap();
+        let on_host = by_page(&host.succeeded(&out, "the host"));
+        assert!(on_host.len() > 2, "index.json and a report per page: {:?}", on_host.keys());
 
-    let forms =
-        [("exec build-task a11y", true), ("python build-task/main.py", false), ("python build-task/main.py", true)];
-    for (n, (program, with_config)) in forms.into_iter().enumerate() {
-        let run = Deployed::start(8101 + n as u64).unwrap();
-        let command = format!("{program} {} -p '{}'", site_flags(&target, with_config), run.params());
-        let form = format!("`{program} …`{}", if with_config { " with -c" } else { "" });
-        let out = contained(image, &cf_env(image, &run.s3), &command);
-        let in_image = by_page(&run.succeeded(&out, &form));
-        assert_eq!(in_image.keys().collect::<Vec<_>>(), on_host.keys().collect::<Vec<_>>(), "{form}: the same pages");
-        for (page, value) in &in_image {
-            assert_same(value, &on_host[page], &format!("{form}: {page}"));
+        let forms =
+            [("exec build-task a11y", true), ("python build-task/main.py", false), ("python build-task/main.py", true)];
+        for (n, (program, with_config)) in forms.into_iter().enumerate() {
+            let run = Deployed::start(8101 + n as u64).unwrap();
+            let command = format!("{program} {} -p '{}'", site_flags(&target, with_config), run.params());
+            let form = format!("`{program} …`{}", if with_config { " with -c" } else { "" });
+            let out = contained(image, &cf_env(image, &run.s3), &command);
+            let in_image = by_page(&run.succeeded(&out, &form));
+            assert_eq!(
+                in_image.keys().collect::<Vec<_>>(),
+                on_host.keys().collect::<Vec<_>>(),
+                "{form}: the same pages"
+            );
+            for (page, value) in &in_image {
+                assert_same(value, &on_host[page], &format!("{form}: {page}"));
+            }
+            eprintln!("a11y image, {form}: processing, success, {} objects equal to the host's", in_image.len());
         }
-        eprintln!("a11y image, {form}: processing, success, {} objects equal to the host's", in_image.len());
-    }
+    })
 }
 
 #[test]
@@ -363,30 +376,33 @@ fn the_pipelines_run_step_passes_in_each_debian_image_and_stops_one_missing_its_
 #[test]
 fn the_owasp_zap_image_runs_every_pages_core_command_form() {
     let Some(image) = zap_image() else { return };
-    let site = site();
-    let target = site.url("/");
-    let forms = [
-        ("exec build-task owasp-zap", format!("-t {}", enc(&target))),
-        ("zap/run_pages_task.py", format!("-t {}", enc(&target))),
-        ("python build-task/main.py", site_flags(&target, false)),
-        ("python build-task/main.py", site_flags(&target, true)),
-    ];
-    for (n, (program, flags)) in forms.into_iter().enumerate() {
-        let run = Deployed::start(8201 + n as u64).unwrap();
-        let command = format!("{program} {flags} -p '{}'", run.params());
-        let out = contained(image, &cf_env(image, &run.s3), &command);
-        let form = format!("`{program} {}`", &flags[..2]);
-        let stored = run.succeeded(&out, &form);
-        let index = &stored["index.json"];
-        // The stand-in's four missing-header alerts, as the report groups them.
-        let text = index.to_string();
-        for alert in ["Content Security Policy (CSP) Header Not Set", "Missing Anti-clickjacking Header"] {
-            assert!(text.contains(alert), "{form}: {alert} in {text}");
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let site = site();
+        let target = site.url("/");
+        let forms = [
+            ("exec build-task owasp-zap", format!("-t {}", enc(&target))),
+            ("zap/run_pages_task.py", format!("-t {}", enc(&target))),
+            ("python build-task/main.py", site_flags(&target, false)),
+            ("python build-task/main.py", site_flags(&target, true)),
+        ];
+        for (n, (program, flags)) in forms.into_iter().enumerate() {
+            let run = Deployed::start(8201 + n as u64).unwrap();
+            let command = format!("{program} {flags} -p '{}'", run.params());
+            let out = contained(image, &cf_env(image, &run.s3), &command);
+            let form = format!("`{program} {}`", &flags[..2]);
+            let stored = run.succeeded(&out, &form);
+            let index = &stored["index.json"];
+            // The stand-in's four missing-header alerts, as the report groups them.
+            let text = index.to_string();
+            for alert in ["Content Security Policy (CSP) Header Not Set", "Missing Anti-clickjacking Header"] {
+                assert!(text.contains(alert), "{form}: {alert} in {text}");
+            }
+            let count = field(&run.cb.bodies()[1], "count").unwrap();
+            assert_eq!(count, "4", "{form}");
+            eprintln!("owasp-zap image, {form}: processing, success, index.json with {count} alerts");
         }
-        let count = field(&run.cb.bodies()[1], "count").unwrap();
-        assert_eq!(count, "4", "{form}");
-        eprintln!("owasp-zap image, {form}: processing, success, index.json with {count} alerts");
-    }
+    })
 }
 
 /// Installed packages and non-directory files of an unpacked image.

@@ -4,8 +4,10 @@
 //! (`buildah bud`, FROM scratch), its rootfs unpacked beside a metadata.json
 //! as oci-build-task writes them, audited by hardening/audit, and run as
 //! Cloud Foundry runs a task: `/bin/sh -c 'build-task example …'`, as root,
-//! in `/`, under chroot and under `buildah run`. A last test builds a task on
-//! a real (busybox) base, through its build.sh and the hardening step.
+//! in `/`, under chroot and under `buildah run`, inside a network namespace
+//! of the test's own where the site is at a public-looking address (a
+//! deployed run refuses internal ones). A last test builds a task on a real
+//! (busybox) base, through its build.sh and the hardening step.
 //!
 //! Everything lives under CARGO_TARGET_TMPDIR, buildah's storage included, so
 //! nothing touches the machine's own images.
@@ -15,13 +17,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use miniserde::{Deserialize, json};
 
 use crate::support::callback::{CallbackServer, field};
+use crate::support::net::PublicNet;
 use crate::support::s3::S3Server;
-use crate::support::site::Site;
+use crate::support::web::{Reply, WebServer};
 use crate::support::{Params, enc, have_tool, vcap_services};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -470,24 +472,29 @@ pub(crate) fn cf_env(image: &Built, s3: &S3Server) -> Vec<(String, String)> {
     env
 }
 
-/// A task run against a loopback site, callback and S3; returns the command
+/// A task run against a site at the public-looking address, a callback and
+/// S3 on loopback, all in the PublicNet it is started in; returns the command
 /// for `/bin/sh -c` and what to check afterwards.
 struct TaskRun {
     s3: S3Server,
     cb: CallbackServer,
-    _site: Site,
+    _site: WebServer,
     command: String,
 }
 
 fn task_run(task_id: u64) -> Option<TaskRun> {
     let s3 = S3Server::start("site-bucket")?;
     let cb = CallbackServer::start(task_id);
-    let site =
-        Site::start(&["Content-Type: text/html", "X-Content-Type-Options: nosniff"], "<html>hi</html>", Duration::ZERO);
+    let reply = Reply {
+        status: 200,
+        headers: vec![("Content-Type".into(), "text/html".into()), ("X-Content-Type-Options".into(), "nosniff".into())],
+        body: b"<html>hi</html>".to_vec(),
+    };
+    let site = WebServer::start_on(PublicNet::SITE_IP, 0, move |_| reply.clone()).unwrap();
     let callback = cb.url();
     let params = Params::on_s3s(&callback, task_id, "site-bucket");
     // pages-core's command: every value encrypted, the params in single quotes.
-    let command = format!("exec build-task example -t '{}' -p '{}'", enc(&site.url()), params.encrypted());
+    let command = format!("exec build-task example -t '{}' -p '{}'", enc(&site.url("/")), params.encrypted());
     Some(TaskRun { s3, cb, _site: site, command })
 }
 
@@ -512,19 +519,25 @@ impl TaskRun {
 #[test]
 fn the_scratch_example_image_runs_under_chroot_as_cloud_foundry_starts_a_task() {
     let Some(image) = scratch_image() else { return };
-    let Some(task) = task_run(6101) else { return };
-    // The launcher's exec: /bin/sh -c '<command>', as root, in /.
-    let out = chrooted(image, &["/bin/sh", "-c", &task.command], cf_env(image, &task.s3));
-    task.check(&out, 6101);
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let Some(task) = task_run(6101) else { return };
+        // The launcher's exec: /bin/sh -c '<command>', as root, in /.
+        let out = chrooted(image, &["/bin/sh", "-c", &task.command], cf_env(image, &task.s3));
+        task.check(&out, 6101);
+    })
 }
 
 #[test]
 fn the_scratch_example_image_answers_the_python_command_form_too() {
     let Some(image) = scratch_image() else { return };
-    let Some(task) = task_run(6103) else { return };
-    let command = task.command.replacen("exec build-task example", "python build-task/main.py", 1);
-    let out = chrooted(image, &["/bin/sh", "-c", &command], cf_env(image, &task.s3));
-    task.check(&out, 6103);
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let Some(task) = task_run(6103) else { return };
+        let command = task.command.replacen("exec build-task example", "python build-task/main.py", 1);
+        let out = chrooted(image, &["/bin/sh", "-c", &command], cf_env(image, &task.s3));
+        task.check(&out, 6103);
+    })
 }
 
 #[test]
@@ -547,17 +560,22 @@ fn doctor_passes_in_the_scratch_example_image() {
 #[test]
 fn the_scratch_example_image_runs_under_buildah_run() {
     let Some(image) = scratch_image() else { return };
-    let Some(task) = task_run(6102) else { return };
-    let ctr = String::from_utf8(run(buildah().args(["from", "--pull-never", TAG])).stdout).unwrap().trim().to_owned();
-    let mut cmd = buildah();
-    cmd.args(["run", "--isolation", "chroot"]);
-    for (k, v) in cf_env(image, &task.s3) {
-        cmd.arg("--env").arg(format!("{k}={v}"));
-    }
-    cmd.args([&ctr, "--", "/bin/sh", "-c", &task.command]);
-    let out = run_allowing_failure(&mut cmd);
-    run(buildah().args(["rm", &ctr]));
-    task.check(&out, 6102);
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let Some(task) = task_run(6102) else { return };
+        let ctr =
+            String::from_utf8(run(buildah().args(["from", "--pull-never", TAG])).stdout).unwrap().trim().to_owned();
+        let mut cmd = buildah();
+        // The network namespace buildah is started in (the PublicNet's).
+        cmd.args(["run", "--isolation", "chroot", "--network", "host"]);
+        for (k, v) in cf_env(image, &task.s3) {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        cmd.args([&ctr, "--", "/bin/sh", "-c", &task.command]);
+        let out = run_allowing_failure(&mut cmd);
+        run(buildah().args(["rm", &ctr]));
+        task.check(&out, 6102);
+    })
 }
 
 /// `args` run chrooted in the image's rootfs with `env` only, as root, in /.

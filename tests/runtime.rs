@@ -1,8 +1,10 @@
 use std::time::Duration;
 
 use crate::support::callback::{CallbackServer, field};
+use crate::support::net::PublicNet;
 use crate::support::s3::S3Server;
 use crate::support::site::Site;
+use crate::support::web::{Reply, WebServer};
 use crate::support::{Params, TempDir, build_task, have_tool, stderr, stdout, vcap_services};
 
 fn secure_site() -> Site {
@@ -13,42 +15,60 @@ fn secure_site() -> Site {
     )
 }
 
-#[test]
-fn a_deployed_run_with_encrypted_params_delivers_processing_then_success_and_uploads_index_json() {
-    let Some(s3) = S3Server::start("site-bucket") else { return };
-    let cb = CallbackServer::start(4242);
-    let site = secure_site();
-    let callback = cb.url();
-    let params = Params::on_s3s(&callback, 4242, "site-bucket");
-    let tmp = TempDir::new("deployed");
-    let out = crate::support::deployed(&s3.endpoint(), tmp.path())
-        .args(["example", "-t", &crate::support::enc(&site.url()), "-p", &params.encrypted()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(cb.statuses(), ["processing", "success"]);
-    let success = &cb.bodies()[1];
-    assert_eq!(field(success, "artifact").unwrap(), "_tasks/artifacts/4242/");
-    assert_eq!(field(success, "count").unwrap(), "4");
-    assert_eq!(field(success, "message").unwrap(), "null");
-    let index = s3.object("site-bucket", "_tasks/artifacts/4242/index.json").expect("index.json uploaded");
-    let index = String::from_utf8(index).unwrap();
-    assert!(
-        index.contains(
-            r#""missingHeaders":["Content-Security-Policy","X-Frame-Options","Referrer-Policy","Permissions-Policy"]"#
-        ),
-        "{index}"
-    );
-    assert!(cb.requests().iter().all(|r| r.content_type.as_deref() == Some("application/json")));
-    // pages-core's route: PUT /v0/tasks/:id/:token.
-    let route = format!("/v0/tasks/4242/{}", cb.token);
-    assert!(cb.requests().iter().all(|r| r.method == "PUT" && r.path == route), "{:?}", cb.requests());
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the run's scratch space is removed");
+/// The site of the deployed example runs: the same answer as [`secure_site`],
+/// at the public-looking address of the PublicNet it is started in.
+fn public_secure_site() -> WebServer {
+    let headers =
+        ["Content-Type: text/html", "Strict-Transport-Security: max-age=1", "X-Content-Type-Options: nosniff"];
+    let reply = Reply {
+        status: 200,
+        headers: headers.iter().filter_map(|h| h.split_once(": ")).map(|(k, v)| (k.into(), v.into())).collect(),
+        body: b"<html>hello</html>".to_vec(),
+    };
+    WebServer::start_on(PublicNet::SITE_IP, 0, move |_| reply.clone()).unwrap()
 }
 
-/// A site that answers once and tells which user agent asked.
+#[test]
+fn a_deployed_run_with_encrypted_params_delivers_processing_then_success_and_uploads_index_json() {
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let Some(s3) = S3Server::start("site-bucket") else { return };
+        let cb = CallbackServer::start(4242);
+        let site = public_secure_site();
+        let callback = cb.url();
+        let params = Params::on_s3s(&callback, 4242, "site-bucket");
+        let tmp = TempDir::new("deployed");
+        let out = crate::support::deployed(&s3.endpoint(), tmp.path())
+            .args(["example", "-t", &crate::support::enc(&site.url("/")), "-p", &params.encrypted()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(cb.statuses(), ["processing", "success"]);
+        let success = &cb.bodies()[1];
+        assert_eq!(field(success, "artifact").unwrap(), "_tasks/artifacts/4242/");
+        assert_eq!(field(success, "count").unwrap(), "4");
+        assert_eq!(field(success, "message").unwrap(), "null");
+        let index = s3.object("site-bucket", "_tasks/artifacts/4242/index.json").expect("index.json uploaded");
+        let index = String::from_utf8(index).unwrap();
+        assert!(
+            index.contains(
+                r#""missingHeaders":["Content-Security-Policy","X-Frame-Options","Referrer-Policy","Permissions-Policy"]"#
+            ),
+            "{index}"
+        );
+        assert!(cb.requests().iter().all(|r| r.content_type.as_deref() == Some("application/json")));
+        // pages-core's route: PUT /v0/tasks/:id/:token.
+        let route = format!("/v0/tasks/4242/{}", cb.token);
+        assert!(cb.requests().iter().all(|r| r.method == "PUT" && r.path == route), "{:?}", cb.requests());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the run's scratch space is removed");
+        assert_eq!(site.requests(), ["/"], "the site was fetched at its public-looking address");
+    })
+}
+
+/// A site that answers once and tells which user agent asked, at the
+/// public-looking address of the PublicNet it is started in.
 fn user_agent_site() -> (String, std::sync::mpsc::Receiver<Option<String>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind((PublicNet::SITE_IP, 0)).unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -67,38 +87,41 @@ fn user_agent_site() -> (String, std::sync::mpsc::Receiver<Option<String>>) {
 
 #[test]
 fn the_example_task_fetches_the_site_with_the_platforms_user_agent() {
-    let Some(s3) = S3Server::start("site-bucket") else { return };
-    let cb = CallbackServer::start(4243);
-    let (site, asked) = user_agent_site();
-    let callback = cb.url();
-    let params = Params::on_s3s(&callback, 4243, "site-bucket");
-    let tmp = TempDir::new("deployed-ua");
-    let out = crate::support::deployed(&s3.endpoint(), tmp.path())
-        .args(["example", "-t", &crate::support::enc(&site), "-p", &params.encrypted()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // The `user-agent` service's USER_AGENT, as the a11y crawler and browser use it.
-    assert_eq!(asked.recv_timeout(Duration::from_secs(5)).unwrap().as_deref(), Some("build-task-tests/1.0"));
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let Some(s3) = S3Server::start("site-bucket") else { return };
+        let cb = CallbackServer::start(4243);
+        let (site, asked) = user_agent_site();
+        let callback = cb.url();
+        let params = Params::on_s3s(&callback, 4243, "site-bucket");
+        let tmp = TempDir::new("deployed-ua");
+        let out = crate::support::deployed(&s3.endpoint(), tmp.path())
+            .args(["example", "-t", &crate::support::enc(&site), "-p", &params.encrypted()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // The `user-agent` service's USER_AGENT, as the a11y crawler and browser use it.
+        assert_eq!(asked.recv_timeout(Duration::from_secs(5)).unwrap().as_deref(), Some("build-task-tests/1.0"));
 
-    // Deployed without the service, the run fails before fetching anything.
-    let (site, asked) = user_agent_site();
-    let vcap = vcap_services("dev")
-        .replace(r#",{"name":"user-agent","credentials":{"USER_AGENT":"build-task-tests/1.0"}}"#, "");
-    assert!(!vcap.contains("user-agent"));
-    let cb = CallbackServer::start(4244);
-    let callback = cb.url();
-    let params = Params::on_s3s(&callback, 4244, "site-bucket");
-    let out = crate::support::deployed(&s3.endpoint(), tmp.path())
-        .env("VCAP_SERVICES", vcap)
-        .args(["example", "-t", &crate::support::enc(&site), "-p", &params.encrypted()])
-        .output()
-        .unwrap();
-    // As for a11y: the platform's configuration is missing, exit 2.
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert_eq!(cb.statuses(), ["processing", "error"]);
-    assert!(field(&cb.bodies()[1], "message").unwrap().contains("no user agent to fetch the site with"));
-    assert!(asked.recv_timeout(Duration::from_millis(300)).is_err(), "nothing was fetched");
+        // Deployed without the service, the run fails before fetching anything.
+        let (site, asked) = user_agent_site();
+        let vcap = vcap_services("dev")
+            .replace(r#",{"name":"user-agent","credentials":{"USER_AGENT":"build-task-tests/1.0"}}"#, "");
+        assert!(!vcap.contains("user-agent"));
+        let cb = CallbackServer::start(4244);
+        let callback = cb.url();
+        let params = Params::on_s3s(&callback, 4244, "site-bucket");
+        let out = crate::support::deployed(&s3.endpoint(), tmp.path())
+            .env("VCAP_SERVICES", vcap)
+            .args(["example", "-t", &crate::support::enc(&site), "-p", &params.encrypted()])
+            .output()
+            .unwrap();
+        // As for a11y: the platform's configuration is missing, exit 2.
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(cb.statuses(), ["processing", "error"]);
+        assert!(field(&cb.bodies()[1], "message").unwrap().contains("no user agent to fetch the site with"));
+        assert!(asked.recv_timeout(Duration::from_millis(300)).is_err(), "nothing was fetched");
+    })
 }
 
 #[test]

@@ -399,33 +399,37 @@ fn a_file_that_grows_while_it_is_uploaded_is_an_error_and_its_object_is_removed(
 #[test]
 fn a_run_whose_upload_is_refused_reports_an_error_naming_the_object_and_s3s_code() {
     use crate::support::callback::{CallbackServer, field};
-    use crate::support::site::Site;
+    use crate::support::net::PublicNet;
+    use crate::support::web::{Reply, WebServer};
     use crate::support::{Params as TaskParams, deployed, enc, stderr};
 
-    let Some(s3) = S3Server::start(BUCKET) else { return };
-    let cb = CallbackServer::start(TASK);
-    let site = Site::start(&["Content-Type: text/html"], "<html>hello</html>", Duration::ZERO);
-    let params = TaskParams {
-        callback: &cb.url(),
-        task_id: TASK,
-        region: REGION,
-        access_key: ACCESS_KEY,
-        secret_key: "not-the-secret",
-        bucket: BUCKET,
-    };
-    let tmp = TempDir::new("s3-run");
-    let out = deployed(&s3.endpoint(), tmp.path())
-        .args(["example", "-t", &enc(&site.url()), "-p", &params.encrypted()])
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(cb.statuses(), ["processing", "error"]);
-    let message = field(&cb.bodies()[1], "message").unwrap();
-    assert!(
-        message.starts_with("the upload failed: cannot store index.json: S3 answered 403: SignatureDoesNotMatch"),
-        "{message}"
-    );
-    assert!(s3.keys(BUCKET).is_empty());
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let Some(s3) = S3Server::start(BUCKET) else { return };
+        let cb = CallbackServer::start(TASK);
+        let site = WebServer::start_on(PublicNet::SITE_IP, 0, |_| Reply::html("<html>hello</html>")).unwrap();
+        let params = TaskParams {
+            callback: &cb.url(),
+            task_id: TASK,
+            region: REGION,
+            access_key: ACCESS_KEY,
+            secret_key: "not-the-secret",
+            bucket: BUCKET,
+        };
+        let tmp = TempDir::new("s3-run");
+        let out = deployed(&s3.endpoint(), tmp.path())
+            .args(["example", "-t", &enc(&site.url("/")), "-p", &params.encrypted()])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(cb.statuses(), ["processing", "error"]);
+        let message = field(&cb.bodies()[1], "message").unwrap();
+        assert!(
+            message.starts_with("the upload failed: cannot store index.json: S3 answered 403: SignatureDoesNotMatch"),
+            "{message}"
+        );
+        assert!(s3.keys(BUCKET).is_empty());
+    })
 }
 
 #[test]

@@ -2,9 +2,13 @@
 //! (CONTRACT A3): 404 for an unknown task, 403 for a wrong token or once the
 //! task has a terminal status, 200 with an empty body otherwise. Every
 //! request is recorded. A script of faults can replace the first answers.
+//! It listens on the 127.0.0.1 of the network namespace it is started in
+//! (a support::net::PublicNet's, for a deployed run), until dropped.
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,6 +53,9 @@ pub struct CallbackServer {
     pub token: String,
     state: Arc<Mutex<State>>,
     scheme: &'static str,
+    /// The accept loop's socket and its stop flag, for drop.
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
 }
 
 impl CallbackServer {
@@ -83,8 +90,15 @@ impl CallbackServer {
         let state = Arc::new(Mutex::new(State { faults, ..State::default() }));
         let (st, tok) = (state.clone(), token.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let kept = listener.try_clone().expect("callback server socket");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
                 let (st, tok, tls) = (st.clone(), tok.clone(), tls.clone());
                 std::thread::spawn(move || match tls {
                     None => serve(stream, &st, task_id, &tok),
@@ -95,7 +109,7 @@ impl CallbackServer {
                 });
             }
         });
-        CallbackServer { port, task_id, token, state, scheme }
+        CallbackServer { port, task_id, token, state, scheme, listener: kept, stop }
     }
 
     /// The STATUS_CALLBACK URL pages-core would send.
@@ -141,6 +155,17 @@ impl CallbackServer {
             std::thread::sleep(Duration::from_millis(10));
         }
         false
+    }
+}
+
+impl Drop for CallbackServer {
+    /// Stops accepting, so the listener and its thread go (and with them what
+    /// they hold of a PublicNet's namespace).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // On Linux, shutting a listening socket down ends a blocked accept.
+        // SAFETY: shutdown on a socket this server owns; no memory is touched.
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
     }
 }
 

@@ -1,15 +1,19 @@
 //! Shared test helpers: temp dirs, a loopback pages-core callback server, an
-//! s3s-fs server, and pages-core-shaped params.
+//! s3s-fs server, pages-core-shaped params, and a network namespace where a
+//! deployed run's site is at a public-looking address.
 
 #[cfg(feature = "a11y")]
 pub mod axe;
 pub mod callback;
 pub mod http;
+pub mod net;
 pub mod proxy;
 pub mod s3;
 pub mod site;
 pub mod tls;
-#[cfg(feature = "a11y")]
+// Every task's deployed runs serve their site with it (inside a net::PublicNet);
+// the directory and generated sites only the a11y tests use.
+#[cfg_attr(not(feature = "a11y"), allow(dead_code))]
 pub mod web;
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! A small loopback web server for generated sites and static directories.
+//! A small web server for generated sites and static directories, on
+//! loopback or on a support::net::PublicNet's public-looking address.
 //!
 //! HTTP/1.1 with keep-alive, one thread per connection, GET and HEAD only.
 //! Every request's path is logged, so a test can prove what was never asked
@@ -7,6 +8,7 @@
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,6 +54,8 @@ pub struct WebServer {
     pub host: String,
     log: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
+    /// The accept loop's socket, to shut it down on stop.
+    listener: TcpListener,
 }
 
 impl WebServer {
@@ -60,6 +64,8 @@ impl WebServer {
         WebServer::start_on("127.0.0.1", port, handler)
     }
 
+    /// Serves `handler` on `host` (an address of this thread's network
+    /// namespace) at `port` (0 for any free port).
     pub fn start_on(
         host: &str,
         port: u16,
@@ -67,6 +73,7 @@ impl WebServer {
     ) -> std::io::Result<WebServer> {
         let listener = TcpListener::bind((host, port))?;
         let port = listener.local_addr()?.port();
+        let kept = listener.try_clone()?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -81,14 +88,19 @@ impl WebServer {
                 std::thread::spawn(move || serve(stream, &*handler, &log, &stop));
             }
         });
-        Ok(WebServer { port, host: host.to_owned(), log, stop })
+        Ok(WebServer { port, host: host.to_owned(), log, stop, listener: kept })
     }
 
     /// Serves the files under `dir` (`index.html` for a directory), 404 for
     /// anything else.
     pub fn directory(port: u16, dir: &Path) -> std::io::Result<WebServer> {
+        WebServer::directory_on("127.0.0.1", port, dir)
+    }
+
+    /// [`WebServer::directory`] on `host`.
+    pub fn directory_on(host: &str, port: u16, dir: &Path) -> std::io::Result<WebServer> {
         let dir = dir.to_path_buf();
-        WebServer::start(port, move |path| static_file(&dir, path))
+        WebServer::start_on(host, port, move |path| static_file(&dir, path))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -109,8 +121,13 @@ impl WebServer {
     /// their current request.
     pub fn stop(&self) {
         if !self.stop.swap(true, Ordering::SeqCst) {
-            // Wake the accept loop so it sees the flag and drops the listener.
-            let _ = TcpStream::connect((self.host.as_str(), self.port));
+            // Wake the accept loop so it sees the flag and drops the listener:
+            // on Linux, shutting a listening socket down ends a blocked
+            // accept. A connection to wake it would go wrong from another
+            // network namespace than the server's (to the public-looking
+            // address, out along the host's default route).
+            // SAFETY: shutdown on a socket this server owns; no memory is touched.
+            unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
         }
     }
 }
