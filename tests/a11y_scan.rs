@@ -33,6 +33,7 @@ pub(crate) fn config(axe: PathBuf, scratch: &Path) -> Config {
         script_timeout: Duration::from_secs(60),
         scratch: scratch.to_path_buf(),
         deadline: None,
+        page_memory_mib: None,
     }
 }
 

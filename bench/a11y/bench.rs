@@ -5,6 +5,8 @@
 //!   a11y-bench crawl URL [LIST]      crawl; prints `pages seconds`, the
 //!                                    pages one a line into LIST
 //!   a11y-bench scan AXE_JS DIR URL…  scan; prints `pages seconds`
+//!   a11y-bench report RESULTS OUT URL  the report step on a results
+//!                                    folder; prints `pages seconds peak-RSS-MiB`
 //!
 //! It drives the task's own crawl and scan modules, so the production
 //! binary carries no bench entry point. bench/a11y/run.sh runs it.
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use build_task::cancel::Cancel;
 use build_task::env::Env;
 use build_task::site::Target;
-use build_task::tasks::a11y::{crawl, scan};
+use build_task::tasks::a11y::{crawl, report, scan};
 
 const UA: &str = "cloudgovpagescrawler/1.0 (bench)";
 
@@ -65,6 +67,7 @@ fn main() {
                 script_timeout: Duration::from_secs(120),
                 scratch: dir.join("scratch"),
                 deadline: None,
+                page_memory_mib: None,
             };
             let urls = args[3..].to_vec();
             let started = Instant::now();
@@ -72,8 +75,21 @@ fn main() {
             let _ = std::fs::remove_dir_all(dir.join("scratch"));
             println!("{} {:.3}", summary.scanned, started.elapsed().as_secs_f64());
         }
+        "report" => {
+            let started = Instant::now();
+            let written =
+                report::generate(&PathBuf::from(arg(1)), &PathBuf::from(arg(2)), &arg(3), &[], None).expect("report");
+            println!("{} {:.3} {}", written.pages, started.elapsed().as_secs_f64(), peak_rss_mib());
+        }
         _ => usage(),
     }
+}
+
+/// This process's peak resident set (VmHWM), in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().split(' ').next()?.parse().ok());
+    kib.unwrap_or(0) / 1024
 }
 
 fn park() -> ! {
@@ -83,6 +99,6 @@ fn park() -> ! {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: a11y-bench serve PORT PAGES | serve-dir PORT DIR | crawl URL | scan AXE_JS DIR URL...");
+    eprintln!("usage: a11y-bench serve PORT PAGES | serve-dir PORT DIR | crawl URL | scan AXE_JS DIR URL... | report RESULTS OUT URL");
     std::process::exit(2);
 }

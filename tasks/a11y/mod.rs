@@ -15,6 +15,7 @@
 
 mod cdp;
 pub mod crawl;
+mod memory;
 pub mod report;
 pub mod scan;
 
@@ -119,6 +120,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         script_timeout: settings.page_timeout * 2,
         scratch: ctx.work_dir.clone(),
         deadline: Some(started + settings.deadline - report_reserve(settings.deadline)),
+        page_memory_mib: settings.page_memory_mib,
     };
     let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
     info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);
@@ -188,6 +190,9 @@ struct Settings {
     page_timeout: Duration,
     /// BUILD_TASK_A11Y_DEADLINE_SECS: the whole task, from its start.
     deadline: Duration,
+    /// BUILD_TASK_A11Y_PAGE_MEMORY_MB, else a share of Cloud Foundry's
+    /// MEMORY_LIMIT: what one page's renderer may take.
+    page_memory_mib: Option<u64>,
 }
 
 impl Settings {
@@ -215,6 +220,10 @@ impl Settings {
                 86_400,
                 DEFAULT_DEADLINE.as_secs(),
             )?),
+            page_memory_mib: match env.get("BUILD_TASK_A11Y_PAGE_MEMORY_MB") {
+                Some(_) => Some(env.whole_number("BUILD_TASK_A11Y_PAGE_MEMORY_MB", 64, 1 << 20, 0)?),
+                None => memory::page_share_mib(env.get("MEMORY_LIMIT")),
+            },
         })
     }
 }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use miniserde::json::{Number, Value};
 
 use super::cdp::{self, Cdp, Pipes};
+use super::memory;
 use crate::task::{Cancel, ChildGuard, Error, Result, bounded, info, quote, warn};
 
 /// What a scan needs from its environment.
@@ -47,6 +48,9 @@ pub struct Config {
     /// When the whole scan must end: pages not started by then are not
     /// scanned, and a page's own timeouts are cut to it.
     pub deadline: Option<Instant>,
+    /// A renderer's share of the container's memory, in MiB
+    /// ([`memory::Watch`]); None: no limit of ours.
+    pub page_memory_mib: Option<u64>,
 }
 
 /// How a scan went.
@@ -251,6 +255,8 @@ struct Browser<'a> {
     /// Set when the browser did not close a page in time: it is not given
     /// another.
     stuck: Option<String>,
+    /// Stops a renderer that takes more than its share of memory.
+    watch: Option<memory::Watch>,
     // Fields drop in order: the pipe closes, the browser's process group
     // dies, then its temp directory goes.
     _browser: ChildGuard,
@@ -351,7 +357,8 @@ impl<'a> Browser<'a> {
             };
             return Err(with_log(format!("Chromium did not start: Browser.getVersion failed: {}{exited}", e.text()), &log));
         }
-        Ok(Browser { cfg, cdp, pages: 0, stuck: None, _browser: child, _tmp: tmp })
+        let watch = cfg.page_memory_mib.map(|mib| memory::Watch::start(child.child().id(), mib));
+        Ok(Browser { cfg, cdp, pages: 0, stuck: None, watch, _browser: child, _tmp: tmp })
     }
 
     /// Opens `url` in a browser context of its own, injects axe-core
@@ -365,7 +372,13 @@ impl<'a> Browser<'a> {
             budget = budget.min(deadline);
         }
         let tab = self.open(budget)?;
-        let scanned = self.load_and_run(&tab, url, inject);
+        let stopped = self.watch.as_ref().map(|w| w.stopped());
+        let mut scanned = self.load_and_run(&tab, url, inject);
+        if let (Err(PageError::Page(why)), Some(mib)) = (&mut scanned, self.cfg.page_memory_mib)
+            && self.watch.as_ref().map(|w| w.stopped()) != stopped
+        {
+            *why = format!("the page needed more than its {mib} MiB of memory ({why})");
+        }
         let params = format!("{{\"browserContextId\":{}}}", quote(&tab.context));
         match self.cdp.call(None, "Target.disposeBrowserContext", &params, CLOSE_GRACE) {
             Ok(_) => {}
