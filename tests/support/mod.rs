@@ -5,6 +5,7 @@
 pub mod axe;
 pub mod callback;
 pub mod http;
+pub mod internal;
 pub mod proxy;
 pub mod s3;
 pub mod site;
