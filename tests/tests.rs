@@ -6,6 +6,9 @@ mod support;
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
 
+// The fence on the example task: no internal address, whatever redirect leads there.
+mod fence;
+
 // Every fault, one terminal status: the fault matrix.
 mod faults;
 
@@ -59,3 +62,7 @@ mod a11y_crawl;
 // The a11y scan in real Chromium, and the whole a11y task end to end.
 #[cfg(feature = "a11y")]
 mod a11y_scan;
+
+// The browser fenced like the crawler: hostile pages reaching for internal addresses.
+#[cfg(feature = "a11y")]
+mod a11y_fence;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use build_task::cancel::Cancel;
 use build_task::env::Env;
+use build_task::fence::Fence;
 use build_task::site::Target;
 use build_task::tasks::a11y::{crawl, scan};
 
@@ -48,8 +49,10 @@ fn main() {
             let mut opts = crawl::Options::new(UA);
             opts.max_pages = 100_000;
             opts.max_requests = 1_000_000;
-            let found = crawl::crawl(&agent, &Target::parse(&arg(1)).expect("a target URL"), &opts, &Cancel::new())
-                .expect("crawl");
+            let target = Target::parse(&arg(1)).expect("a target URL");
+            // A local run's fence: the bench's site is on loopback.
+            let fence = Fence::for_run(false, target.url()).expect("the target is reachable");
+            let found = crawl::crawl(&agent, &fence, &target, &opts, &Cancel::new()).expect("crawl");
             println!("{} {:.3}", found.pages.len(), started.elapsed().as_secs_f64());
             if let Some(list) = args.get(2) {
                 std::fs::write(list, found.pages.join("\n") + "\n").expect("write the page list");
@@ -65,6 +68,9 @@ fn main() {
                 script_timeout: Duration::from_secs(120),
                 scratch: dir.join("scratch"),
                 deadline: None,
+                // The bench's site is on loopback: the browser may reach the pages' origins.
+                fence: Fence::with_loopback(&args[3..].iter().map(String::as_str).collect::<Vec<_>>())
+                    .expect("the pages are on loopback"),
             };
             let urls = args[3..].to_vec();
             let started = Instant::now();

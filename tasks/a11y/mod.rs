@@ -7,9 +7,12 @@
 //! and one JSON file per page in the artifact, as the original Node reporter
 //! did. The user agent for both the crawler and the browser is the
 //! `user-agent` user-provided service's `USER_AGENT`, as in the original.
+//! Both reach the site only through the run's fence (src/fence.rs): the
+//! crawler through its resolver, the browser through [`proxy`].
 
 mod cdp;
 pub mod crawl;
+mod proxy;
 pub mod report;
 pub mod scan;
 
@@ -50,6 +53,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
     // Every input and setting is checked before any work.
     let site = ctx.site()?;
     let user_agent = ctx.site_user_agent(DEFAULT_USER_AGENT)?;
+    let fence = ctx.fence(&site.target)?;
     let settings = Settings::from_env(&ctx.env)?;
     let opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
     let results_dir = settings.results_dir.clone().unwrap_or_else(|| ctx.work_dir.join("results"));
@@ -63,7 +67,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         present.map_err(|why| Error::failed(format!("{what} is {why}")))?;
     }
 
-    let found = crawl::crawl(&ctx.http, &site.target, &opts, &ctx.cancel)?;
+    let found = crawl::crawl(&ctx.http, &fence, &site.target, &opts, &ctx.cancel)?;
     if found.pages.is_empty() {
         return Err(Error::failed("0 urls found"));
     }
@@ -81,6 +85,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         script_timeout: settings.page_timeout * 2,
         scratch: ctx.work_dir.clone(),
         deadline: None,
+        fence,
     };
     let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
     info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);

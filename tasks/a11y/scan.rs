@@ -28,7 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use miniserde::json::Value;
 
 use super::cdp::{self, Cdp, Pipes};
-use crate::task::{Cancel, ChildGuard, Error, Result, bounded, info, quote, warn};
+use super::proxy::{Limits, Proxy};
+use crate::task::{Cancel, ChildGuard, Error, Fence, Result, bounded, info, quote, warn};
 
 /// What a scan needs from its environment.
 #[derive(Clone, Debug)]
@@ -48,6 +49,9 @@ pub struct Config {
     /// When the whole scan must end: pages not started by then are not
     /// scanned, and a page's own timeouts are cut to it.
     pub deadline: Option<Instant>,
+    /// What the browser may connect to: all it fetches goes through a
+    /// proxy that applies this fence.
+    pub fence: Fence,
 }
 
 /// How a scan went.
@@ -66,6 +70,8 @@ pub struct Summary {
 /// Scans `urls` in order, writing one file per URL into `results_dir`.
 /// Only a browser that cannot be started at all, or a cancel, is an error.
 pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) -> Result<Summary> {
+    // The browser's only way out, for the whole scan; it stops when dropped.
+    let proxy = Proxy::start(&cfg.fence, Limits::default())?;
     let axe = fs::read_to_string(&cfg.axe_js)
         .map_err(|e| Error::failed(format!("cannot read axe-core from {}: {e}", cfg.axe_js.display())))?;
     fs::create_dir_all(results_dir)
@@ -89,7 +95,7 @@ pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) 
                 Some(b) => b,
                 None => {
                     summary.browsers += 1;
-                    Browser::start(cancel, cfg, summary.browsers)?
+                    Browser::start(cancel, cfg, summary.browsers, proxy.port())?
                 }
             };
             outcome = b.scan_page(url, &inject);
@@ -248,7 +254,7 @@ impl Drop for RemovedDir {
 }
 
 impl<'a> Browser<'a> {
-    fn start(cancel: &Cancel, cfg: &'a Config, nth: usize) -> Result<Browser<'a>> {
+    fn start(cancel: &Cancel, cfg: &'a Config, nth: usize, proxy: u16) -> Result<Browser<'a>> {
         // Everything the browser writes (profile, temp files, caches) goes
         // under the run's scratch space, which the runtime removes.
         let home = cfg.scratch.join(format!("chromium-{nth}"));
@@ -292,6 +298,22 @@ impl<'a> Browser<'a> {
             // The protocol over fds 3 and 4: no DevTools port, and no
             // `localhost` to resolve.
             "--remote-debugging-pipe",
+            // Every request through the fence's proxy (proxy.rs), loopback
+            // too (Chromium sends loopback direct unless told otherwise).
+            // Each flag below was seen to matter with this Chromium (156):
+            // without the bypass list, pages reached 127.0.0.2 direct;
+            // without the resolver rules, an IP address bypassing the proxy
+            // was connected to (with them only the proxy's 127.0.0.1
+            // resolves, and no name at all: no DNS prefetch, which has no
+            // switch of its own any more); without the WebRTC policy a STUN
+            // request went out over UDP. QUIC cannot go through an HTTP
+            // proxy; WebTransport, which ignores --disable-quic, fails with
+            // one set.
+            &format!("--proxy-server=http://127.0.0.1:{proxy}"),
+            "--proxy-bypass-list=<-loopback>",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--disable-quic",
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         ])
         .env("HOME", &home)
         .env("TMPDIR", &tmp.0)
