@@ -194,7 +194,12 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(client) = client else { continue };
+        let Ok(client) = client else {
+            // Out of file descriptors, say: accept fails again at once, so
+            // it is not retried in a busy loop.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
         let id = {
             let mut open = shared.open.lock().unwrap_or_else(|p| p.into_inner());
             let Ok(clone) = client.try_clone() else { continue };
