@@ -20,12 +20,11 @@
 //!
 //! Everything is bounded: the size of a request head and the time to send
 //! it, the time to connect, the connections open at once, and how long a
-//! tunnel may sit idle. It runs on std threads (one per connection, two per
-//! tunnel), and stops when dropped: the scan drops it when it returns, a
-//! cancel included. Any local process could use the port too, but only to
+//! tunnel may sit idle. It runs on std threads, one per connection (a
+//! tunnel copies both ways on one thread, with poll(2)), and stops when
+//! dropped: the scan drops it when it returns, a cancel included. Any local process could use the port too, but only to
 //! reach what the fence allows.
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -101,7 +100,17 @@ struct Shared {
 #[derive(Default)]
 struct Open {
     next: u64,
-    sockets: HashMap<u64, Vec<TcpStream>>,
+    sockets: Vec<(u64, Vec<TcpStream>)>,
+}
+
+impl Open {
+    /// Forgets connection `id`, and gives its sockets.
+    fn remove(&mut self, id: u64) -> Vec<TcpStream> {
+        match self.sockets.iter().position(|(i, _)| *i == id) {
+            Some(at) => self.sockets.swap_remove(at).1,
+            None => Vec::new(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -168,7 +177,7 @@ impl Drop for Proxy {
             let _ = acceptor.join();
         }
         let mut open = self.shared.open.lock().unwrap_or_else(|p| p.into_inner());
-        for socket in open.sockets.values().flatten() {
+        for socket in open.sockets.iter().flat_map(|(_, s)| s) {
             let _ = socket.shutdown(Shutdown::Both);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -211,7 +220,7 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
             }
             open.next += 1;
             let id = open.next;
-            open.sockets.insert(id, vec![clone]);
+            open.sockets.push((id, vec![clone]));
             id
         };
         let serving = shared.clone();
@@ -222,8 +231,8 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
         if spawned.is_err() {
             // The thread never ran: its connection is closed here.
             let mut open = shared.open.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(sockets) = open.sockets.remove(&id) {
-                sockets.iter().for_each(|s| drop(s.shutdown(Shutdown::Both)));
+            for socket in open.remove(id) {
+                let _ = socket.shutdown(Shutdown::Both);
             }
         }
     }
@@ -255,7 +264,7 @@ struct Done<'a> {
 impl Drop for Done<'_> {
     fn drop(&mut self) {
         let mut open = self.shared.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.sockets.remove(&self.id);
+        open.remove(self.id);
         self.shared.closed.notify_all();
     }
 }
@@ -304,18 +313,17 @@ fn serve(mut client: TcpStream, shared: &Shared, id: u64) {
     if sent.is_err() {
         return;
     }
-    // From here reads wake now and then to see whether the tunnel, either
-    // way, has been idle too long.
-    let tick = (limits.idle / 4).max(Duration::from_millis(10));
-    for socket in [&client, &upstream] {
-        let _ = socket.set_read_timeout(Some(tick));
-    }
     if request.forward.is_none() {
         relay(&client, &upstream, limits.idle);
     } else {
-        // The answer ends when the destination closes; the client is told
-        // by a clean close once it has all of it.
-        pump(&upstream, &client, &Activity::new(), limits.idle);
+        // The answer ends when the destination closes (reads time out after
+        // `idle`); the client is told by a clean close once it has it all.
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = (&upstream).read(&mut buf) {
+            if client.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         linger(client);
     }
 }
@@ -345,7 +353,8 @@ impl Shared {
             match TcpStream::connect_timeout(addr, self.limits.connect_timeout) {
                 Ok(stream) => {
                     let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-                    if let (Some(sockets), Ok(clone)) = (open.sockets.get_mut(&id), stream.try_clone()) {
+                    let mine = open.sockets.iter_mut().find(|(i, _)| *i == id);
+                    if let (Some((_, sockets)), Ok(clone)) = (mine, stream.try_clone()) {
                         sockets.push(clone);
                     }
                     // A stop that came while connecting did not see it.
@@ -516,70 +525,64 @@ fn send_request(client: &mut TcpStream, upstream: &TcpStream, head: &[u8], rest:
     Ok(())
 }
 
-/// When bytes last went either way through a tunnel.
-struct Activity(Mutex<Instant>);
-
-impl Activity {
-    fn new() -> Activity {
-        Activity(Mutex::new(Instant::now()))
-    }
-
-    fn touch(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-    }
-
-    fn idle_for(&self) -> Duration {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
-    }
-}
-
-/// Copies both ways until both sides are done, one side fails, or nothing
-/// has moved for `idle`.
+/// Copies both ways, on this thread, until both sides are done, one side
+/// fails, or nothing has moved either way for `idle`. A side that ends its
+/// sending is passed on as a half-close, and the other way goes on.
 fn relay(client: &TcpStream, upstream: &TcpStream, idle: Duration) {
-    let activity = Activity::new();
-    std::thread::scope(|s| {
-        let back = std::thread::Builder::new()
-            .name("proxy-tunnel".into())
-            .stack_size(STACK)
-            .spawn_scoped(s, || pump(upstream, client, &activity, idle));
-        if back.is_err() {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = upstream.shutdown(Shutdown::Both);
-            return;
-        }
-        pump(client, upstream, &activity, idle);
-    });
-}
-
-/// Copies `from` to `to` until `from` ends (then `to` is told, by a
-/// half-close), either side fails, or the tunnel has been idle too long
-/// (then both are closed, which ends the other direction too).
-fn pump(mut from: &TcpStream, mut to: &TcpStream, activity: &Activity, idle: Duration) {
+    use std::os::fd::AsRawFd;
+    let sides = [client, upstream];
+    let mut fds = sides.map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+    let mut sending = [true, true];
     let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => {
-                let _ = to.shutdown(Shutdown::Write);
-                return;
+    let mut last = Instant::now();
+    'relay: while sending.contains(&true) {
+        let left = idle.saturating_sub(last.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        for (fd, open) in fds.iter_mut().zip(sending) {
+            fd.events = if open { libc::POLLIN } else { 0 };
+            fd.revents = 0;
+        }
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: `fds` is two initialised pollfds that outlive the call,
+        // and the sockets they name are open until this function returns.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) } < 0 {
+            if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+                continue;
             }
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
+            break;
+        }
+        for i in 0..2 {
+            if fds[i].revents == 0 {
+                continue;
+            }
+            // An error or hang-up on a side that has said all it had: it
+            // cannot take the rest either.
+            if !sending[i] {
+                break 'relay;
+            }
+            let (mut from, mut to) = (sides[i], sides[1 - i]);
+            // Readable (or hung up): this read does not block.
+            match from.read(&mut buf) {
+                Ok(0) => {
+                    let _ = to.shutdown(Shutdown::Write);
+                    sending[i] = false;
                 }
-                activity.touch();
-            }
-            // The other direction may be busy: idle is the tunnel's, not this side's.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if activity.idle_for() >= idle {
-                    break;
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break 'relay;
+                    }
+                    last = Instant::now();
                 }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(_) => break 'relay,
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break,
         }
     }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
+    for side in sides {
+        let _ = side.shutdown(Shutdown::Both);
+    }
 }
 
 /// Answers `status` with a one-line reason and closes.
@@ -803,6 +806,28 @@ mod tests {
         let read = held[0].read_to_end(&mut rest);
         assert!(read.is_ok(), "a dropped proxy closes its tunnels: {read:?}");
         assert!(rest.is_empty(), "{rest:?}");
+    }
+
+    #[test]
+    fn a_tunnel_passes_a_half_close_on_and_closes_when_idle() {
+        let (port, _) = echo_server();
+        let limits = Limits { idle: Duration::from_millis(300), ..Limits::default() };
+        let proxy = Proxy::start(&fence_for(&[port]), limits).unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\nlast words\n").as_bytes()).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "HTTP/1.1 200 Connection established\r\n\r\nLAST WORDS\n", "the echo's answer, then the end");
+
+        // A tunnel nobody uses is closed: the read ends, it does not time out.
+        let mut s = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n").as_bytes()).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("the proxy closes an idle tunnel");
+        assert_eq!(got, b"HTTP/1.1 200 Connection established\r\n\r\n");
     }
 
     #[test]
