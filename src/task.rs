@@ -15,7 +15,7 @@ pub use crate::cancel::{Cancel, ChildGuard};
 pub use crate::doctor::{Check, version_line};
 pub use crate::env::Env;
 pub use crate::error::{Error, Result};
-pub use crate::fence::Fence;
+pub use crate::fence::{Blocked, Fence};
 pub use crate::http::USER_AGENT;
 pub use crate::json::quote;
 pub use crate::log::bounded;

@@ -32,8 +32,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::fence::Blocked;
-use crate::task::{Error, Fence, Result, bounded, debug, info};
+use crate::task::{Blocked, Error, Fence, Result, bounded, debug, info};
 
 /// The proxy's bounds.
 #[derive(Clone, Debug)]
