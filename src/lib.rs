@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod entry;
 pub mod env;
 pub mod error;
+pub mod fence;
 pub mod http;
 pub mod json;
 pub mod log;

@@ -15,6 +15,7 @@ pub use crate::cancel::{Cancel, ChildGuard};
 pub use crate::doctor::{Check, version_line};
 pub use crate::env::Env;
 pub use crate::error::{Error, Result};
+pub use crate::fence::{Blocked, Fence};
 pub use crate::http::USER_AGENT;
 pub use crate::json::quote;
 pub use crate::log::bounded;
@@ -143,6 +144,14 @@ impl Context {
             Err(e) if self.env.deploy_env().is_some() => Err(e.context("no user agent to fetch the site with")),
             Err(_) => Ok(local.to_owned()),
         }
+    }
+
+    /// The fence a task's requests for the site go through (see
+    /// [`Fence::for_run`]): none to an internal address in a deployed run, only
+    /// to a loopback target in a local one. An error when the target itself
+    /// is out of reach, before any work.
+    pub fn fence(&self, target: &Target) -> Result<Fence> {
+        Fence::for_run(self.env.deploy_env().is_some(), target.url())
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use build_task::cancel::Cancel;
 use build_task::env::Env;
+use build_task::fence::Fence;
 use build_task::site::Target;
 use build_task::tasks::a11y::crawl::{self, Crawl, Options};
 
@@ -21,8 +22,13 @@ fn run(target: &str) -> Crawl {
 
 fn run_with(target: &str, opts: &Options) -> Crawl {
     let agent = build_task::http::agent(&Env::default());
-    crawl::crawl(&agent, &Target::parse(target).expect("the target is a URL"), opts, &Cancel::new())
-        .expect("the crawl runs")
+    let target = Target::parse(target).expect("the target is a URL");
+    crawl::crawl(&agent, &local_fence(&target), &target, opts, &Cancel::new()).expect("the crawl runs")
+}
+
+/// A local run's fence: only the loopback target is reachable.
+fn local_fence(target: &Target) -> Fence {
+    Fence::for_run(false, target.url()).expect("the target is on loopback")
 }
 
 /// A reply that asks the crawler to come back later.
@@ -221,7 +227,8 @@ fn a_crawl_past_its_budget_keeps_what_it_found() {
     let agent = build_task::http::agent(&Env::default());
     let mut opts = Options::new(UA);
     opts.budget = std::time::Duration::from_millis(500);
-    let c = crawl::crawl(&agent, &Target::parse(&server.url("/")).unwrap(), &opts, &Cancel::new()).unwrap();
+    let target = Target::parse(&server.url("/")).unwrap();
+    let c = crawl::crawl(&agent, &local_fence(&target), &target, &opts, &Cancel::new()).unwrap();
     assert!(c.out_of_budget);
     assert!(!c.pages.is_empty() && c.pages.len() < 1000, "{} pages", c.pages.len());
     assert_eq!(c.pages[0], server.url("/"));

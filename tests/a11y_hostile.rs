@@ -107,7 +107,7 @@ fn every_hostile_page_fails_or_is_scanned_alone_and_every_other_page_is_scanned(
         urls.push(site.url(path));
         urls.push(site.url(&format!("/light-{n}.html")));
     }
-    let mut cfg = config(axe, tmp.path());
+    let mut cfg = config(axe, tmp.path(), &[&site.url("/")]);
     // Long enough for a well-behaved page on a loaded machine; a hung page
     // costs at most the load timeout or the 15 s a command may take.
     cfg.page_load_timeout = Duration::from_secs(10);
@@ -161,7 +161,7 @@ fn a_scan_leaves_no_browser_and_no_files_behind() {
     let tmp = TempDir::new("a11y-hostile-clean");
     let site = WebServer::start(0, |path| hostile(path).unwrap_or_else(|| Reply::html(LIGHT))).unwrap();
     let scratch = tmp.path().join("scratch");
-    let mut cfg = config(axe, &scratch);
+    let mut cfg = config(axe, &scratch, &[&site.url("/")]);
     cfg.page_load_timeout = Duration::from_secs(5);
     cfg.script_timeout = Duration::from_secs(30);
     let urls = vec![site.url("/spin-inline"), site.url("/popups"), site.url("/light.html")];

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use build_task::cancel::Cancel;
+use build_task::fence::Fence;
 use build_task::tasks::a11y::scan::{self, Config, Summary};
 use serde_json::Value;
 
@@ -24,7 +25,8 @@ pub(crate) fn tools() -> Option<PathBuf> {
     axe_js()
 }
 
-pub(crate) fn config(axe: PathBuf, scratch: &Path) -> Config {
+/// A scan's config whose browser may reach the loopback origins of `sites`.
+pub(crate) fn config(axe: PathBuf, scratch: &Path, sites: &[&str]) -> Config {
     Config {
         chromium: "/usr/bin/chromium-headless-shell".into(),
         axe_js: axe,
@@ -34,6 +36,7 @@ pub(crate) fn config(axe: PathBuf, scratch: &Path) -> Config {
         scratch: scratch.to_path_buf(),
         deadline: None,
         page_memory_mib: None,
+        fence: Fence::with_loopback(sites).expect("the test sites are on loopback"),
     }
 }
 
@@ -67,7 +70,8 @@ fn a_page_that_cannot_load_writes_the_error_marker_and_the_scan_goes_on() {
     let closed_url = closed.url("/gone.html");
     drop(closed);
     let urls = vec![closed_url.clone(), site.url("/")];
-    let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
+    let cfg = config(axe, tmp.path(), &[&site.url("/"), &closed_url]);
+    let summary = run_scan(&cfg, &urls, &tmp.path().join("results"));
     assert_eq!(summary, Summary { scanned: 1, failed: 1, browsers: 1, not_scanned: vec![] });
     let files = results(&tmp.path().join("results"));
     assert_eq!(
@@ -92,7 +96,7 @@ fn a_crashed_page_fails_alone_and_the_next_page_is_scanned() {
     let site = WebServer::start(0, |_| bad_page()).unwrap();
     // chrome://crash takes the page's renderer down; the browser lives on.
     let urls = vec![site.url("/"), "chrome://crash".to_owned(), site.url("/again.html")];
-    let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
+    let summary = run_scan(&config(axe, tmp.path(), &[&site.url("/")]), &urls, &tmp.path().join("results"));
     assert_eq!(summary, Summary { scanned: 2, failed: 1, browsers: 1, not_scanned: vec![] });
     let files = results(&tmp.path().join("results"));
     assert_eq!(files["1"][0]["url"], "chrome://crash");
@@ -119,7 +123,7 @@ fn a_browser_that_dies_is_replaced_and_its_page_tried_again_once() {
     })
     .unwrap();
     let urls = vec![site.url("/"), site.url("/kill"), site.url("/again.html")];
-    let summary = run_scan(&config(axe, tmp.path()), &urls, &tmp.path().join("results"));
+    let summary = run_scan(&config(axe, tmp.path(), &[&site.url("/")]), &urls, &tmp.path().join("results"));
     assert_eq!(summary, Summary { scanned: 3, failed: 0, browsers: 2, not_scanned: vec![] });
     let files = results(&tmp.path().join("results"));
     let urls: Vec<&str> = files.values().filter_map(|v| v[0]["url"].as_str()).collect();
@@ -412,7 +416,8 @@ fn frames_of_another_origin_are_scanned_too_and_keep_their_html_clean() {
         ))
     })
     .unwrap();
-    let summary = run_scan(&config(axe, tmp.path()), &[site.url("/")], &tmp.path().join("results"));
+    let cfg = config(axe, tmp.path(), &[&site.url("/"), &inner.url("/")]);
+    let summary = run_scan(&cfg, &[site.url("/")], &tmp.path().join("results"));
     assert_eq!(summary.scanned, 1, "{summary:?}");
     let files = results(&tmp.path().join("results"));
     let r = &files.values().next().unwrap()[0];
@@ -451,7 +456,9 @@ fn frames_of_another_site_are_scanned_too() {
         ))
     })
     .unwrap();
-    let summary = run_scan(&config(axe, tmp.path()), &[site.url("/")], &tmp.path().join("results"));
+    let inner_origin = inner.url("/").replacen("127.0.0.1", "localhost", 1);
+    let cfg = config(axe, tmp.path(), &[&site.url("/"), &inner_origin]);
+    let summary = run_scan(&cfg, &[site.url("/")], &tmp.path().join("results"));
     assert_eq!(summary.scanned, 1, "{summary:?}");
     let files = results(&tmp.path().join("results"));
     let r = &files.values().next().unwrap()[0];

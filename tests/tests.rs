@@ -6,6 +6,9 @@ mod support;
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.
 mod runtime;
 
+// The fence on the example task: no internal address, whatever redirect leads there.
+mod fence;
+
 // Every fault, one terminal status: the fault matrix.
 mod faults;
 
@@ -67,3 +70,6 @@ mod a11y_hostile;
 // The a11y task's deadline: a report of the pages scanned in time, the rest listed.
 #[cfg(feature = "a11y")]
 mod a11y_deadline;
+// The browser fenced like the crawler: hostile pages reaching for internal addresses.
+#[cfg(feature = "a11y")]
+mod a11y_fence;

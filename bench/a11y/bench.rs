@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use build_task::cancel::Cancel;
 use build_task::env::Env;
+use build_task::fence::Fence;
 use build_task::site::Target;
 use build_task::tasks::a11y::{crawl, report, scan};
 
@@ -50,8 +51,10 @@ fn main() {
             let mut opts = crawl::Options::new(UA);
             opts.max_pages = 100_000;
             opts.max_requests = 1_000_000;
-            let found = crawl::crawl(&agent, &Target::parse(&arg(1)).expect("a target URL"), &opts, &Cancel::new())
-                .expect("crawl");
+            let target = Target::parse(&arg(1)).expect("a target URL");
+            // A local run's fence: the bench's site is on loopback.
+            let fence = Fence::for_run(false, target.url()).expect("the target is reachable");
+            let found = crawl::crawl(&agent, &fence, &target, &opts, &Cancel::new()).expect("crawl");
             println!("{} {:.3}", found.pages.len(), started.elapsed().as_secs_f64());
             if let Some(list) = args.get(2) {
                 std::fs::write(list, found.pages.join("\n") + "\n").expect("write the page list");
@@ -68,6 +71,9 @@ fn main() {
                 scratch: dir.join("scratch"),
                 deadline: None,
                 page_memory_mib: None,
+                // The bench's site is on loopback: the browser may reach the pages' origins.
+                fence: Fence::with_loopback(&args[3..].iter().map(String::as_str).collect::<Vec<_>>())
+                    .expect("the pages are on loopback"),
             };
             let urls = args[3..].to_vec();
             let started = Instant::now();
@@ -88,7 +94,8 @@ fn main() {
 /// This process's peak resident set (VmHWM), in MiB.
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().split(' ').next()?.parse().ok());
+    let kib =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().split(' ').next()?.parse().ok());
     kib.unwrap_or(0) / 1024
 }
 
@@ -99,6 +106,8 @@ fn park() -> ! {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: a11y-bench serve PORT PAGES | serve-dir PORT DIR | crawl URL | scan AXE_JS DIR URL... | report RESULTS OUT URL");
+    eprintln!(
+        "usage: a11y-bench serve PORT PAGES | serve-dir PORT DIR | crawl URL | scan AXE_JS DIR URL... | report RESULTS OUT URL"
+    );
     std::process::exit(2);
 }

@@ -10,9 +10,8 @@
 //!
 //! Safety, since the target is whatever a customer built: redirects are never
 //! followed to another host (a same-host redirect is a link like any other),
-//! and no request goes to a loopback, link-local or private address unless
-//! the target itself resolved only to such (as in tests): the resolver the
-//! crawl connects through leaves them out.
+//! and every request goes through the run's [`Fence`]: the resolver the crawl
+//! connects through leaves out the internal addresses the fence refuses.
 //!
 //! Bounds, since the site is a customer's and may be endless (a pager, a
 //! calendar): besides a time limit per request and a budget for the whole
@@ -25,18 +24,13 @@
 //! Retry-After, halves the requests in flight, and is retried a few times.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ureq::Agent;
-use ureq::config::Config;
-use ureq::http::Uri;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use url::Url;
 
-use crate::task::{Cancel, Env, Error, Result, Target, debug, info, warn};
+use crate::task::{Cancel, Env, Error, Fence, Result, Target, debug, info, warn};
 
 /// Scrapy's `IGNORED_EXTENSIONS` (scrapy/linkextractors/__init__.py, Scrapy
 /// 2.19), then what the original spider denied on top (xml, pdf), then
@@ -164,17 +158,12 @@ pub struct Crawl {
     pub queries_left_out: u64,
 }
 
-/// Crawls `target` and returns its pages.
-pub fn crawl(agent: &Agent, target: &Target, opts: &Options, cancel: &Cancel) -> Result<Crawl> {
+/// Crawls `target` with `agent`'s settings, through `fence`, and returns its pages.
+pub fn crawl(agent: &Agent, fence: &Fence, target: &Target, opts: &Options, cancel: &Cancel) -> Result<Crawl> {
     let scope = Scope::new(target);
     let started = Instant::now();
-    let public;
-    let agent = if internal_target(&scope.root)? {
-        agent
-    } else {
-        public = public_only(agent);
-        &public
-    };
+    let fenced = fence.agent(agent)?;
+    let agent = &fenced;
     let robots = Robots::fetch(agent, &scope, opts);
     let delay = robots.delay.map(|d| d.min(MAX_CRAWL_DELAY));
     let concurrency = if delay.is_some() { 1 } else { opts.concurrency.max(1) };
@@ -719,80 +708,6 @@ fn ascii_robots(body: &[u8]) -> String {
     out
 }
 
-/// Whether the target is an internal address itself (every address its
-/// name resolves to is one): tests and local runs. A name that mixes public
-/// and internal addresses is treated as public.
-fn internal_target(root: &Url) -> Result<bool> {
-    Ok(resolve(root)?.iter().all(|ip| internal(*ip)))
-}
-
-/// The agent a public target is crawled with: the shared agent's settings,
-/// and a resolver that leaves out internal addresses. The addresses checked
-/// are the addresses connected to, so a name cannot point somewhere else
-/// between the check and the request. (ureq's resolver and connector types
-/// are its "unversioned" API: a ureq upgrade may need this adjusted.)
-pub fn public_only(agent: &Agent) -> Agent {
-    Agent::with_parts(agent.config().clone(), DefaultConnector::new(), PublicOnly(DefaultResolver::default()))
-}
-
-#[derive(Debug)]
-struct PublicOnly(DefaultResolver);
-
-impl Resolver for PublicOnly {
-    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let all = self.0.resolve(uri, config, timeout)?;
-        let mut public = self.empty();
-        for addr in all.iter().filter(|a| !internal(a.ip())) {
-            let _ = public.try_push(*addr);
-        }
-        if public.is_empty() {
-            let host = uri.host().unwrap_or("");
-            return Err(ureq::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!("{host} resolves only to internal addresses, and the target did not"),
-            )));
-        }
-        Ok(public)
-    }
-}
-
-fn resolve(url: &Url) -> Result<Vec<IpAddr>> {
-    let host = url.host_str().unwrap_or("");
-    let port = url.port_or_known_default().unwrap_or(80);
-    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-        return Ok(vec![ip]);
-    }
-    let addrs: Vec<SocketAddr> =
-        (host, port).to_socket_addrs().map_err(|e| Error::failed(format!("cannot resolve {host}: {e}")))?.collect();
-    if addrs.is_empty() {
-        return Err(Error::failed(format!("cannot resolve {host}: no address")));
-    }
-    Ok(addrs.into_iter().map(|a| a.ip()).collect())
-}
-
-/// Loopback, private, link-local, shared (CGNAT), unspecified, unique-local.
-pub fn internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || (a == 100 && (64..128).contains(&b))
-                || a == 0
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return internal(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -845,44 +760,6 @@ mod tests {
             "http://example.gov/a/c?a=2&z=1"
         );
         assert_eq!(canonical(u("https://example.gov/?")).as_str(), "https://example.gov/");
-    }
-
-    #[test]
-    fn internal_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(internal(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "172.32.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"] {
-            assert!(!internal(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
-    #[test]
-    fn a_public_target_never_reaches_an_internal_address() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let agent = public_only(&crate::http::agent(&Env::default()));
-        for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/")] {
-            let err = agent.get(&url).call().unwrap_err().to_string();
-            assert!(err.contains("resolves only to internal addresses"), "{err}");
-        }
-        assert!(listener.accept().is_err(), "no connection was made");
-        assert!(internal_target(&u(&format!("http://127.0.0.1:{port}/"))).unwrap());
-        assert!(internal_target(&u("http://[::1]/")).unwrap());
-        assert!(!internal_target(&u("http://8.8.8.8/")).unwrap());
     }
 
     #[test]

@@ -12,10 +12,14 @@
 //! at most [`CRAWL_SHARE`] of it, the scan stops starting pages
 //! [`report_reserve`] before it, and the report is written from the pages
 //! scanned by then, the others listed as not scanned.
+//!
+//! Both reach the site only through the run's fence (src/fence.rs): the
+//! crawler through its resolver, the browser through [`proxy`].
 
 mod cdp;
 pub mod crawl;
 mod memory;
+mod proxy;
 pub mod report;
 pub mod scan;
 
@@ -79,6 +83,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
     // Every input and setting is checked before any work.
     let site = ctx.site()?;
     let user_agent = ctx.site_user_agent(DEFAULT_USER_AGENT)?;
+    let fence = ctx.fence(&site.target)?;
     let settings = Settings::from_env(&ctx.env)?;
     let mut opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
     let crawl_cap = settings.deadline * CRAWL_SHARE / 10;
@@ -101,7 +106,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         present.map_err(|why| Error::failed(format!("{what} is {why}")))?;
     }
 
-    let found = crawl::crawl(&ctx.http, &site.target, &opts, &ctx.cancel)?;
+    let found = crawl::crawl(&ctx.http, &fence, &site.target, &opts, &ctx.cancel)?;
     if found.pages.is_empty() {
         return Err(Error::failed("0 urls found"));
     }
@@ -121,6 +126,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         scratch: ctx.work_dir.clone(),
         deadline: Some(started + settings.deadline - report_reserve(settings.deadline)),
         page_memory_mib: settings.page_memory_mib,
+        fence,
     };
     let summary = scan::scan(&ctx.cancel, &cfg, &urls, &results_dir)?;
     info!("scanned {} pages, {} failed, {} browser(s)", summary.scanned, summary.failed, summary.browsers);

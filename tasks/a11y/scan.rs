@@ -28,7 +28,8 @@ use miniserde::json::{Number, Value};
 
 use super::cdp::{self, Cdp, Pipes};
 use super::memory;
-use crate::task::{Cancel, ChildGuard, Error, Result, bounded, info, quote, warn};
+use super::proxy::{Limits, Proxy};
+use crate::task::{Cancel, ChildGuard, Error, Fence, Result, bounded, info, quote, warn};
 
 /// What a scan needs from its environment.
 #[derive(Clone, Debug)]
@@ -51,6 +52,9 @@ pub struct Config {
     /// A renderer's share of the container's memory, in MiB
     /// ([`memory::Watch`]); None: no limit of ours.
     pub page_memory_mib: Option<u64>,
+    /// What the browser may connect to: all it fetches goes through a
+    /// proxy that applies this fence.
+    pub fence: Fence,
 }
 
 /// How a scan went.
@@ -69,6 +73,8 @@ pub struct Summary {
 /// Scans `urls` in order, writing one file per URL into `results_dir`.
 /// Only a browser that cannot be started at all, or a cancel, is an error.
 pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) -> Result<Summary> {
+    // The browser's only way out, for the whole scan; it stops when dropped.
+    let proxy = Proxy::start(&cfg.fence, Limits::default())?;
     let axe = fs::read_to_string(&cfg.axe_js)
         .map_err(|e| Error::failed(format!("cannot read axe-core from {}: {e}", cfg.axe_js.display())))?;
     fs::create_dir_all(results_dir)
@@ -97,7 +103,7 @@ pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) 
                         old.quit();
                     }
                     summary.browsers += 1;
-                    Browser::start(cancel, cfg, summary.browsers)?
+                    Browser::start(cancel, cfg, summary.browsers, proxy.port())?
                 }
             };
             outcome = b.scan_page(url, &inject, started);
@@ -281,7 +287,7 @@ impl Drop for RemovedDir {
 }
 
 impl<'a> Browser<'a> {
-    fn start(cancel: &Cancel, cfg: &'a Config, nth: usize) -> Result<Browser<'a>> {
+    fn start(cancel: &Cancel, cfg: &'a Config, nth: usize, proxy: u16) -> Result<Browser<'a>> {
         // Everything the browser writes (profile, temp files, caches) goes
         // under the run's scratch space, which the runtime removes.
         let home = cfg.scratch.join(format!("chromium-{nth}"));
@@ -331,6 +337,22 @@ impl<'a> Browser<'a> {
             // The protocol over fds 3 and 4: no DevTools port, and no
             // `localhost` to resolve.
             "--remote-debugging-pipe",
+            // Every request through the fence's proxy (proxy.rs), loopback
+            // too (Chromium sends loopback direct unless told otherwise).
+            // Each flag below was seen to matter with this Chromium (156):
+            // without the bypass list, pages reached 127.0.0.2 direct;
+            // without the resolver rules, an IP address bypassing the proxy
+            // was connected to (with them only the proxy's 127.0.0.1
+            // resolves, and no name at all: no DNS prefetch, which has no
+            // switch of its own any more); without the WebRTC policy a STUN
+            // request went out over UDP. QUIC cannot go through an HTTP
+            // proxy; WebTransport, which ignores --disable-quic, fails with
+            // one set.
+            &format!("--proxy-server=http://127.0.0.1:{proxy}"),
+            "--proxy-bypass-list=<-loopback>",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--disable-quic",
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         ])
         // The site's scripts run in this browser, unsandboxed: it gets no
         // variable of ours (VCAP_SERVICES holds the key), only what it needs.

@@ -1,7 +1,9 @@
 //! The `example` task: fetch the target and check its security headers.
 //!
 //! It needs nothing in its image but the binary, so it is the task of the
-//! scratch image and the one every runtime test drives.
+//! scratch image and the one every runtime test drives. Its requests, the
+//! redirects it follows included, go through the run's fence
+//! (src/fence.rs).
 
 use std::time::Instant;
 
@@ -41,9 +43,10 @@ pub const TASK: Task = Task {
 fn run(ctx: &Context) -> Result<Outcome> {
     let target = Target::parse(ctx.required("target"))?;
     let user_agent = ctx.site_user_agent(USER_AGENT)?;
+    // The target and every redirect from it connect through the fence.
+    let agent = ctx.fence(&target)?.agent(&ctx.http)?;
     let started = Instant::now();
-    let response = ctx
-        .http
+    let response = agent
         .get(target.as_str())
         .header("User-Agent", &user_agent)
         .config()

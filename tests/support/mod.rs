@@ -6,6 +6,7 @@
 pub mod axe;
 pub mod callback;
 pub mod http;
+pub mod internal;
 pub mod net;
 pub mod proxy;
 pub mod s3;
