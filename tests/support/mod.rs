@@ -4,6 +4,7 @@
 #[cfg(feature = "a11y")]
 pub mod axe;
 pub mod callback;
+pub mod garden;
 pub mod http;
 pub mod proxy;
 pub mod s3;
