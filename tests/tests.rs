@@ -59,3 +59,7 @@ mod a11y_crawl;
 // The a11y scan in real Chromium, and the whole a11y task end to end.
 #[cfg(feature = "a11y")]
 mod a11y_scan;
+
+// The a11y image in a container built as Garden builds a task's (runc, 512 MB): large sites fit.
+#[cfg(all(feature = "a11y", feature = "owasp-zap"))]
+mod garden;
