@@ -266,12 +266,19 @@ fn garden_bench_measures_both_sites_capped_and_uncapped() {
             let pages = scan.pages();
             let failed = pages.values().filter(|f| **f).count();
             let o = &scan.outcome;
+            let (m, mib) = (&o.memory, |bytes: u64| bytes / (1024 * 1024));
+            // bench/a11y/README.md's columns.
             println!(
-                "| {name} | {limit} | {:.0} s | {} scanned, {failed} failed | {:?} | {} |",
+                "| {name} | {limit} | {:.0} s | {} scanned, {failed} failed | {:?} | {} MiB | {} / {} MiB | {} / {} | {} |",
                 o.elapsed.as_secs_f64(),
                 pages.len() - failed,
                 o.code,
-                o.memory
+                mib(m.peak),
+                mib(m.at_peak.rss),
+                mib(m.at_peak.cache),
+                m.failcnt,
+                m.failcnt_with_swap,
+                m.oom_kills
             );
         }
     }
