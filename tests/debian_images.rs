@@ -120,7 +120,8 @@ fn task_image(task: &str, base: &str) -> Built {
     build_and_unpack(&context, &args, &format!("localhost/build-task-{task}:test"), &dir)
 }
 
-fn a11y_image() -> Option<&'static Built> {
+/// The a11y image, built once per test run (tests/garden.rs runs it too).
+pub(crate) fn a11y_image() -> Option<&'static Built> {
     static IMAGE: OnceLock<Option<Built>> = OnceLock::new();
     IMAGE.get_or_init(|| debian_base().map(|base| task_image("a11y", base))).as_ref()
 }

@@ -73,3 +73,6 @@ mod a11y_deadline;
 // The browser fenced like the crawler: hostile pages reaching for internal addresses.
 #[cfg(feature = "a11y")]
 mod a11y_fence;
+// The a11y image in a container built as Garden builds a task's (runc, 512 MB): large sites fit.
+#[cfg(all(feature = "a11y", feature = "owasp-zap"))]
+mod garden;

@@ -5,6 +5,7 @@
 #[cfg(feature = "a11y")]
 pub mod axe;
 pub mod callback;
+pub mod garden;
 pub mod http;
 pub mod internal;
 pub mod net;
