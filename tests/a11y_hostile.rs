@@ -254,3 +254,34 @@ fn process_tree(needle: &str) -> Vec<u32> {
         tree.extend(more);
     }
 }
+
+/// A page that takes far more memory than its share: its renderer is
+/// stopped, and the page fails alone; without a share the same page is
+/// scanned (so the share is what failed it).
+#[test]
+fn a_page_over_its_memory_share_fails_alone() {
+    let Some(axe) = tools() else { return };
+    let tmp = TempDir::new("a11y-hostile-memory");
+    // 400 MiB, held for a second at least (the watch looks five times a second).
+    let hog = "<!doctype html><html><head><script>const kept = [];\
+               for (let i = 0; i < 40; i++) { const b = new Uint8Array(10 << 20); b.fill(1); kept.push(b) }\
+               const t = Date.now(); while (Date.now() - t < 1000) {}\
+               </script></head><body><img src=x.png></body></html>";
+    let site =
+        WebServer::start(0, move |path| if path == "/hog" { Reply::html(hog) } else { Reply::html(LIGHT) }).unwrap();
+    let urls = vec![site.url("/hog"), site.url("/light.html")];
+    for (share, hog_scanned) in [(Some(128), false), (None, true)] {
+        let mut cfg = config(axe.clone(), &tmp.path().join("scratch"), &[&site.url("/")]);
+        cfg.page_memory_mib = share;
+        let results_dir = tmp.path().join(format!("results-{share:?}"));
+        let summary = scan::scan(&Cancel::new(), &cfg, &urls, &results_dir).expect("the scan runs");
+        let files = results(&results_dir);
+        let scanned: Vec<&str> = files
+            .iter()
+            .filter(|(n, _)| n.starts_with("axe-results-"))
+            .map(|(_, v)| v[0]["url"].as_str().unwrap())
+            .collect();
+        assert!(scanned.contains(&site.url("/light.html").as_str()), "{share:?}: {summary:?}");
+        assert_eq!(scanned.contains(&site.url("/hog").as_str()), hog_scanned, "{share:?}: {summary:?}");
+    }
+}

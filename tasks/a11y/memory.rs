@@ -31,6 +31,9 @@ pub const RESERVED_MIB: u64 = 256;
 /// The smallest share a renderer gets, in MiB, however small the container.
 pub const MIN_PAGE_MIB: u64 = 128;
 
+/// What a renderer's command line holds.
+const RENDERER: &[u8] = b"--type=renderer";
+
 /// How often the renderers are looked at.
 const EVERY: Duration = Duration::from_millis(200);
 
@@ -129,8 +132,10 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 /// A renderer's private memory (RssAnon) in KiB; None for any other process.
 fn renderer_private_kib(pid: u32) -> Option<u64> {
+    // Chromium rewrites its helpers' command lines as one string (its
+    // process title), so the flag is looked for as text.
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    if !cmdline.split(|b| *b == 0).any(|arg| arg == b"--type=renderer") {
+    if !cmdline.windows(RENDERER.len()).any(|w| w == RENDERER) {
         return None;
     }
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

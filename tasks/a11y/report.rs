@@ -106,12 +106,16 @@ pub fn generate(
             report_pages.push(Page::Failed { url: None });
             continue;
         };
-        let first = match &contents {
-            Value::Array(items) => items.first(),
+        // The page's URL, should the file turn out not to be axe's; the
+        // contents are then taken apart rather than copied (a big page's
+        // results are tens of MB).
+        let url_hint = readable_url(&contents, 2);
+        let first = match contents {
+            Value::Array(items) => items.into_iter().next(),
             _ => None,
         };
         let Some(Value::Object(first)) = first else {
-            report_pages.push(odd_page(&display_name, &contents, "it is not a list holding one result"));
+            report_pages.push(odd_page(&display_name, url_hint, "it is not a list holding one result"));
             continue;
         };
         if truthy(first.get("error")) {
@@ -127,7 +131,7 @@ pub fn generate(
         let page = match ScannedPage::build(first, rules) {
             Ok(page) => page,
             Err(problem) => {
-                report_pages.push(odd_page(&display_name, &contents, &problem));
+                report_pages.push(odd_page(&display_name, url_hint, &problem));
                 continue;
             }
         };
@@ -185,9 +189,9 @@ pub fn generate(
 
 /// A results file that is not what axe writes: logged, and its page reported
 /// as failed, with the URL it names where one can be read.
-fn odd_page(file: &str, contents: &Value, problem: &str) -> Page {
+fn odd_page(file: &str, url: Option<String>, problem: &str) -> Page {
     warn!("{file} is not an axe results file ({problem}): its page is reported as failed");
-    Page::Failed { url: readable_url(contents, 2) }
+    Page::Failed { url }
 }
 
 /// The page's URL in a results file of the wrong shape: the first result's
@@ -278,23 +282,27 @@ struct ScannedPage {
 }
 
 impl ScannedPage {
-    fn build(result: &Object, rules: &[Rule]) -> std::result::Result<ScannedPage, String> {
-        let Some(Value::String(url)) = result.get("url") else {
+    /// Takes the result apart: a big page's results are tens of MB, and a
+    /// copy of them would double what the report holds.
+    fn build(mut result: Object, rules: &[Rule]) -> std::result::Result<ScannedPage, String> {
+        let Some(Value::String(url)) = result.remove("url") else {
             return Err("it has no \"url\"".into());
         };
-        let Some(Value::Array(violations)) = result.get("violations") else {
+        let Some(Value::Array(violations)) = result.remove("violations") else {
             return Err("it has no \"violations\" list".into());
         };
-        let Some(Value::Array(passes)) = result.get("passes") else {
+        let Some(Value::Array(passes)) = result.remove("passes") else {
             return Err("it has no \"passes\" list".into());
         };
-        let timestamp = result.get("timestamp").cloned();
+        let timestamp = result.remove("timestamp");
+        let violations_count = violations.len() as u64;
 
-        let enhanced = violations.iter().map(|v| enhance(v, rules, url)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let enhanced =
+            violations.into_iter().map(|v| enhance(v, rules, &url)).collect::<std::result::Result<Vec<_>, _>>()?;
 
         // The sub-page shows violations grouped by impact, most nodes first
         // (a stable sort, as V8's is); impacts outside the known five are in no group.
-        let mut by_nodes = enhanced.clone();
+        let mut by_nodes: Vec<&Object> = enhanced.iter().collect();
         by_nodes.sort_by_key(|v| Reverse(node_count(v)));
         let mut grouped = Object::new();
         let mut grouped_counts = Vec::new();
@@ -302,8 +310,7 @@ impl ScannedPage {
             let group: Array = by_nodes
                 .iter()
                 .filter(|v| matches!(v.get("impact"), Some(Value::String(i)) if i == severity.name))
-                .cloned()
-                .map(Value::Object)
+                .map(|v| Value::Object((*v).clone()))
                 .collect();
             if !group.is_empty() {
                 grouped_counts.push((severity.name, group.len() as u64));
@@ -312,17 +319,14 @@ impl ScannedPage {
         }
 
         let mut sorted_passes = Vec::with_capacity(passes.len());
-        for pass in passes.iter() {
+        for pass in passes {
             match pass {
-                Value::Object(pass) if matches!(pass.get("nodes"), Some(Value::Array(_))) => {
-                    sorted_passes.push(pass.clone())
-                }
+                Value::Object(pass) if matches!(pass.get("nodes"), Some(Value::Array(_))) => sorted_passes.push(pass),
                 _ => return Err("a pass has no \"nodes\" list".into()),
             }
         }
         sorted_passes.sort_by_key(|p| Reverse(node_count(p)));
 
-        let violations_count = violations.len() as u64;
         let mut file = Object::new();
         file.insert("url".into(), Value::String(url.clone()));
         if let Some(timestamp) = &timestamp {
@@ -338,11 +342,10 @@ impl ScannedPage {
 
 /// The original's `violationEnhancer`: applies the first rule with the
 /// violation's id, then adds the fields the report shows.
-fn enhance(violation: &Value, rules: &[Rule], url: &str) -> std::result::Result<Object, String> {
-    let Value::Object(violation) = violation else {
+fn enhance(violation: Value, rules: &[Rule], url: &str) -> std::result::Result<Object, String> {
+    let Value::Object(mut out) = violation else {
         return Err("a violation is not an object".into());
     };
-    let mut out = violation.clone();
     let Some(Value::Array(mut nodes)) = out.remove("nodes") else {
         return Err("a violation has no \"nodes\" list".into());
     };
@@ -351,13 +354,13 @@ fn enhance(violation: &Value, rules: &[Rule], url: &str) -> std::result::Result<
     if nodes.iter().any(|node| !matches!(node, Value::Object(_))) {
         return Err("a node of a violation is not an object".into());
     }
-    let Some(Value::String(description)) = violation.get("description") else {
+    let Some(Value::String(description)) = out.remove("description") else {
         return Err("a violation has no \"description\"".into());
     };
 
     let mut ignore = false;
     let mut ignore_source = Some(Value::String(String::new()));
-    if let Some(rule) = rules.iter().find(|rule| strict_eq(rule.id.as_ref(), violation.get("id"))) {
+    if let Some(rule) = rules.iter().find(|rule| strict_eq(rule.id.as_ref(), out.get("id"))) {
         match rule.matches.as_deref() {
             Some(matches) if !matches.is_empty() => {
                 for node in nodes.iter_mut() {
@@ -389,7 +392,7 @@ fn enhance(violation: &Value, rules: &[Rule], url: &str) -> std::result::Result<
     // The original looked the impact up among the five severities and crashed
     // on any other value (a missing impact included); we give those the
     // colour and order of "other".
-    let impact = match violation.get("impact") {
+    let impact = match out.get("impact") {
         None | Some(Value::Null) => Value::String("other".into()),
         Some(impact) => impact.clone(),
     };
@@ -402,7 +405,7 @@ fn enhance(violation: &Value, rules: &[Rule], url: &str) -> std::result::Result<
     out.insert("color".into(), Value::String(severity.color.into()));
     out.insert("order".into(), number(severity.order));
     out.insert("impact".into(), impact);
-    out.insert("description".into(), Value::String(replace_ensures(description)));
+    out.insert("description".into(), Value::String(replace_ensures(&description)));
     out.insert("total".into(), number(nodes.len() as u64));
     out.insert("ignore".into(), Value::Bool(ignore));
     set_or_remove(&mut out, "ignoreSource", ignore_source);

@@ -399,7 +399,7 @@ impl<'a> Browser<'a> {
         if let (Err(PageError::Page(why)), Some(mib)) = (&mut scanned, self.cfg.page_memory_mib)
             && self.watch.as_ref().map(|w| w.stopped()) != stopped
         {
-            *why = format!("the page needed more than its {mib} MiB of memory ({why})");
+            *why = format!("the page needed more than its {mib} MiB of memory: its renderer was stopped");
         }
         let params = format!("{{\"browserContextId\":{}}}", quote(&tab.context));
         match self.cdp.call(None, "Target.disposeBrowserContext", &params, CLOSE_GRACE) {
