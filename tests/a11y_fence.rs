@@ -19,10 +19,9 @@ use build_task::fence::Fence;
 use build_task::tasks::a11y::scan::{self, Config};
 
 use crate::support::axe::axe_js;
-use crate::support::callback::{CallbackServer, field};
 use crate::support::internal::{Internal, SECRET};
 use crate::support::web::{Reply, WebServer};
-use crate::support::{Params, TempDir, build_task, enc, have_tool, stderr, vcap_services};
+use crate::support::{TempDir, build_task, have_tool, stderr};
 
 fn tools() -> Option<PathBuf> {
     if !have_tool("chromium-headless-shell") {
@@ -320,24 +319,5 @@ fn a_local_run_reaches_only_its_target_and_says_what_the_browser_was_refused() {
 
 #[test]
 fn a_deployed_scan_of_a_target_on_an_internal_address_fails_before_crawling() {
-    let site = WebServer::start(0, |_| Reply::html("<html>hello</html>")).unwrap();
-    let cb = CallbackServer::start(4302);
-    let callback = cb.url();
-    let params = Params::on_s3s(&callback, 4302, "a11y-bucket");
-    let tmp = TempDir::new("a11y-fence-deployed");
-    let out = build_task()
-        .args(["a11y", "-t", &enc(&site.url("/")), "-p", &params.encrypted()])
-        .env("DEPLOY_ENV", "dev")
-        .env("VCAP_SERVICES", vcap_services("dev"))
-        .env("TMPDIR", tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_eq!(cb.statuses(), ["processing", "error"]);
-    assert_eq!(
-        field(&cb.bodies()[1], "message").unwrap(),
-        "the task failed: the target 127.0.0.1 resolves only to internal addresses (127.0.0.1): a deployed run \
-         reaches no internal address"
-    );
-    assert!(site.requests().is_empty(), "nothing was fetched: {:?}", site.requests());
+    crate::fence::deployed_run_of_an_internal_target_fails_before_any_fetch("a11y", 4302);
 }

@@ -9,14 +9,20 @@ use crate::support::{Params, TempDir, build_task, deployed, enc, stderr};
 
 #[test]
 fn a_deployed_run_of_a_target_on_an_internal_address_fails_at_once() {
+    deployed_run_of_an_internal_target_fails_before_any_fetch("example", 4301);
+}
+
+/// A deployed run of `task` against a site on 127.0.0.1: processing, then
+/// the error naming the fence, and the site never asked. The run ends
+/// before any upload: S3 is never asked.
+pub(crate) fn deployed_run_of_an_internal_target_fails_before_any_fetch(task: &str, task_id: u64) {
     let site = WebServer::start(0, |_| Reply::html("<html>hello</html>")).unwrap();
-    let cb = CallbackServer::start(4301);
+    let cb = CallbackServer::start(task_id);
     let callback = cb.url();
-    let params = Params::on_s3s(&callback, 4301, "site-bucket");
+    let params = Params::on_s3s(&callback, task_id, "site-bucket");
     let tmp = TempDir::new("fence-deployed");
-    // The run ends before any upload: S3 is never asked.
     let out = deployed("http://127.0.0.1:9", tmp.path())
-        .args(["example", "-t", &enc(&site.url("/")), "-p", &params.encrypted()])
+        .args([task, "-t", &enc(&site.url("/")), "-p", &params.encrypted()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
