@@ -21,8 +21,11 @@ const PREVIOUS = `python build-task/main.py -t {{task.Build.url}} -b {{task.Buil
 // The task's memory limit in MB. startBuildTask posts every key of
 // metadata.template (rendered; a number stays a number) to Cloud Foundry's
 // POST /v3/apps/:guid/tasks; without memory_in_mb a task gets the platform's
-// default_app_memory, 512 MB on cloud.gov, which a browser scanning heavy pages
-// outgrows. 1024 until the measurements in a Garden-like container settle it.
+// default_app_memory, 512 MB on cloud.gov. Measured in a Garden-like container
+// (build-task's bench/a11y/README.md): 400 light pages peak at 374 MiB of 512,
+// but a page's renderer then gets 256 MiB (MEMORY_LIMIT less 256), and pages
+// past that fail; 1024 gives each page 768 MiB and the browser's page cache
+// room. (A 3,000-row table needs about 2 GB and fails alone either way.)
 const MEMORY_IN_MB = 1024;
 
 // db-migrate's runSql resolves to node-postgres's result; its rowCount is the
