@@ -83,7 +83,6 @@ fn run(ctx: &Context) -> Result<Outcome> {
     // Every input and setting is checked before any work.
     let site = ctx.site()?;
     let user_agent = ctx.site_user_agent(DEFAULT_USER_AGENT)?;
-    let fence = ctx.fence(&site.target)?;
     let settings = Settings::from_env(&ctx.env)?;
     let mut opts = crawl::Options::from_env(&ctx.env, &user_agent)?;
     let crawl_cap = settings.deadline * CRAWL_SHARE / 10;
@@ -95,6 +94,8 @@ fn run(ctx: &Context) -> Result<Outcome> {
         );
         opts.budget = crawl_cap;
     }
+    // After the settings: the fence resolves the target's name.
+    let fence = ctx.fence(&site.target)?;
     let results_dir = settings.results_dir.clone().unwrap_or_else(|| ctx.work_dir.join("results"));
     // The report reads every file there: old results would join this run's.
     if std::fs::read_dir(&results_dir).is_ok_and(|mut d| d.next().is_some()) {
