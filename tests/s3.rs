@@ -307,6 +307,30 @@ fn a_complete_answered_200_with_an_internal_error_is_retried() {
 }
 
 #[test]
+fn a_complete_whose_result_comes_after_seconds_of_whitespace_is_a_success() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let complete = "SignedHeaders=host&uploadId=";
+    let proxy = Proxy::start(s3.port, &[(complete, Fault::Padded(Duration::from_secs(3)))]);
+    let dir = TempDir::new("s3-padded-complete");
+    let expected = artifact(dir.path(), &[("big.bin", noise(6 * MIB, 17))]);
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
+    assert_eq!(proxy.count_all(&["POST ", complete]), 1, "{:?}", proxy.requests());
+    assert_stored(&s3, &expected);
+}
+
+#[test]
+fn a_complete_answered_200_with_whitespace_then_an_internal_error_is_retried() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let complete = "SignedHeaders=host&uploadId=";
+    let proxy = Proxy::start(s3.port, &[(complete, Fault::PaddedError(Duration::from_millis(600)))]);
+    let dir = TempDir::new("s3-padded-error");
+    let expected = artifact(dir.path(), &[("big.bin", noise(6 * MIB, 18))]);
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
+    assert_eq!(proxy.count_all(&["POST ", complete]), 2, "{:?}", proxy.requests());
+    assert_stored(&s3, &expected);
+}
+
+#[test]
 fn a_multipart_upload_completed_but_whose_answer_was_lost_is_removed_after_the_failure() {
     let Some(s3) = S3Server::start(BUCKET) else { return };
     // Only CompleteMultipartUpload and AbortMultipartUpload sign no header

@@ -40,6 +40,13 @@ pub enum Fault {
     /// Read the request, wait this long, then forward it: every matching
     /// request, so a test knows an upload is in progress for that long.
     Delay(Duration),
+    /// Forward the request, then pass S3's answer on with whitespace before
+    /// its document, sent over this long: S3 keeps a slow
+    /// CompleteMultipartUpload's connection open that way, after its 200.
+    Padded(Duration),
+    /// Answer 200 OK, then whitespace over this long, then an InternalError
+    /// document, without forwarding.
+    PaddedError(Duration),
 }
 
 impl Fault {
@@ -215,6 +222,30 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
                 io::copy(&mut up, &mut client)?;
                 return Ok(());
             }
+            Some(Fault::Padded(over)) => {
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                io::copy(&mut (&mut reader).take(len as u64), &mut up)?;
+                let mut answer = Vec::new();
+                up.read_to_end(&mut answer)?;
+                let split = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |i| i + 4);
+                let (answer_head, body) = answer.split_at(split);
+                let answer_head = String::from_utf8_lossy(answer_head);
+                let status = answer_head.lines().next().unwrap_or_default();
+                let body = if answer_head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+                    dechunk(body)
+                } else {
+                    body.to_vec()
+                };
+                write_padded(&mut client, status, &body, over)?;
+                return Ok(());
+            }
+            Some(Fault::PaddedError(over)) => {
+                io::copy(&mut (&mut reader).take(len as u64), &mut io::sink())?;
+                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+                            <Message>We encountered an internal error. Please try again.</Message></Error>";
+                write_padded(&mut client, "HTTP/1.1 200 OK", body.as_bytes(), over)?;
+            }
             Some(Fault::Corrupt) => {
                 let mut body = Vec::new();
                 (&mut reader).take(len as u64).read_to_end(&mut body)?;
@@ -237,6 +268,37 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
             }
         }
     }
+}
+
+/// A chunked body's data (s3s-fs sends its XML answers chunked).
+fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    while let Some(end) = chunked.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&chunked[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 || chunked.len() < end + 2 + size {
+            break;
+        }
+        data.extend_from_slice(&chunked[end + 2..end + 2 + size]);
+        chunked = &chunked[(end + 4 + size).min(chunked.len())..];
+    }
+    data
+}
+
+/// An answer of `status` whose `body` comes after whitespace sent in three
+/// pieces over `over`, as S3 sends a slow CompleteMultipartUpload's.
+fn write_padded(client: &mut TcpStream, status: &str, body: &[u8], over: Duration) -> io::Result<()> {
+    let piece = b"\n                    ";
+    write!(
+        client,
+        "{status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n",
+        3 * piece.len() + body.len()
+    )?;
+    for _ in 0..3 {
+        client.write_all(piece)?;
+        client.flush()?;
+        std::thread::sleep(over / 3);
+    }
+    client.write_all(body)
 }
 
 /// The request head with `Connection: close` in place of any Connection header.

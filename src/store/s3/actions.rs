@@ -108,8 +108,9 @@ impl S3Store {
     ) -> Result<()> {
         let reply = self.send(name, &self.complete_multipart_upload_request(key, upload_id, parts), cancel)?;
         // An error document was dealt with in `send`; anything else that is
-        // not a CompleteMultipartUploadResult is a failure too.
-        CompleteMultipartUploadResponse::parse(&reply.body).map(|_| ()).map_err(|_| {
+        // not a CompleteMultipartUploadResult is a failure too. S3 sends
+        // whitespace before the result while it completes a large upload.
+        CompleteMultipartUploadResponse::parse(reply.body.trim_start()).map(|_| ()).map_err(|_| {
             Error::failed(format!("cannot store {name}: S3 answered CompleteMultipartUpload without a result"))
         })
     }

@@ -210,8 +210,10 @@ struct S3Error {
 }
 
 impl S3Error {
+    /// S3 may send whitespace before the document to keep a slow request's
+    /// connection open (after its 200): it is not part of the XML.
     fn parse(body: &str) -> Option<S3Error> {
-        instant_xml::from_str(body).ok()
+        instant_xml::from_str(body.trim_start()).ok()
     }
 
     /// Codes S3 sends with a 200 for a request worth another try.
