@@ -57,7 +57,7 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
             if let Some(extra) = rest()?.first() {
                 return Err(Error::usage(format!(
                     "'{w}' takes no more words, but '{}' follows",
-                    extra.to_string_lossy()
+                    shown(&extra.to_string_lossy())
                 )));
             }
             return Ok(match w.as_ref() {
@@ -117,7 +117,7 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
                         Err(_) => note(&mut inv, Error::usage(format!("the flag '{name}' needs a value"))),
                     }
                 } else {
-                    note(&mut inv, Error::usage(format!("unknown flag '{name}' for task '{}'", task.name)));
+                    note(&mut inv, Error::usage(format!("unknown flag '{}' for task '{}'", shown(&name), task.name)));
                     // Skip what is probably its value, so `-p` after it is still found.
                     if parser.optional_value().is_none() {
                         let mut raw = parser.raw_args().map_err(bad)?;
@@ -126,8 +126,7 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
                 }
             }
             Value(v) => {
-                let shown: String = v.to_string_lossy().chars().take(40).collect();
-                note(&mut inv, Error::usage(format!("unexpected argument '{shown}'")));
+                note(&mut inv, Error::usage(format!("unexpected argument '{}'", shown(&v.to_string_lossy()))));
             }
         }
     }
@@ -135,10 +134,17 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
 }
 
 fn lookup(name: &str) -> Result<&'static Task> {
-    tasks::find(name).ok_or_else(|| {
-        let shown: String = name.chars().take(40).collect();
-        Error::usage(format!("unknown task '{shown}': this build-task has {}", tasks::names()))
-    })
+    tasks::find(name)
+        .ok_or_else(|| Error::usage(format!("unknown task '{}': this build-task has {}", shown(name), tasks::names())))
+}
+
+/// The most of a word of the command line an error message repeats: a
+/// mistyped word is recognisable by its start, and a message stays a line.
+const WORD_LIMIT: usize = 64;
+
+/// `word` as an error message shows it: cut to [`WORD_LIMIT`].
+fn shown(word: &str) -> String {
+    crate::log::bounded(word, WORD_LIMIT)
 }
 
 fn utf8(value: OsString, flag: &str) -> Result<String> {
@@ -288,6 +294,21 @@ mod tests {
         let env = Env::from_pairs([("BUILD_TASK", "nope")]);
         let err = parse(words(&["-t", "x"]), &env).err().unwrap();
         assert!(err.message().starts_with("BUILD_TASK: unknown task 'nope'"), "{err}");
+    }
+
+    #[test]
+    fn a_word_an_error_repeats_is_cut_to_a_bound() {
+        let long = format!("--{}", "x".repeat(128 * 1024));
+        let inv = match parse(words(&["example", &long, "-t", "x"]), &Env::default()).unwrap() {
+            Command::Run(inv) => inv,
+            _ => panic!("a run"),
+        };
+        let message = inv.task_flags(None).unwrap_err().message().to_owned();
+        assert!(message.starts_with("unknown flag '--xxx") && message.len() < 120, "{}", message.len());
+        for args in [vec!["list", &long], vec![&long[2..]]] {
+            let err = parse(words(&args), &Env::default()).map(|_| ()).unwrap_err();
+            assert!(err.message().len() < 200, "{}", err.message().len());
+        }
     }
 
     #[test]

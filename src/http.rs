@@ -6,6 +6,7 @@
 //! every phase gets one here. Redirects are off: nothing we call should
 //! redirect, and a task that wants them asks per request.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,12 +64,18 @@ pub fn roots_check(env: &Env) -> crate::doctor::Check {
     crate::doctor::Check::new("CA roots", outcome)
 }
 
+/// The largest CA file read: Mozilla's whole bundle is about 220 KB, so a
+/// file past this is a mistake (or /dev/zero), not certificates.
+const CA_FILE_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// Certificates from SSL_CERT_FILE and CF_SYSTEM_CERT_PATH/*.crt. A file that
-/// cannot be read is logged and skipped: the web PKI roots still apply.
+/// cannot be read, or is larger than [`CA_FILE_LIMIT`], is logged (naming
+/// the variable) and skipped: the web PKI roots still apply, and doctor's
+/// check says no certificate was read.
 fn extra_roots(env: &Env) -> Vec<Certificate<'static>> {
     let mut files = Vec::new();
     if let Some(file) = env.get("SSL_CERT_FILE") {
-        files.push(std::path::PathBuf::from(file));
+        files.push(("SSL_CERT_FILE", std::path::PathBuf::from(file)));
     }
     if let Some(dir) = env.get("CF_SYSTEM_CERT_PATH") {
         match std::fs::read_dir(dir) {
@@ -78,15 +85,20 @@ fn extra_roots(env: &Env) -> Vec<Certificate<'static>> {
                     .filter(|p| p.extension().is_some_and(|x| x == "crt"))
                     .collect();
                 crts.sort();
-                files.extend(crts);
+                files.extend(crts.into_iter().map(|crt| ("CF_SYSTEM_CERT_PATH", crt)));
             }
             Err(e) => warn!("cannot read CF_SYSTEM_CERT_PATH {dir}: {e}"),
         }
     }
     let mut certs = Vec::new();
-    for file in files {
-        match std::fs::read(&file) {
-            Ok(pem) => {
+    for (var, file) in files {
+        let mut pem = Vec::new();
+        let read = std::fs::File::open(&file).and_then(|f| f.take(CA_FILE_LIMIT + 1).read_to_end(&mut pem));
+        match read {
+            Ok(_) if pem.len() as u64 > CA_FILE_LIMIT => {
+                warn!("{var}: {} is larger than 4 MiB, more than any CA bundle: it is not read", file.display());
+            }
+            Ok(_) => {
                 let before = certs.len();
                 for item in ureq::tls::parse_pem(&pem) {
                     if let Ok(PemItem::Certificate(c)) = item {
@@ -94,10 +106,10 @@ fn extra_roots(env: &Env) -> Vec<Certificate<'static>> {
                     }
                 }
                 if certs.len() == before {
-                    warn!("no certificate in {}", file.display());
+                    warn!("{var}: no certificate in {}", file.display());
                 }
             }
-            Err(e) => warn!("cannot read the certificate file {}: {e}", file.display()),
+            Err(e) => warn!("{var}: cannot read the certificate file {}: {e}", file.display()),
         }
     }
     certs

@@ -152,3 +152,17 @@ fn a_run_with_build_task_doctor_set_reports_the_failed_checks_as_its_error() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("doctor: FAIL  Chromium: not at /nonexistent/chromium"), "{log}");
 }
+
+#[test]
+fn a_ca_file_larger_than_any_bundle_is_not_read_and_doctor_says_so() {
+    // /dev/zero never ends: read whole, it would take all the memory there is.
+    let out = build_task().args(["doctor", "example"]).env("SSL_CERT_FILE", "/dev/zero").output().unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        line(&report, "FAIL  CA roots: ").contains("SSL_CERT_FILE set, but no certificate could be read"),
+        "{report}"
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("SSL_CERT_FILE: /dev/zero is larger than 4 MiB, more than any CA bundle"), "{said}");
+}
