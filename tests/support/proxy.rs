@@ -19,6 +19,8 @@ pub enum Fault {
     ResetMidBody,
     /// Forward nothing and never answer (until the client gives up).
     Hang,
+    /// Hang every matching request, not just the first.
+    AlwaysHang,
     /// Answer 503 SlowDown to every matching request, not just the first.
     AlwaysSlowDown,
     /// Forward the request with the body's first byte flipped, as a broken
@@ -52,7 +54,7 @@ pub enum Fault {
 impl Fault {
     /// Whether the fault fires on every matching request, not just the first.
     fn repeats(self) -> bool {
-        matches!(self, Fault::AlwaysSlowDown | Fault::Delay(_) | Fault::LoseAnswer)
+        matches!(self, Fault::AlwaysSlowDown | Fault::AlwaysHang | Fault::Delay(_) | Fault::LoseAnswer)
     }
 }
 
@@ -205,11 +207,13 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
                 reset(&client);
                 return Ok(());
             }
-            Some(Fault::Hang) => {
+            Some(Fault::Hang | Fault::AlwaysHang) => {
                 io::copy(&mut (&mut reader).take(len as u64), &mut io::sink())?;
-                // Wait until the client closes, or a minute at most.
+                // Wait until the client closes, or a minute at most,
+                // whatever else it sends (a chunked body's end, say).
                 client.set_read_timeout(Some(Duration::from_secs(60)))?;
-                let _ = reader.read(&mut [0; 1]);
+                let until = std::time::Instant::now() + Duration::from_secs(60);
+                while std::time::Instant::now() < until && matches!(reader.read(&mut [0; 512]), Ok(n) if n > 0) {}
                 return Ok(());
             }
             Some(Fault::Delay(delay)) => {

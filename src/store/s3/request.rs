@@ -25,6 +25,12 @@ use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Retry};
 use crate::store::walk;
 
+/// How long a clean-up request waits for S3, each try: the whole clean-up
+/// has 5 s (upload.rs, which stops waiting then), a slow S3 may take
+/// seconds to answer a DELETE, and S3's 60 s would outlast Cloud Foundry's
+/// grace after SIGTERM.
+const CLEAN_UP_WAIT: Duration = Duration::from_secs(4);
+
 /// One quick second try for clean-up requests.
 const CLEAN_UP_RETRY: Retry = Retry {
     attempts: 2,
@@ -236,11 +242,13 @@ impl S3Store {
     /// (the artifact's key) naming it in errors. A DELETE is clean-up after
     /// a failure, so it gets one quick retry rather than the full policy.
     pub(super) fn send(&self, name: &str, request: &Request<'_>, cancel: &Cancel) -> Result<Reply> {
-        let retry = if request.method == Method::Delete { CLEAN_UP_RETRY } else { self.config.retry };
+        let clean_up = request.method == Method::Delete;
+        let (retry, wait) =
+            if clean_up { (CLEAN_UP_RETRY, CLEAN_UP_WAIT) } else { (self.config.retry, self.config.timeout) };
         let fail = |e: &dyn std::fmt::Display| Error::failed(format!("cannot store {name}: {e}"));
-        // Sending may take as long as the timeout plus the time the body
-        // needs at 1 MiB/s; waiting for an answer, the timeout.
-        let send_time = self.config.timeout + Duration::from_secs(request.payload.len() / (1024 * 1024));
+        // Sending may take as long as the wait plus the time the body
+        // needs at 1 MiB/s; waiting for an answer, the wait.
+        let send_time = wait + Duration::from_secs(request.payload.len() / (1024 * 1024));
         retry.run(cancel, |_| {
             let method = match request.method {
                 Method::Head => ureq::http::Method::HEAD,
@@ -270,8 +278,8 @@ impl S3Store {
                 .agent
                 .configure_request(http_request)
                 .timeout_send_body(Some(send_time))
-                .timeout_recv_response(Some(self.config.timeout))
-                .timeout_recv_body(Some(self.config.timeout))
+                .timeout_recv_response(Some(wait))
+                .timeout_recv_body(Some(wait))
                 .build();
             let response = self.agent.run(http_request).map_err(|e| {
                 if cancel.signal().is_some() {

@@ -142,14 +142,24 @@ impl Upload {
     /// SIGTERM Cloud Foundry waits only ten before SIGKILL, and the error
     /// status must still go out.
     fn clean_up(self: &Arc<Self>, open: usize, written: Vec<String>) {
-        const CLEAN_UP_TIME: Duration = Duration::from_secs(5);
+        // The pool's STOP_TIME after it makes 5 s.
+        const CLEAN_UP_TIME: Duration = Duration::from_millis(4500);
         let deadline = Instant::now() + CLEAN_UP_TIME;
         // Jobs `0..aborts` abort, the others delete.
         let (aborts, deletes) = (self.upload_ids.len() - open, written.len());
         let upload = Arc::clone(self);
         // A fresh signal: the run's may be the cancel that brought us here.
+        // It is given at the deadline, so that the pool stops waiting for
+        // requests S3 does not answer; or never, once the clean-up is done.
         let cancel = Cancel::new();
         let signal = cancel.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let alarm = cancel.clone();
+        std::thread::spawn(move || {
+            if done_rx.recv_timeout(CLEAN_UP_TIME) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                alarm.trigger(libc::SIGALRM);
+            }
+        });
         let done = pool::run(aborts + deletes, self.store.config.workers, &cancel, move |job| {
             if Instant::now() >= deadline {
                 return Ok(false);
@@ -161,6 +171,7 @@ impl Upload {
             };
             Ok(sent.is_ok())
         });
+        drop(done_tx);
         let failed = |jobs: &[Option<bool>]| jobs.iter().filter(|sent| **sent != Some(true)).count();
         let (not_aborted, not_deleted) = (failed(&done.results[..aborts]), failed(&done.results[aborts..]));
         if not_aborted > 0 {
