@@ -38,6 +38,7 @@ impl Error {
     pub fn cancelled(signal: i32) -> Error {
         let name = match signal {
             libc::SIGINT => "SIGINT",
+            libc::SIGHUP => "SIGHUP",
             _ => "SIGTERM",
         };
         Error { kind: Kind::Cancelled(signal), message: format!("the task was cancelled ({name})") }

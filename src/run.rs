@@ -261,8 +261,8 @@ impl Drop for RunDirs {
 /// SIGTERM or SIGINT: cancel everything, give the main thread a moment to
 /// report the cancel itself, else report it from here and exit.
 fn watch_signals(cancel: Cancel) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
             error!("cannot watch for signals: {e}");
@@ -271,16 +271,28 @@ fn watch_signals(cancel: Cancel) {
     };
     std::thread::spawn(move || {
         let Some(signal) = signals.forever().next() else { return };
-        info!("received {}: cancelling", if signal == SIGINT { "SIGINT" } else { "SIGTERM" });
+        let name = match signal {
+            SIGINT => "SIGINT",
+            SIGHUP => "SIGHUP",
+            _ => "SIGTERM",
+        };
+        info!("received {name}: cancelling");
         let deadline = Instant::now() + GRACE;
         if let Some(reporter) = REPORTER.get() {
             reporter.hurry(deadline);
         }
         cancel.trigger(signal);
-        // A second signal ends the process at once.
+        // A second SIGINT (a person pressing Ctrl-C again) ends the process
+        // at once. Any other signal that follows is ignored: Cloud Foundry's
+        // SIGTERM can reach the shell and build-task together, and the
+        // shell's death then sends the parent-death SIGTERM too; the status
+        // must still go out, and SIGKILL comes 10 s later anyway.
         std::thread::spawn(move || {
-            if signals.forever().next().is_some() {
-                std::process::exit(128 + signal);
+            for again in signals.forever() {
+                if again == SIGINT {
+                    std::process::exit(128 + signal);
+                }
+                info!("received another signal ({again}) while cancelling: carrying on");
             }
         });
         std::thread::sleep(WIND_DOWN);

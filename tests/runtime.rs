@@ -1,3 +1,4 @@
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use crate::support::callback::{CallbackServer, field};
@@ -272,6 +273,60 @@ fn sigterm_to_a_shell_that_ran_build_task_as_its_child_still_cancels_the_run() {
 }
 
 #[test]
+fn sighup_is_a_cancel_like_sigterm_with_one_status_and_exit_129() {
+    let Some(d) = Deployed::start(20) else { return };
+    let (code, took) = d.signalled(&["fault", "--mode", "sleep", "--seconds", "60"], "HUP", Duration::from_millis(200));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(code, Some(129));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert_eq!(d.error_message(), "the task was cancelled (SIGHUP)");
+    let left: Vec<_> = std::fs::read_dir(d.tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "the run's directory is removed: {left:?}");
+}
+
+#[test]
+fn sigterm_to_the_whole_process_group_under_dash_ends_in_exactly_one_status() {
+    // Cloud Foundry's SIGTERM reaches dash and build-task together when they
+    // share a process group; dash then dies, and build-task's parent-death
+    // signal is a second SIGTERM moments later. A race, so several tries.
+    if !have_tool("dash") {
+        return;
+    }
+    for attempt in 0..6 {
+        let Some(d) = Deployed::start(40 + attempt) else { return };
+        let command = format!(
+            "{} fault --mode sleep --seconds 60 -p '{}'; echo the shell outlived its command",
+            crate::support::bin().display(),
+            d.params()
+        );
+        let mut shell = std::process::Command::new("dash");
+        shell
+            .args(["-c", &command])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL_S3", d.s3.endpoint())
+            .env("TMPDIR", d.tmp.path())
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut shell = shell.spawn().unwrap();
+        assert!(d.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
+        unsafe_free_kill_group(shell.id(), "TERM");
+        let _ = shell.wait();
+        assert!(d.cb.wait_for(2, Duration::from_secs(8)), "try {attempt}: a terminal status: {:?}", d.cb.statuses());
+        // build-task has exited once its directory is gone.
+        let started = std::time::Instant::now();
+        while std::fs::read_dir(d.tmp.path()).unwrap().next().is_some() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(d.cb.statuses(), ["processing", "error"], "try {attempt}");
+        assert_eq!(d.error_message(), "the task was cancelled (SIGTERM)", "try {attempt}");
+        let left: Vec<_> = std::fs::read_dir(d.tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "try {attempt}: the run's directory is removed: {left:?}");
+    }
+}
+
+#[test]
 fn sigint_while_the_task_is_blocked_in_io_is_reported_by_the_watcher() {
     // The example task blocks in a fetch that answers only after 30 s; the
     // runtime cannot interrupt it, so the signal watcher reports and exits.
@@ -391,6 +446,13 @@ fn the_sh_entry_runs_a_pages_core_command_line() {
 }
 
 /// Sends a signal with the system's kill(1), keeping the tests free of unsafe.
+/// `signal` to the process group `pgid`, with kill(1).
+fn unsafe_free_kill_group(pgid: u32, signal: &str) {
+    let ok =
+        std::process::Command::new("kill").args([&format!("-{signal}"), "--", &format!("-{pgid}")]).status().unwrap();
+    assert!(ok.success());
+}
+
 fn unsafe_free_kill(pid: u32, signal: &str) {
     let ok = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
     assert!(ok.success());
