@@ -96,11 +96,13 @@ impl Cancel {
         }
     }
 
-    /// Starts `cmd` in its own process group, which dies with the guard.
-    pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<ChildGuard> {
+    /// Starts `cmd` (`what`, for the error) in its own process group, which
+    /// dies with the guard. After a cancel nothing is started, and the
+    /// cancel is the error.
+    pub fn spawn(&self, cmd: &mut Command, what: &str) -> Result<ChildGuard> {
         use std::os::unix::process::CommandExt;
-        self.check().map_err(|e| std::io::Error::other(e.message().to_owned()))?;
-        let child = cmd.process_group(0).spawn()?;
+        self.check()?;
+        let child = cmd.process_group(0).spawn().map_err(|e| Error::failed(format!("cannot start {what}: {e}")))?;
         let group = child.id() as i32;
         if let Ok(mut groups) = self.0.groups.lock() {
             groups.push(group);
@@ -208,7 +210,8 @@ mod tests {
     #[test]
     fn cancel_kills_a_child_that_ignores_sigterm_and_its_grandchildren() {
         let c = Cancel::new();
-        let mut child = c.spawn(Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & sleep 30; wait"])).unwrap();
+        let mut child =
+            c.spawn(Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & sleep 30; wait"]), "sh").unwrap();
         let c2 = c.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
@@ -223,7 +226,7 @@ mod tests {
     #[test]
     fn a_child_past_its_time_limit_is_stopped() {
         let c = Cancel::new();
-        let mut child = c.spawn(Command::new("sleep").arg("30")).unwrap();
+        let mut child = c.spawn(Command::new("sleep").arg("30"), "sleep").unwrap();
         let err = child.wait(Duration::from_millis(100)).unwrap_err();
         assert!(err.message().contains("ran longer than"), "{err}");
     }

@@ -65,8 +65,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         "child-crash" => {
             let mut child = ctx
                 .cancel
-                .spawn(Command::new("sh").args(["-c", "kill -SEGV $$"]))
-                .map_err(|e| Error::failed(format!("cannot start the child: {e}")))?;
+                .spawn(Command::new("sh").args(["-c", "kill -SEGV $$"]), "the child")?;
             let status = child.wait(Duration::from_secs(seconds))?;
             return Err(Error::failed(format!("the child process ended with {status}")));
         }
@@ -74,9 +73,16 @@ fn run(ctx: &Context) -> Result<Outcome> {
             let script = format!("trap '' TERM; sleep {seconds} & wait");
             let mut child = ctx
                 .cancel
-                .spawn(Command::new("sh").args(["-c", &script]))
-                .map_err(|e| Error::failed(format!("cannot start the child: {e}")))?;
+                .spawn(Command::new("sh").args(["-c", &script]), "the child")?;
             child.wait(Duration::from_secs(seconds + 5))?;
+            write_index()?;
+        }
+        // A child started after a cancel came, while the task could not
+        // look (busy, not sleeping on the cancel).
+        "late-child" => {
+            std::thread::sleep(Duration::from_secs(seconds));
+            let mut child = ctx.cancel.spawn(Command::new("sleep").arg("30"), "the child")?;
+            child.wait(Duration::from_secs(60))?;
             write_index()?;
         }
         "no-index" => {}

@@ -327,6 +327,18 @@ fn sigterm_to_the_whole_process_group_under_dash_ends_in_exactly_one_status() {
 }
 
 #[test]
+fn a_cancel_that_comes_before_a_child_is_started_is_a_cancel_not_a_failure() {
+    // The task is busy (not watching the cancel) when SIGTERM comes, and
+    // then starts a child: nothing is started, and the run ends as a cancel.
+    let Some(d) = Deployed::start(21) else { return };
+    let (code, took) = d.signalled(&["fault", "--mode", "late-child", "--seconds", "1"], "TERM", Duration::ZERO);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(code, Some(143));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert_eq!(d.error_message(), "the task was cancelled (SIGTERM)");
+}
+
+#[test]
 fn sigint_while_the_task_is_blocked_in_io_is_reported_by_the_watcher() {
     // The example task blocks in a fetch that answers only after 30 s; the
     // runtime cannot interrupt it, so the signal watcher reports and exits.

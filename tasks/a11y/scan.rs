@@ -366,9 +366,7 @@ impl<'a> Browser<'a> {
         .stdout(Stdio::null())
         .stderr(stderr);
         pipes.give_to(&mut cmd);
-        let mut child = cancel
-            .spawn(&mut cmd)
-            .map_err(|e| Error::failed(format!("cannot start {}: {e}", cfg.chromium.display())))?;
+        let mut child = cancel.spawn(&mut cmd, &cfg.chromium.display().to_string())?;
         let mut cdp =
             pipes.connect(cancel).map_err(|e| Error::failed(format!("cannot read from Chromium's pipe: {e}")))?;
         if let Err(e) = cdp.call(None, "Browser.getVersion", "{}", START_TIMEOUT) {

@@ -163,10 +163,7 @@ impl Scan {
             .stderr(Stdio::piped());
         info!("running {} (time limit {} s)", self.command.join(" "), self.limit.as_secs());
         let started = Instant::now();
-        let mut child = ctx
-            .cancel
-            .spawn(&mut cmd)
-            .map_err(|e| Error::failed(format!("cannot start the ZAP scan ({}): {e}", self.command[0])))?;
+        let mut child = ctx.cancel.spawn(&mut cmd, &format!("the ZAP scan ({})", self.command[0]))?;
         let tail = Tail::default();
         let readers = [
             child.child().stdout.take().map(|out| tail.follow(out)),
