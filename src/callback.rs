@@ -127,6 +127,23 @@ pub const RETRY: Policy = Policy {
     per_try: Duration::from_secs(15),
 };
 
+/// The policy for the terminal status (success or error) of a run that was
+/// not cancelled: pages-core waits 60 minutes for a task, and its API allows
+/// 50 requests a minute per address, then slows or refuses (429 with
+/// Retry-After): a burst of scans from one address must not lose the one
+/// status that ends a run. So: tries over two and a half minutes, more than
+/// two of the rate limit's windows, Retry-After honoured. A 403 still ends
+/// at once, and a signal cuts it to the cancel's deadline.
+pub const TERMINAL_RETRY: Policy = Policy {
+    retry: Retry {
+        attempts: 20,
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(30),
+        budget: Duration::from_secs(150),
+    },
+    per_try: Duration::from_secs(15),
+};
+
 /// The policy for the status sent on cancel: CF kills us 10 s after SIGTERM.
 pub const CANCEL_RETRY: Policy = Policy {
     retry: Retry {

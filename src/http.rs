@@ -156,14 +156,17 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// The delay before try `attempt + 1` (attempt counts from 1), honouring
-    /// a server's Retry-After when it is longer.
+    /// The delay before try `attempt + 1` (attempt counts from 1): a
+    /// server's Retry-After when it gave one (it knows when it will take
+    /// the request; a little jitter keeps many clients apart), else
+    /// exponential backoff with full jitter.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let ceiling = self.base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(self.cap);
-        let jittered = ceiling.mul_f64(fastrand::f64());
         match retry_after {
-            Some(ra) => ra.max(jittered),
-            None => jittered,
+            Some(ra) => ra + self.base.min(Duration::from_secs(1)).mul_f64(fastrand::f64()),
+            None => {
+                let ceiling = self.base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(self.cap);
+                ceiling.mul_f64(fastrand::f64())
+            }
         }
     }
 
@@ -263,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn delays_grow_are_capped_and_respect_retry_after() {
+    fn delays_grow_are_capped_and_a_retry_after_is_the_delay_give_or_take_a_little_jitter() {
         let r = Retry {
             attempts: 5,
             base: Duration::from_millis(100),
@@ -274,7 +277,10 @@ mod tests {
             assert!(r.delay(1, None) <= Duration::from_millis(100));
             assert!(r.delay(4, None) <= Duration::from_millis(250));
         }
-        assert_eq!(r.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        for attempt in [1, 4] {
+            let d = r.delay(attempt, Some(Duration::from_secs(2)));
+            assert!(d >= Duration::from_secs(2) && d <= Duration::from_millis(2100), "{d:?}");
+        }
     }
 
     #[test]

@@ -199,7 +199,7 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
     log::set_phase("success");
     let Outcome { message, count } = outcome;
     let success = Success { artifact, message, count };
-    if let Err(e) = reporter.finish(&Status::Success(success.clone()), callback::RETRY) {
+    if let Err(e) = reporter.finish(&Status::Success(success.clone()), callback::TERMINAL_RETRY) {
         error!("{e}");
         return e.exit_code();
     }
@@ -213,7 +213,7 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
 fn report_error(reporter: &Reporter, e: Error) -> i32 {
     log::set_phase("error");
     error!("{e}");
-    match reporter.finish(&Status::Error { message: e.message().to_owned() }, callback::RETRY) {
+    match reporter.finish(&Status::Error { message: e.message().to_owned() }, callback::TERMINAL_RETRY) {
         Ok(()) => e.exit_code(),
         Err(ce) => {
             error!("{ce}");

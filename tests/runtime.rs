@@ -327,6 +327,20 @@ fn sigterm_to_the_whole_process_group_under_dash_ends_in_exactly_one_status() {
 }
 
 #[test]
+fn a_success_refused_by_pages_cores_rate_limit_is_tried_until_it_is_let_through() {
+    // 429 with Retry-After, six times: more tries than any other status
+    // gets, each after the wait pages-core asks for.
+    let Some(s3) = S3Server::start("fault-bucket") else { return };
+    let mut faults = vec![crate::support::callback::Fault::Slow(Duration::ZERO)];
+    faults.extend((0..6).map(|_| crate::support::callback::Fault::Status(429, Some(1))));
+    let d = Deployed { cb: CallbackServer::with_faults(22, faults), s3, tmp: TempDir::new("fault") };
+    let out = d.command(&["fault", "--mode", "ok"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(d.cb.accepted(), ["processing", "success"]);
+    assert_eq!(d.cb.statuses().len(), 8, "processing, six refusals, the success: {:?}", d.cb.statuses());
+}
+
+#[test]
 fn a_cancel_that_comes_before_a_child_is_started_is_a_cancel_not_a_failure() {
     // The task is busy (not watching the cancel) when SIGTERM comes, and
     // then starts a child: nothing is started, and the run ends as a cancel.
