@@ -509,6 +509,28 @@ fn a_body_changed_on_the_way_is_refused_by_its_checksum_with_bad_digest() {
 }
 
 #[test]
+fn every_part_carries_its_own_checksum_and_a_part_changed_on_the_way_is_refused_with_bad_digest() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    // Every PUT checked as S3 checks it: the parts' checksums are right.
+    let proxy = Proxy::start(s3.port, &[("PUT ", Fault::Checked)]);
+    let dir = TempDir::new("s3-part-checked");
+    let expected = artifact(dir.path(), &[("big.bin", noise(6 * MIB, 20))]);
+    upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap();
+    assert_eq!(proxy.count("partNumber="), 2, "{:?}", proxy.requests());
+    assert_stored(&s3, &expected);
+
+    // The second part changed on the way: refused, the upload aborted.
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let proxy = Proxy::start(s3.port, &[("partNumber=2", Fault::CorruptChecked), ("PUT ", Fault::Checked)]);
+    let dir = TempDir::new("s3-part-digest");
+    artifact(dir.path(), &[("big.bin", noise(6 * MIB, 21))]);
+    let err = upload(&store(&proxy.endpoint(), BUCKET, SECRET_KEY, &IN_PARTS), dir.path()).unwrap_err();
+    assert!(err.message().contains("S3 answered 400: BadDigest"), "{err}");
+    assert_eq!(proxy.count("partNumber=2"), 1, "a 400 is not retried");
+    assert!(s3.keys(BUCKET).is_empty(), "left behind: {:?}", s3.keys(BUCKET));
+}
+
+#[test]
 fn a_cancel_does_not_wait_for_a_part_s3_never_answers() {
     let Some(s3) = S3Server::start(BUCKET) else { return };
     let proxy = Proxy::start(s3.port, &[("partNumber=2", Fault::Hang)]);

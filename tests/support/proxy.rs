@@ -49,12 +49,19 @@ pub enum Fault {
     /// Answer 200 OK, then whitespace over this long, then an InternalError
     /// document, without forwarding.
     PaddedError(Duration),
+    /// Check the body against its `x-amz-checksum-sha256` header, as S3
+    /// does for PutObject and UploadPart alike (s3s-fs 0.14 does not for
+    /// UploadPart): a mismatch is answered 400 BadDigest, else the request
+    /// is forwarded. Every matching request.
+    Checked,
+    /// The body's first byte flipped, then [`Fault::Checked`]'s check.
+    CorruptChecked,
 }
 
 impl Fault {
     /// Whether the fault fires on every matching request, not just the first.
     fn repeats(self) -> bool {
-        matches!(self, Fault::AlwaysSlowDown | Fault::AlwaysHang | Fault::Delay(_) | Fault::LoseAnswer)
+        matches!(self, Fault::AlwaysSlowDown | Fault::AlwaysHang | Fault::Delay(_) | Fault::LoseAnswer | Fault::Checked)
     }
 }
 
@@ -249,6 +256,37 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
                 let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
                             <Message>We encountered an internal error. Please try again.</Message></Error>";
                 write_padded(&mut client, "HTTP/1.1 200 OK", body.as_bytes(), over)?;
+            }
+            Some(fault @ (Fault::Checked | Fault::CorruptChecked)) => {
+                let mut body = Vec::new();
+                (&mut reader).take(len as u64).read_to_end(&mut body)?;
+                if let (Fault::CorruptChecked, Some(first)) = (fault, body.first_mut()) {
+                    *first ^= 0xff;
+                }
+                let claimed = head.iter().find_map(|h| {
+                    let (name, value) = h.split_once(':')?;
+                    name.eq_ignore_ascii_case("x-amz-checksum-sha256").then(|| value.trim().to_owned())
+                });
+                let actual = {
+                    use base64::Engine;
+                    use sha2::Digest;
+                    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body))
+                };
+                if claimed.is_some_and(|c| c != actual) {
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>BadDigest</Code>\
+                                <Message>The SHA256 you specified did not match the calculated checksum.</Message></Error>";
+                    write!(
+                        client,
+                        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )?;
+                    continue;
+                }
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                write_head(&mut up, &head)?;
+                up.write_all(&body)?;
+                io::copy(&mut up, &mut client)?;
+                return Ok(());
             }
             Some(Fault::Corrupt) => {
                 let mut body = Vec::new();
