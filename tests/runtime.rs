@@ -169,6 +169,24 @@ impl Deployed {
         cmd
     }
 
+    /// dash running a sleeping fault run without `exec`, as Cloud Foundry
+    /// runs pages-core's stored `python build-task/main.py …` commands.
+    fn under_dash(&self) -> std::process::Command {
+        let command = format!(
+            "{} fault --mode sleep --seconds 60 -p '{}'; echo the shell outlived its command",
+            crate::support::bin().display(),
+            self.params()
+        );
+        let mut shell = std::process::Command::new("dash");
+        shell
+            .args(["-c", &command])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL_S3", self.s3.endpoint())
+            .env("TMPDIR", self.tmp.path());
+        shell
+    }
+
     fn error_message(&self) -> String {
         let bodies = self.cb.bodies();
         field(bodies.last().expect("a status"), "message").unwrap_or_default()
@@ -246,20 +264,8 @@ fn sigterm_to_a_shell_that_ran_build_task_as_its_child_still_cancels_the_run() {
         return;
     }
     let Some(d) = Deployed::start(19) else { return };
-    let command = format!(
-        "{} fault --mode sleep --seconds 60 -p '{}'; echo the shell outlived its command",
-        crate::support::bin().display(),
-        d.params()
-    );
-    let mut shell = std::process::Command::new("dash");
-    shell
-        .args(["-c", &command])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL_S3", d.s3.endpoint())
-        .env("TMPDIR", d.tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let mut shell = d.under_dash();
+    shell.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let shell = shell.spawn().unwrap();
     assert!(d.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
     let sent = std::time::Instant::now();
@@ -294,21 +300,8 @@ fn sigterm_to_the_whole_process_group_under_dash_ends_in_exactly_one_status() {
     }
     for attempt in 0..6 {
         let Some(d) = Deployed::start(40 + attempt) else { return };
-        let command = format!(
-            "{} fault --mode sleep --seconds 60 -p '{}'; echo the shell outlived its command",
-            crate::support::bin().display(),
-            d.params()
-        );
-        let mut shell = std::process::Command::new("dash");
-        shell
-            .args(["-c", &command])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL_S3", d.s3.endpoint())
-            .env("TMPDIR", d.tmp.path())
-            .process_group(0)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        let mut shell = d.under_dash();
+        shell.process_group(0).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let mut shell = shell.spawn().unwrap();
         assert!(d.cb.wait_for(1, Duration::from_secs(10)), "processing arrives");
         unsafe_free_kill_group(shell.id(), "TERM");
