@@ -259,7 +259,68 @@ pub fn describe(task: &Task) -> String {
     out.push_str("\nPAGES-CORE COMMAND (metadata.template.command of its BuildTaskType):\n    ");
     out.push_str(&command_template(task));
     out.push('\n');
+    let (base, fit) = rendered_length(task);
+    out.push_str(&format!(
+        "\nRENDERED (Cloud Foundry refuses a command over 4,096 characters): about {base} characters with \
+         typical values{}; each site rule of about {RULE_CHARS} characters adds {}, so about {fit} site rules fit.\n",
+        if task.platform_rules > 0 {
+            format!(" and pages-core's {} default rules", task.platform_rules)
+        } else {
+            String::new()
+        },
+        2 * (RULE_CHARS + 1)
+    ));
     out
+}
+
+/// Cloud Foundry's limit on a task's command (CONTRACT A7).
+const COMMAND_LIMIT: usize = 4096;
+
+/// A site rule's typical length in a scan config (`{"id":…,"match":[…],"source":…}`).
+const RULE_CHARS: usize = 64;
+
+/// pages-core's own default rules are shorter (an id and a source).
+const PLATFORM_RULE_CHARS: usize = 50;
+
+/// The typical length of each value pages-core renders into a template,
+/// before encryption: a preview URL, a build id, an owner and repository,
+/// a scan config with no rule (`{"runDay":15,"rules":[]}`), the status
+/// callback with its token, a task id, the region, the key pair and a
+/// bucket name. With them, ZAP's template and pages-core's 10 default rules
+/// come to about what CONTRACT A7 measured (2,675 characters, and about 11
+/// site rules more; a11y about 20).
+const TYPICAL: [(&str, usize); 11] = [
+    ("task.Build.url", 100),
+    ("task.Build.id", 6),
+    ("task.Build.Site.owner", 20),
+    ("task.Build.Site.repository", 30),
+    ("task.SiteBuildTask.metadata", 25),
+    ("job.data.STATUS_CALLBACK", 85),
+    ("job.data.TASK_ID", 6),
+    ("job.data.AWS_DEFAULT_REGION", 13),
+    ("job.data.AWS_ACCESS_KEY_ID", 20),
+    ("job.data.AWS_SECRET_ACCESS_KEY", 40),
+    ("job.data.BUCKET", 35),
+];
+
+/// The template's length as pages-core renders it with [`TYPICAL`] values
+/// and the task's platform rules, each value encrypted (`hex(tag):hex(iv):hex(ct)`:
+/// 66 characters and two a byte), and how many site rules then fit.
+fn rendered_length(task: &Task) -> (usize, usize) {
+    let encrypted = |chars: usize| 32 + 1 + 32 + 1 + 2 * chars;
+    let mut rest = command_template(task);
+    let mut length = 0;
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}").map(|e| start + e) else { break };
+        let name = &rest[start + 2..end];
+        let chars = TYPICAL.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c);
+        let platform =
+            if name == "task.SiteBuildTask.metadata" { task.platform_rules * (PLATFORM_RULE_CHARS + 1) } else { 0 };
+        length += start + encrypted(chars + platform);
+        rest = rest[end + 2..].to_owned();
+    }
+    length += rest.len();
+    (length, COMMAND_LIMIT.saturating_sub(length) / (2 * (RULE_CHARS + 1)))
 }
 
 #[cfg(all(test, feature = "example"))]
@@ -294,6 +355,16 @@ mod tests {
         let env = Env::from_pairs([("BUILD_TASK", "nope")]);
         let err = parse(words(&["-t", "x"]), &env).err().unwrap();
         assert!(err.message().starts_with("BUILD_TASK: unknown task 'nope'"), "{err}");
+    }
+
+    #[test]
+    fn describe_says_how_long_the_rendered_command_is_and_how_many_site_rules_fit() {
+        let text = describe(crate::tasks::find("example").unwrap());
+        let (base, fit) = rendered_length(crate::tasks::find("example").unwrap());
+        assert!((1_000..2_000).contains(&base), "{base}");
+        assert_eq!(fit, (4096 - base) / 130);
+        assert!(text.contains(&format!("about {base} characters with typical values; each site rule")), "{text}");
+        assert!(text.contains(&format!("adds 130, so about {fit} site rules fit")), "{text}");
     }
 
     #[test]

@@ -95,6 +95,10 @@ pub struct Task {
     /// What `build-task doctor` checks for this task beyond the runtime's
     /// own checks: its tools, their paths and versions.
     pub doctor: fn(&Env) -> Vec<Check>,
+    /// Rules pages-core puts in every site's scan config of this task's
+    /// type before the site's own (10 for ZAP: CONTRACT A7); they count
+    /// against Cloud Foundry's 4,096-character command (`describe`).
+    pub platform_rules: usize,
 }
 
 /// The doctor of a task that needs nothing beyond the binary.

@@ -76,6 +76,7 @@ pub const TASK: Task = Task {
     flags: SITE_SCAN_FLAGS,
     run,
     doctor,
+    platform_rules: 0,
 };
 
 fn run(ctx: &Context) -> Result<Outcome> {

@@ -38,6 +38,7 @@ pub const TASK: Task = Task {
     flags: FLAGS,
     run,
     doctor: no_checks,
+    platform_rules: 0,
 };
 
 fn run(ctx: &Context) -> Result<Outcome> {

@@ -37,6 +37,7 @@ pub const TASK: Task = Task {
     flags: SITE_SCAN_FLAGS,
     run,
     doctor,
+    platform_rules: 10,
 };
 
 fn run(ctx: &Context) -> Result<Outcome> {
