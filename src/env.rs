@@ -35,6 +35,20 @@ impl Env {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// A variable that names a program (or a script a program runs) in
+    /// place of the image's own. A deployed run (DEPLOY_ENV set) runs what
+    /// the image holds, so there it is a usage error naming the variable;
+    /// only a local run, or a build with the tests' `testing` feature,
+    /// takes it.
+    pub fn program(&self, name: &str) -> Result<Option<&str>> {
+        match self.get(name) {
+            Some(_) if self.get("DEPLOY_ENV").is_some() && !cfg!(feature = "testing") => {
+                Err(Error::usage(format!("{name} is set, but a deployed run runs the image's own program: unset it")))
+            }
+            value => Ok(value),
+        }
+    }
+
     /// A setting that is a whole number from `low` to `high`, `default`
     /// when unset; any other value is a usage error naming the variable
     /// (never echoing its value).

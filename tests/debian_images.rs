@@ -351,6 +351,21 @@ fn the_a11y_image_runs_every_pages_core_command_form_and_scans_as_the_host_does(
             }
             eprintln!("a11y image, {form}: processing, success, {} objects equal to the host's", in_image.len());
         }
+
+        // A deployed run runs the image's browser, whatever the environment
+        // says (the tests' own builds take the setting; the image's does not).
+        let run = Deployed::start(8110).unwrap();
+        let mut env = cf_env(image, &run.s3);
+        env.push(("BUILD_TASK_A11Y_CHROMIUM".to_owned(), "/bin/sh".to_owned()));
+        let command = format!("exec build-task a11y {} -p '{}'", site_flags(&target, false), run.params());
+        let out = contained(image, &env, &command);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(run.cb.statuses(), ["processing", "error"]);
+        let message = field(run.cb.bodies().last().unwrap(), "message").unwrap();
+        assert!(
+            message.contains("BUILD_TASK_A11Y_CHROMIUM is set, but a deployed run runs the image's own"),
+            "{message}"
+        );
     })
 }
 

@@ -216,10 +216,11 @@ impl Settings {
     }
 
     fn from_env(env: &Env) -> Result<Settings> {
-        let path = |k: &str, d: &str| PathBuf::from(env.get(k).unwrap_or(d));
+        // The browser and the script it runs are the image's in a deployed run.
+        let program = |k: &str, d: &str| env.program(k).map(|v| PathBuf::from(v.unwrap_or(d)));
         Ok(Settings {
-            axe_js: path("BUILD_TASK_A11Y_AXE_JS", DEFAULT_AXE_JS),
-            chromium: path("BUILD_TASK_A11Y_CHROMIUM", DEFAULT_CHROMIUM),
+            axe_js: program("BUILD_TASK_A11Y_AXE_JS", DEFAULT_AXE_JS)?,
+            chromium: program("BUILD_TASK_A11Y_CHROMIUM", DEFAULT_CHROMIUM)?,
             results_dir: env.get("BUILD_TASK_A11Y_RESULTS_DIR").map(PathBuf::from),
             page_timeout: Duration::from_secs(env.whole_number("BUILD_TASK_A11Y_PAGE_TIMEOUT_SECS", 1, 3600, 90)?),
             deadline: Duration::from_secs(env.whole_number(

@@ -118,7 +118,7 @@ impl Scan {
     }
 
     fn from_env(env: &Env) -> Result<Scan> {
-        let command = match env.get("BUILD_TASK_ZAP_COMMAND") {
+        let command = match env.program("BUILD_TASK_ZAP_COMMAND")? {
             Some(text) => shlex::split(text)
                 .filter(|words| !words.is_empty())
                 .ok_or_else(|| Error::usage("BUILD_TASK_ZAP_COMMAND is not a command"))?,
