@@ -196,7 +196,9 @@ pub const DEFAULT_BUILD_TASK_PARAMS: &str = r#"-p '{ "STATUS_CALLBACK": "{{job.d
 pub fn command_template(task: &Task) -> String {
     let mut cmd = format!("exec build-task {}", task.name);
     for flag in task.flags {
-        cmd.push_str(&format!(" -{} {}", flag.short, flag.template));
+        if let Some(template) = flag.template {
+            cmd.push_str(&format!(" -{} {template}", flag.short));
+        }
     }
     cmd.push(' ');
     cmd.push_str(DEFAULT_BUILD_TASK_PARAMS);

@@ -26,7 +26,7 @@ const FLAGS: &[Flag] = &[
         value: "MODE",
         required: true,
         help: "Do this: ok, fail, panic, sleep, child-crash, child-ignore-term, no-index, big-output, big-file, fifo, unreadable, vanish, grow.",
-        template: "ok",
+        template: Some("ok"),
     },
     Flag {
         short: 's',
@@ -34,7 +34,7 @@ const FLAGS: &[Flag] = &[
         value: "N",
         required: false,
         help: "Sleep, run the child or grow a file this long; for big-output and big-file, MiB to write (default 30).",
-        template: "30",
+        template: Some("30"),
     },
 ];
 

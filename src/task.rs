@@ -32,8 +32,11 @@ pub struct Flag {
     pub required: bool,
     /// One imperative sentence.
     pub help: &'static str,
-    /// What pages-core puts here, e.g. `{{task.Build.url}}`.
-    pub template: &'static str,
+    /// What pages-core puts here in the command template, e.g.
+    /// `{{task.Build.url}}`; None for a flag the task accepts (pages-core's
+    /// stored commands pass it) but does not use: each value in a template
+    /// costs about a hundred of Cloud Foundry's 4,096 characters, encrypted.
+    pub template: Option<&'static str>,
 }
 
 /// The flags pages-core passes to a site scan (the Python tasks' `-t -b -o -r -c`),
@@ -46,7 +49,7 @@ pub const SITE_SCAN_FLAGS: &[Flag] = &[
         value: "URL",
         required: true,
         help: "Scan the site at this URL.",
-        template: "{{task.Build.url}}",
+        template: Some("{{task.Build.url}}"),
     },
     Flag {
         short: 'b',
@@ -54,7 +57,7 @@ pub const SITE_SCAN_FLAGS: &[Flag] = &[
         value: "ID",
         required: false,
         help: "Name the build the scan belongs to (accepted, unused).",
-        template: "{{task.Build.id}}",
+        template: None,
     },
     Flag {
         short: 'o',
@@ -62,7 +65,7 @@ pub const SITE_SCAN_FLAGS: &[Flag] = &[
         value: "OWNER",
         required: false,
         help: "Name the site's repository owner (accepted, unused).",
-        template: "{{task.Build.Site.owner}}",
+        template: None,
     },
     Flag {
         short: 'r',
@@ -70,7 +73,7 @@ pub const SITE_SCAN_FLAGS: &[Flag] = &[
         value: "REPO",
         required: false,
         help: "Name the site's repository (accepted, unused).",
-        template: "{{task.Build.Site.repository}}",
+        template: None,
     },
     Flag {
         short: 'c',
@@ -78,7 +81,7 @@ pub const SITE_SCAN_FLAGS: &[Flag] = &[
         value: "JSON",
         required: false,
         help: "Apply this scan config's rules, {\"rules\":[...]} (none when absent).",
-        template: "{{task.SiteBuildTask.metadata}}",
+        template: Some("{{task.SiteBuildTask.metadata}}"),
     },
 ];
 

@@ -14,7 +14,7 @@ const { DEFAULT_BUILD_TASK_PARAMS } = require('../api/utils');
 
 const TABLE = 'build_task_type';
 const APP_NAME = 'pages-a11y-task-%';
-const FLAGS = '-t {{task.Build.url}} -b {{task.Build.id}} -o {{task.Build.Site.owner}} -r {{task.Build.Site.repository}} -c {{task.SiteBuildTask.metadata}}';
+const FLAGS = '-t {{task.Build.url}} -c {{task.SiteBuildTask.metadata}}';
 const COMMAND = `exec build-task a11y ${FLAGS} ${DEFAULT_BUILD_TASK_PARAMS}`;
 const PREVIOUS = `python build-task/main.py -t {{task.Build.url}} -b {{task.Build.id}} -o {{task.Build.Site.owner}} -r {{task.Build.Site.repository}} ${DEFAULT_BUILD_TASK_PARAMS}`;
 

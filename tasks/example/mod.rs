@@ -29,7 +29,7 @@ const FLAGS: &[Flag] = &[Flag {
     value: "URL",
     required: true,
     help: "Fetch this URL and check its security headers.",
-    template: "{{task.Build.url}}",
+    template: Some("{{task.Build.url}}"),
 }];
 
 pub const TASK: Task = Task {

@@ -15,7 +15,7 @@ const { DEFAULT_BUILD_TASK_PARAMS } = require('../api/utils');
 
 const TABLE = 'build_task_type';
 const APP_NAME = 'pages-owasp-zap-task-%';
-const FLAGS = '-t {{task.Build.url}} -b {{task.Build.id}} -o {{task.Build.Site.owner}} -r {{task.Build.Site.repository}} -c {{task.SiteBuildTask.metadata}}';
+const FLAGS = '-t {{task.Build.url}} -c {{task.SiteBuildTask.metadata}}';
 const COMMAND = `exec build-task owasp-zap ${FLAGS} ${DEFAULT_BUILD_TASK_PARAMS}`;
 const PREVIOUS = `zap/run_pages_task.py -t {{task.Build.url}} ${DEFAULT_BUILD_TASK_PARAMS}`;
 
