@@ -105,6 +105,9 @@ pub struct Reporter {
     /// status ends by then, and its retries stop (`out_of_time` fires).
     deadline: Mutex<Option<Instant>>,
     out_of_time: Cancel,
+    /// The success being sent, while it is: after a signal the watcher may
+    /// send it again on a new connection ([`resend_success`](Self::resend_success)).
+    success_in_flight: Mutex<Option<Status>>,
 }
 
 /// How hard to try to deliver a status.
@@ -166,7 +169,13 @@ impl Reporter {
     }
 
     fn new(target: Target) -> Reporter {
-        Reporter { target, terminal: Mutex::new(None), deadline: Mutex::new(None), out_of_time: Cancel::new() }
+        Reporter {
+            target,
+            terminal: Mutex::new(None),
+            deadline: Mutex::new(None),
+            out_of_time: Cancel::new(),
+            success_in_flight: Mutex::new(None),
+        }
     }
 
     /// From a signal on, a terminal status, the one in flight included, is
@@ -229,9 +238,40 @@ impl Reporter {
         }
         // The terminal status must not be cut short by the cancel that
         // caused it, only by the deadline that cancel set.
+        if matches!(status, Status::Success(_)) {
+            *self.success_in_flight.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
+        }
         let outcome = self.send(status, policy, &self.out_of_time);
+        *self.success_in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
         *slot = Some(outcome.clone());
         outcome.map(|()| true)
+    }
+
+    /// After a signal, when a success is in flight and its request may hang
+    /// on its connection: sends it again on a new one, with `policy`. None
+    /// when no success is in flight; `Some(true)` when pages-core has a
+    /// terminal status now (this one, or, answered 403, the one in flight);
+    /// `Some(false)` when it could not be reached. pages-core takes one
+    /// terminal status and refuses any other with 403, so both sends
+    /// together still end in exactly one.
+    pub fn resend_success(&self, policy: Policy) -> Option<bool> {
+        let status = self.success_in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        Some(match self.send(&status, policy, &self.out_of_time) {
+            Ok(()) => true,
+            Err(e) => e.message().contains(REFUSED),
+        })
+    }
+
+    /// Whether a success is being sent.
+    pub fn success_in_flight(&self) -> bool {
+        self.success_in_flight.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Sends `status` at once, on its own connection, whatever is in flight
+    /// (the watcher's cancel after [`resend_success`](Self::resend_success)
+    /// reached no one): pages-core keeps whichever terminal status comes first.
+    pub fn send_now(&self, status: &Status, policy: Policy) -> Result<()> {
+        self.send(status, policy, &self.out_of_time)
     }
 
     fn send(&self, status: &Status, policy: Policy, cancel: &Cancel) -> Result<()> {
@@ -267,6 +307,10 @@ impl Reporter {
     }
 }
 
+/// pages-core's 403: the task has a terminal status already (or the token
+/// is wrong, which `processing` would have shown).
+const REFUSED: &str = "403: pages-core refused it (the task already has a final status, or the token is wrong)";
+
 /// One PUT of a status body.
 fn put(agent: &Agent, url: &str, body: &str, per_try: Duration) -> Result<(), Attempt> {
     let response = agent
@@ -283,7 +327,7 @@ fn put(agent: &Agent, url: &str, body: &str, per_try: Duration) -> Result<(), At
     let code = response.status().as_u16();
     let why = match code {
         200..=299 => return Ok(()),
-        403 => "403: pages-core refused it (the task already has a final status, or the token is wrong)".to_owned(),
+        403 => REFUSED.to_owned(),
         404 => "404: pages-core does not know this task".to_owned(),
         _ => format!("pages-core answered {code}"),
     };

@@ -36,6 +36,10 @@ const WIND_DOWN: Duration = Duration::from_millis(2500);
 /// Foundry sends SIGKILL 10 s after SIGTERM; the rest is for exiting.
 const GRACE: Duration = Duration::from_millis(8500);
 
+/// How long the watcher waits for a terminal status the main thread has in
+/// flight before it sends a success again on a new connection.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
+
 /// This run's directory under TMPDIR, for the signal watcher and the panic
 /// hook to remove: their exit skips the main thread's clean-up.
 static RUN_ROOT: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -300,10 +304,27 @@ fn watch_signals(cancel: Cancel) {
         let mut code = e.exit_code();
         if let Some(reporter) = REPORTER.get() {
             let status = Status::Error { message: e.message().to_owned() };
-            // A status the main thread has in flight (a success, say) has
+            // A status the main thread has in flight gets a moment. If it
+            // is a success whose request hangs, the success goes again on a
+            // new connection, and if that reaches no one, the cancel goes
+            // instead (pages-core keeps the first terminal status and
+            // refuses the rest). Any other status in flight (an error) has
             // until the deadline; only then is the cancel reported instead.
-            let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(200);
-            match reporter.finish_within(&status, callback::CANCEL_RETRY, Some(wait)) {
+            let outcome = match reporter.finish_within(&status, callback::CANCEL_RETRY, Some(IN_FLIGHT_WAIT)) {
+                Err(_) if reporter.resend_success(callback::CANCEL_RETRY) == Some(true) => {
+                    remove_run_root();
+                    std::process::exit(exit::OK);
+                }
+                Err(_) if reporter.success_in_flight() => {
+                    reporter.send_now(&status, callback::CANCEL_RETRY).map(|()| true)
+                }
+                Err(_) => {
+                    let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(200);
+                    reporter.finish_within(&status, callback::CANCEL_RETRY, Some(wait))
+                }
+                done => done,
+            };
+            match outcome {
                 Ok(true) => {}
                 // The main thread delivered its terminal status first: it
                 // exits with that status's code.

@@ -92,6 +92,28 @@ fn sigterm_while_the_success_is_retried_on_503_keeps_the_success_and_exits_0() {
 }
 
 #[test]
+fn sigterm_while_the_success_hangs_on_its_connection_sends_it_again_on_a_new_one_and_exits_0() {
+    // Only the request in flight hangs; pages-core answers a new one.
+    let faults = after_processing(vec![Fault::Hang(Duration::from_secs(30))]);
+    let Some(mut run) = Run::start(7005, &["--mode", "ok"], faults) else { return };
+    let (code, took, log) = run.term_after_request(2);
+    run.ended(&["processing", "success"], code, 0, took, &log);
+}
+
+#[test]
+fn sigterm_while_the_success_hangs_and_its_second_sending_fails_delivers_the_cancel_and_exits_143() {
+    let faults = after_processing(vec![
+        Fault::Hang(Duration::from_secs(30)),
+        Fault::Status(500, None),
+        Fault::Status(500, None),
+        Fault::Status(500, None),
+    ]);
+    let Some(mut run) = Run::start(7006, &["--mode", "ok"], faults) else { return };
+    let (code, took, log) = run.term_after_request(2);
+    run.ended(&["processing", "error"], code, 143, took, &log);
+}
+
+#[test]
 fn sigterm_while_the_callback_hangs_on_the_success_gives_up_within_the_grace_and_exits_3() {
     let hang = || Fault::Hang(Duration::from_secs(30));
     let faults = after_processing(vec![hang(), hang(), hang(), hang(), hang(), hang(), hang()]);
