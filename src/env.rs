@@ -42,7 +42,7 @@ impl Env {
     /// takes it.
     pub fn program(&self, name: &str) -> Result<Option<&str>> {
         match self.get(name) {
-            Some(_) if self.get("DEPLOY_ENV").is_some() && !cfg!(feature = "testing") => {
+            Some(_) if self.deploy_env().is_some() && !cfg!(feature = "testing") => {
                 Err(Error::usage(format!("{name} is set, but a deployed run runs the image's own program: unset it")))
             }
             value => Ok(value),

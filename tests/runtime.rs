@@ -152,8 +152,13 @@ struct Deployed {
 
 impl Deployed {
     fn start(task_id: u64) -> Option<Deployed> {
+        Deployed::with_faults(task_id, Vec::new())
+    }
+
+    /// A callback that answers with `faults` first.
+    fn with_faults(task_id: u64, faults: Vec<crate::support::callback::Fault>) -> Option<Deployed> {
         let s3 = S3Server::start("fault-bucket")?;
-        Some(Deployed { cb: CallbackServer::start(task_id), s3, tmp: TempDir::new("fault") })
+        Some(Deployed { cb: CallbackServer::with_faults(task_id, faults), s3, tmp: TempDir::new("fault") })
     }
 
     fn params(&self) -> String {
@@ -323,10 +328,9 @@ fn sigterm_to_the_whole_process_group_under_dash_ends_in_exactly_one_status() {
 fn a_success_refused_by_pages_cores_rate_limit_is_tried_until_it_is_let_through() {
     // 429 with Retry-After, six times: more tries than any other status
     // gets, each after the wait pages-core asks for.
-    let Some(s3) = S3Server::start("fault-bucket") else { return };
     let mut faults = vec![crate::support::callback::Fault::Slow(Duration::ZERO)];
     faults.extend((0..6).map(|_| crate::support::callback::Fault::Status(429, Some(1))));
-    let d = Deployed { cb: CallbackServer::with_faults(22, faults), s3, tmp: TempDir::new("fault") };
+    let Some(d) = Deployed::with_faults(22, faults) else { return };
     let out = d.command(&["fault", "--mode", "ok"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(d.cb.accepted(), ["processing", "success"]);

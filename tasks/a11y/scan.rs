@@ -128,7 +128,7 @@ pub fn scan(cancel: &Cancel, cfg: &Config, urls: &[String], results_dir: &Path) 
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 info!("scanned {url} in {} ms: {name}", started.elapsed().as_millis());
             }
-            Err(PageError::Page(why) | PageError::BrowserGone(why)) => {
+            Err(PageError::Page(why) | PageError::Stalled(why) | PageError::BrowserGone(why)) => {
                 cancel.check()?;
                 warn!("cannot scan {url}: {why}");
                 let path = results_dir.join(index.to_string());
@@ -196,9 +196,12 @@ fn write_results(dir: &Path, json: &str) -> Result<PathBuf> {
 }
 
 enum PageError {
-    /// This page failed: it crashed, timed out, or axe could not run in it.
-    /// The browser is fine.
+    /// This page failed: it crashed, or axe could not run in it. The
+    /// browser is fine.
     Page(String),
+    /// The page did not answer a command in time: it is busy for good, and
+    /// fails. The browser is fine.
+    Stalled(String),
     /// The browser itself is gone or does not answer.
     BrowserGone(String),
 }
@@ -208,6 +211,7 @@ impl PageError {
     fn from_cdp(what: &str, e: cdp::Error) -> PageError {
         match e {
             cdp::Error::Gone(_) => PageError::BrowserGone(e.text()),
+            cdp::Error::Timeout => PageError::Stalled(format!("{what}: {}", e.text())),
             e => PageError::Page(bounded(&format!("{what}: {}", e.text()), MESSAGE_LIMIT)),
         }
     }
@@ -394,7 +398,7 @@ impl<'a> Browser<'a> {
         let tab = self.open(budget)?;
         let stopped = self.watch.as_ref().map(|w| w.stopped());
         let mut scanned = self.load_and_run(&tab, url, inject);
-        if let (Err(PageError::Page(why)), Some(mib)) = (&mut scanned, self.cfg.page_memory_mib)
+        if let (Err(PageError::Page(why) | PageError::Stalled(why)), Some(mib)) = (&mut scanned, self.cfg.page_memory_mib)
             && self.watch.as_ref().map(|w| w.stopped()) != stopped
         {
             *why = format!("the page needed more than its {mib} MiB of memory: its renderer was stopped");
@@ -460,7 +464,7 @@ impl<'a> Browser<'a> {
         let world = self.inject(tab, inject)?;
         let run = format!("{{\"expression\":{},\"contextId\":{world},\"awaitPromise\":true,\"returnByValue\":true}}", quote(RUN));
         let ran = self.page(tab, "Runtime.evaluate", &run, self.cfg.script_timeout).map_err(|e| match e {
-            PageError::Page(why) if why.ends_with(&cdp::Error::Timeout.text()) => {
+            PageError::Stalled(_) => {
                 PageError::Page(format!("axe did not finish within {} s", self.cfg.script_timeout.as_secs()))
             }
             e => e,
@@ -533,9 +537,10 @@ impl<'a> Browser<'a> {
                 Ok(world) if n == 0 => top = Some(world),
                 Ok(_) => {}
                 // A page that does not answer in time will not answer axe.
-                Err(PageError::Page(why)) if n == 0 || why.ends_with(&cdp::Error::Timeout.text()) => {
+                Err(PageError::Page(why)) if n == 0 => {
                     return Err(PageError::Page(format!("cannot inject axe-core: {why}")));
                 }
+                Err(PageError::Stalled(why)) => return Err(PageError::Page(format!("cannot inject axe-core: {why}"))),
                 Err(PageError::Page(why)) => warn!("cannot inject axe-core into a frame: {why}"),
                 Err(gone) => return Err(gone),
             }
