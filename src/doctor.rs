@@ -71,13 +71,17 @@ pub fn failed_names(checks: &[Check]) -> String {
 
 /// A file created and removed where runs keep their scratch space.
 fn tmpdir(env: &Env) -> Check {
-    let dir = env.get("TMPDIR").unwrap_or("/tmp");
-    let probe = Path::new(dir).join(format!("build-task-doctor-{}", std::process::id()));
-    let outcome = std::fs::write(&probe, b"probe")
+    Check::new("TMPDIR", writable(Path::new(env.get("TMPDIR").unwrap_or("/tmp"))))
+}
+
+/// `dir` is an existing directory that takes new files: a probe file is
+/// created in it and removed.
+pub fn writable(dir: &Path) -> Result<String, String> {
+    let probe = dir.join(format!(".build-task-doctor-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map(|()| format!("{dir} is writable"))
-        .map_err(|e| format!("cannot write in {dir}: {e}"));
-    Check::new("TMPDIR", outcome)
+        .map(|()| format!("{} is writable", dir.display()))
+        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))
 }
 
 /// `/bin/sh -c '<form> -t … --help'` from `/` must print the task's help,

@@ -12,7 +12,7 @@ use ureq::Agent;
 
 // What a task uses of the runtime: a task's files import from here only.
 pub use crate::cancel::{Cancel, ChildGuard};
-pub use crate::doctor::{Check, version_line};
+pub use crate::doctor::{Check, version_line, writable};
 pub use crate::env::Env;
 pub use crate::error::{Error, Result};
 pub use crate::fence::{Blocked, Fence};

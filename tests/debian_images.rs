@@ -4,8 +4,9 @@
 //! The pinned bases cannot be pulled here, so each is a stand-in made from
 //! Debian's packages: debian:bookworm-slim is tests/images/debian-base.sh
 //! (mmdebstrap, cached outside the clone), imported into buildah;
-//! zaproxy/zap-stable is that base plus Python and ZAP's user and layout, with
-//! a zap-baseline.py that writes a real report (tests/images/zap-standin).
+//! zaproxy/zap-stable is that base plus Python, ZAP's Python packages, user
+//! and layout, with a zap-baseline.py that runs as the real one does and a
+//! zap-x.sh in ZAP's place that runs its plan (tests/images/zap-standin).
 //! Each task's image is then `buildah bud` of the Dockerfile with the .env's
 //! build args and BASE_IMAGE pointing at the stand-in, the host-built static
 //! binary (BINARY_SOURCE=context), and the host's trust store as the
@@ -35,7 +36,7 @@ use crate::image::{Built, SETUP_SCRIPTS, build_and_unpack, buildah, can_build_im
 use crate::support::callback::{CallbackServer, field};
 use crate::support::net::PublicNet;
 use crate::support::s3::S3Server;
-use crate::support::web::WebServer;
+use crate::support::web::{Reply, WebServer};
 use crate::support::{Params, TempDir, deployed, enc, have_tool, stderr};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -81,6 +82,7 @@ fn zap_base() -> Option<&'static str> {
         let Some(base) = debian_base() else { return false };
         run(buildah()
             .args(["bud", "--isolation", "chroot", "--build-arg", &format!("BASE={base}"), "-t", ZAP_BASE_TAG])
+            .args(["--secret", &format!("id=extra-ca,src={}", extra_ca().display())])
             .arg(Path::new(REPO).join("tests/images/zap-standin")));
         true
     });
@@ -371,8 +373,9 @@ fn the_a11y_image_runs_every_pages_core_command_form_and_scans_as_the_host_does(
 
 #[test]
 fn the_pipelines_run_step_passes_in_each_debian_image_and_stops_one_missing_its_browser() {
-    // a11y: its settings, Chromium and axe-core; owasp-zap: the scanner, its interpreter and its work directory.
-    for (image, task, checks) in [(a11y_image(), "a11y", 7), (zap_image(), "owasp-zap", 7)] {
+    // a11y: its settings, Chromium and axe-core; owasp-zap: the scanner, its interpreter, its Python
+    // packages, ZAP's launcher, HOME, the container sign and its work directory.
+    for (image, task, checks) in [(a11y_image(), "a11y", 7), (zap_image(), "owasp-zap", 11)] {
         let Some(image) = image else { return };
         let out = pipeline_run_step(image, task, &[]);
         let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
@@ -419,6 +422,85 @@ fn the_owasp_zap_image_runs_every_pages_core_command_form() {
             eprintln!("owasp-zap image, {form}: processing, success, index.json with {count} alerts");
         }
     })
+}
+
+/// One deployed run of the owasp-zap image against `target`, with `extra`
+/// over Cloud Foundry's environment: its output and the error status's message.
+fn zap_run_failing(image: &Built, run: &Deployed, target: &str, extra: &[(&str, &str)]) -> (Output, String) {
+    let command = format!("exec build-task owasp-zap -t {} -p '{}'", enc(target), run.params());
+    let mut env = cf_env(image, &run.s3);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let out = contained(image, &env, &command);
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert_eq!(run.cb.statuses(), ["processing", "error"], "{log}");
+    assert!(run.s3.keys(run.bucket).is_empty(), "nothing stored: {log}");
+    (out, field(&run.cb.bodies()[1], "message").unwrap())
+}
+
+#[test]
+fn a_target_with_a_path_is_scanned_with_its_hosts_root_as_zap_baseline_plans_it() {
+    let Some(image) = zap_image() else { return };
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let site = site();
+        let target = site.url("/contact/");
+        let run = Deployed::start(8211).unwrap();
+        let command = format!("exec build-task owasp-zap -t {} -p '{}'", enc(&target), run.params());
+        let out = contained(image, &cf_env(image, &run.s3), &command);
+        let stored = run.succeeded(&out, "a target with a path");
+        assert!(stored["index.json"].to_string().contains("Missing Anti-clickjacking Header"));
+        // The plan zap-baseline.py wrote names both, and ZAP requested both.
+        let plan = std::fs::read_to_string(image.unpacked.join("rootfs/zap/wrk/zap.yaml")).unwrap();
+        assert!(plan.contains(&target) && plan.contains(&site.url("/")), "{plan}");
+        assert_eq!((site.hits("/contact/"), site.hits("/")), (1, 1), "{:?}", site.requests());
+
+        // A host whose root does not answer 200: the spider job fails, the
+        // script exits 3, and the error says so in ZAP's words.
+        let docs = WebServer::start_on(PublicNet::SITE_IP, 0, |path| match path {
+            "/docs/" => Reply::html("<title>Docs</title>"),
+            _ => Reply::status(404),
+        })
+        .unwrap();
+        let run = Deployed::start(8212).unwrap();
+        let (_, message) = zap_run_failing(image, &run, &docs.url("/docs/"), &[]);
+        assert!(message.contains("the ZAP scan failed with exit code 3"), "{message}");
+        let spider =
+            format!("Job spider error accessing URL {} status code returned : 404 expected 200", docs.url("/"));
+        assert!(message.contains(&spider), "{message}");
+    })
+}
+
+#[test]
+fn zap_baselines_own_failures_end_in_one_clear_error_and_doctor_names_them() {
+    let Some(image) = zap_image() else { return };
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let site = site();
+        let target = site.url("/");
+        // A HOME that is not there: the script cannot write its plan, raises,
+        // and exits 1 without a report.
+        let run = Deployed::start(8213).unwrap();
+        let (_, message) = zap_run_failing(image, &run, &target, &[("HOME", "/nonexistent/home")]);
+        assert!(message.contains("the ZAP scan ended with exit code 1 but wrote no report"), "{message}");
+        assert!(message.contains("FileNotFoundError") && message.contains("/nonexistent/home/zap.yaml"), "{message}");
+        // Not told it is in a container: it tries to start ZAP with docker.
+        let run = Deployed::start(8214).unwrap();
+        let (_, message) = zap_run_failing(image, &run, &target, &[("IS_CONTAINERIZED", "false")]);
+        assert!(message.contains("the ZAP scan failed with exit code 3"), "{message}");
+        assert!(message.contains("Failed to start ZAP in docker"), "{message}");
+    });
+
+    // doctor sees both before a run would.
+    let env = concourse_env(image, &[("HOME", "/nonexistent/home"), ("IS_CONTAINERIZED", "false")]);
+    let out = contained(image, &env, "exec build-task doctor");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("ok    ZAP's Python packages: /usr/bin/python imports yaml and zapv2"), "{report}");
+    assert!(report.contains("ok    ZAP launcher: /zap/zap-x.sh is executable"), "{report}");
+    assert!(report.contains("FAIL  HOME: cannot write in /nonexistent/home: "), "{report}");
+    assert!(report.contains("FAIL  container: IS_CONTAINERIZED is not `true`"), "{report}");
+    assert!(report.trim_end().ends_with("2 of 11 checks failed for owasp-zap: HOME, container"), "{report}");
 }
 
 /// Installed packages and non-directory files of an unpacked image.

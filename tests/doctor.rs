@@ -74,18 +74,66 @@ fn doctor_passes_the_real_browser_and_axe_core_and_fails_the_rest_by_name() {
 }
 
 #[test]
-fn doctor_checks_the_zap_scanner_its_interpreter_and_work_directory() {
+fn doctor_checks_what_zap_baseline_needs_and_names_each_thing_missing() {
     let tmp = TempDir::new("doctor-zap");
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
     let good = script(tmp.path(), "zap-baseline.py", "#!/usr/bin/env sh\nexit 0\n");
-    let (_, report) = doctor(
+    script(tmp.path(), "zap-x.sh", "#!/bin/sh\nexit 0\n");
+    let (code, report) = doctor(
         "owasp-zap",
-        &[("BUILD_TASK_ZAP_COMMAND", good.as_ref()), ("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk").as_ref())],
+        &[
+            ("BUILD_TASK_ZAP_COMMAND", good.as_ref()),
+            ("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk").as_ref()),
+            ("HOME", home.as_ref()),
+            ("IS_CONTAINERIZED", OsStr::new("true")),
+        ],
     );
+    // The command forms need an image (tests/debian_images.rs); every task check passes.
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.lines().last().unwrap().ends_with("checks failed for owasp-zap: command `exec build-task owasp-zap …`, command `python build-task/main.py …`, command `zap/run_pages_task.py …`"), "{report}");
     assert!(line(&report, "ok    zap-baseline: ").ends_with("/sh"), "{report}");
+    assert!(!report.contains("Python packages"), "a shell script needs no Python packages: {report}");
+    assert_eq!(
+        line(&report, "ok    ZAP launcher: "),
+        format!("ok    ZAP launcher: {} is executable", tmp.path().join("zap-x.sh").display())
+    );
+    assert_eq!(line(&report, "ok    HOME: "), format!("ok    HOME: {} is writable", home.display()));
+    assert_eq!(line(&report, "ok    container: "), "ok    container: IS_CONTAINERIZED=true");
     assert_eq!(
         line(&report, "ok    ZAP work directory: "),
         format!("ok    ZAP work directory: {} is writable", tmp.path().join("wrk").display())
     );
+
+    // A Python script whose interpreter lacks zapv2 (this host's python3 has no
+    // ZAP client), no launcher beside it, HOME gone, not in a container.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let python = script(&other, "zap-baseline.py", "#!/usr/bin/env python3\n");
+    let (code, report) = doctor(
+        "owasp-zap",
+        &[
+            ("BUILD_TASK_ZAP_COMMAND", python.as_ref()),
+            ("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk").as_ref()),
+            ("HOME", tmp.path().join("no-home").as_ref()),
+            ("IS_CONTAINERIZED", OsStr::new("false")),
+        ],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    let packages = line(&report, "FAIL  ZAP's Python packages: ");
+    assert!(packages.contains(" cannot import zapv2 (No module named 'zapv2')"), "{report}");
+    assert!(!packages.contains("yaml ("), "PyYAML is this host's: {report}");
+    assert_eq!(
+        line(&report, "FAIL  ZAP launcher: "),
+        format!(
+            "FAIL  ZAP launcher: {}: No such file or directory (os error 2): zap-baseline.py starts ZAP with it",
+            other.join("zap-x.sh").display()
+        )
+    );
+    assert!(line(&report, "FAIL  HOME: ").contains("no-home"), "{report}");
+    if !Path::new("/.dockerenv").exists() && !Path::new("/run/.containerenv").exists() {
+        assert!(line(&report, "FAIL  container: ").contains("would try to start ZAP with docker and exit 3"));
+    }
 
     let bad = script(tmp.path(), "no-python.py", "#!/usr/bin/env python-not-here\n");
     let (code, report) = doctor(

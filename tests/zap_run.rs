@@ -105,6 +105,62 @@ fn a_scanner_exit_code_past_two_is_an_error_that_names_it_and_quotes_the_output(
 }
 
 #[test]
+fn exit_code_one_with_a_report_is_a_scan_with_failures_and_is_uploaded() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let cb = CallbackServer::start(511);
+    let tmp = TempDir::new("zap-exit1");
+    let report = fixture("report.json");
+    // 1: a rule the scan's config made a FAIL; -I does not change that.
+    let out = deployed_run(
+        511,
+        &cb,
+        &s3,
+        &tmp,
+        &[("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", "1")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "success"]);
+    assert_eq!(field(&cb.bodies()[1], "count").unwrap(), "5");
+    assert_eq!(s3.keys(BUCKET), ["_tasks/artifacts/511/index.json"]);
+}
+
+#[test]
+fn exit_code_one_without_a_report_is_an_error_that_quotes_the_scanner() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let cb = CallbackServer::start(512);
+    let tmp = TempDir::new("zap-exit1-noreport");
+    // What zap-baseline.py does with a HOME that is not there: a traceback, exit 1.
+    let out = deployed_run(512, &cb, &s3, &tmp, &[("ZAP_STANDIN_EXIT", "1")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "error"]);
+    let message = field(&cb.bodies()[1], "message").unwrap();
+    assert!(message.contains("the ZAP scan ended with exit code 1 but wrote no report at "), "{message}");
+    assert!(message.contains("stand-in zap-baseline: last words before exit 1"), "{message}");
+    assert!(s3.keys(BUCKET).is_empty(), "nothing uploaded");
+}
+
+#[test]
+fn a_target_with_a_path_reaches_the_scanner_whole() {
+    let Some(s3) = S3Server::start(BUCKET) else { return };
+    let cb = CallbackServer::start(513);
+    let tmp = TempDir::new("zap-path");
+    let report = fixture("report.json");
+    let callback = cb.url();
+    let params = Params::on_s3s(&callback, 513, BUCKET);
+    let out = deployed(&s3.endpoint(), tmp.path())
+        .args(["owasp-zap", "-t", &enc("https://site.example/docs/guide/?q=1"), "-p", &params.encrypted()])
+        .env("BUILD_TASK_ZAP_COMMAND", stand_in())
+        .env("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk"))
+        .env("ZAP_STANDIN_REPORT", &report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(cb.statuses(), ["processing", "success"]);
+    let args = std::fs::read_to_string(tmp.path().join("wrk/args.txt")).unwrap();
+    assert_eq!(args.lines().nth(1), Some("https://site.example/docs/guide/?q=1"));
+}
+
+#[test]
 fn a_scanner_that_hangs_past_the_time_limit_is_stopped_and_reported() {
     let Some(s3) = S3Server::start(BUCKET) else { return };
     let cb = CallbackServer::start(503);

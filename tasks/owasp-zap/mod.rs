@@ -10,7 +10,7 @@ pub mod report;
 pub mod value;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -55,17 +55,92 @@ fn run(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome { message: None, count })
 }
 
+/// What a run needs, as the real zap-baseline.py needs it (CONTRACT D): the
+/// script and its interpreter, its Python packages, ZAP's launcher beside
+/// it, a HOME to write its plan and summary in, the sign that it runs in a
+/// container (else it tries to start ZAP with `docker` and exits 3), and
+/// ZAP's work directory for the report.
 fn doctor(env: &Env) -> Vec<Check> {
     let scan = match Scan::from_env(env) {
         Ok(scan) => scan,
         Err(e) => return vec![Check::new("ZAP settings", Err(e.to_string()))],
     };
-    vec![Check::new("zap-baseline", scan.check_command(env)), Check::new("ZAP work directory", scan.check_wrk())]
+    let interpreter = scan.interpreter(env);
+    let mut checks = vec![Check::new(
+        "zap-baseline",
+        interpreter.clone().map(|path| match path {
+            Some(path) => format!("{} runs with {}", scan.command[0], path.display()),
+            None => format!("{} is executable", scan.command[0]),
+        }),
+    )];
+    if let Ok(Some(python)) = &interpreter
+        && python.file_name().is_some_and(|name| name.to_string_lossy().starts_with("python"))
+    {
+        checks.push(Check::new("ZAP's Python packages", python_imports(python, PYTHON_PACKAGES)));
+    }
+    checks.extend([
+        Check::new("ZAP launcher", scan.check_launcher()),
+        Check::new("HOME", check_home(env)),
+        Check::new("container", check_container(env)),
+        Check::new("ZAP work directory", scan.check_wrk()),
+    ]);
+    checks
+}
+
+/// The modules zap-baseline.py imports beyond Python's own.
+const PYTHON_PACKAGES: &[&str] = &["yaml", "zapv2"];
+
+/// `python` imports each of `modules`; an error names those it cannot, and why.
+fn python_imports(python: &Path, modules: &[&str]) -> std::result::Result<String, String> {
+    const PROGRAM: &str = "import sys\nbad = []\nfor name in sys.argv[1:]:\n    try:\n        __import__(name)\n    except Exception as e:\n        bad.append('%s (%s)' % (name, e))\nprint('; '.join(bad))\nsys.exit(1 if bad else 0)\n";
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(PROGRAM)
+        .args(modules)
+        .stdin(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    let said: String = said.lines().next().unwrap_or("").chars().take(TAIL_LINE_CHARS).collect();
+    match out.status.success() {
+        true => Ok(format!("{} imports {}", python.display(), modules.join(" and "))),
+        false if said.is_empty() => Err(format!("{} failed ({})", python.display(), out.status)),
+        false => Err(format!("{} cannot import {said}", python.display())),
+    }
+}
+
+/// zap-baseline.py writes its plan (zap.yaml) and ZAP's summary
+/// (zap_out.json) in HOME, which it does not create.
+fn check_home(env: &Env) -> std::result::Result<String, String> {
+    let home =
+        env.get("HOME").filter(|h| !h.is_empty()).ok_or("HOME is not set: zap-baseline.py writes its plan there")?;
+    crate::task::writable(Path::new(home))
+        .map_err(|e| format!("{e} (zap-baseline.py writes its plan and summary in HOME)"))
+}
+
+/// zap-baseline.py runs ZAP itself only when it sees it is in a container.
+fn check_container(env: &Env) -> std::result::Result<String, String> {
+    if env.get("IS_CONTAINERIZED") == Some("true") {
+        return Ok("IS_CONTAINERIZED=true".to_owned());
+    }
+    match ["/.dockerenv", "/run/.containerenv"].into_iter().find(|p| Path::new(p).exists()) {
+        Some(marker) => Ok(format!("{marker} exists")),
+        None => Err("IS_CONTAINERIZED is not `true` and there is no /.dockerenv: zap-baseline.py would try to start ZAP with docker and exit 3".to_owned()),
+    }
 }
 
 /// A program's path on PATH, as the shell would find it.
 fn find_on_path(name: &str, env: &Env) -> Option<PathBuf> {
     std::env::split_paths(env.get("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// An executable file at `path`.
+fn executable(path: &Path) -> std::result::Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("{} is not an executable file", path.display()));
+    }
+    Ok(())
 }
 
 /// How to run the scanner; each part can be changed by the environment.
@@ -79,42 +154,44 @@ struct Scan {
 }
 
 impl Scan {
-    /// The scanner is an executable file, and so is its script's interpreter.
-    fn check_command(&self, env: &Env) -> std::result::Result<String, String> {
+    /// The scanner is an executable file, and so is its script's
+    /// interpreter: that interpreter, or None for a program with no `#!`.
+    fn interpreter(&self, env: &Env) -> std::result::Result<Option<PathBuf>, String> {
         let program = Path::new(&self.command[0]);
-        let meta = std::fs::metadata(program)
-            .map_err(|e| format!("{}: {e} (set BUILD_TASK_ZAP_COMMAND)", program.display()))?;
-        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-            return Err(format!("{} is not an executable file", program.display()));
-        }
+        executable(program).map_err(|e| format!("{e} (set BUILD_TASK_ZAP_COMMAND)"))?;
         let mut head = Vec::new();
         std::fs::File::open(program)
             .and_then(|f| f.take(512).read_to_end(&mut head))
             .map_err(|e| format!("cannot read {}: {e}", program.display()))?;
         let Some(line) = head.strip_prefix(b"#!").and_then(|h| h.split(|b| *b == b'\n').next()) else {
-            return Ok(format!("{} is executable", program.display()));
+            return Ok(None);
         };
         let words: Vec<String> = String::from_utf8_lossy(line).split_whitespace().map(str::to_owned).collect();
-        // `#!/usr/bin/env python3` names its interpreter by the next word.
+        // `#!/usr/bin/env python` names its interpreter by the next word.
         let interpreter = match words.as_slice() {
             [first, name, ..] if first.ends_with("/env") => find_on_path(name, env),
             [path, ..] => Some(PathBuf::from(path)).filter(|p| p.is_file()),
             [] => None,
         };
         match interpreter {
-            Some(path) => Ok(format!("{} runs with {}", program.display(), path.display())),
+            Some(path) => Ok(Some(path)),
             None => Err(format!("{}'s interpreter `{}` is not in the image", program.display(), words.join(" "))),
         }
     }
 
+    /// zap-baseline.py starts ZAP as /zap/zap-x.sh, beside itself in ZAP's image.
+    fn check_launcher(&self) -> std::result::Result<String, String> {
+        let launcher = Path::new(&self.command[0]).with_file_name("zap-x.sh");
+        executable(&launcher).map_err(|e| format!("{e}: zap-baseline.py starts ZAP with it"))?;
+        Ok(format!("{} is executable", launcher.display()))
+    }
+
     /// ZAP's work directory can take the report.
     fn check_wrk(&self) -> std::result::Result<String, String> {
-        let probe = self.wrk.join(format!(".build-task-doctor-{}", std::process::id()));
         std::fs::create_dir_all(&self.wrk)
-            .and_then(|()| std::fs::write(&probe, b"probe"))
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map(|()| format!("{} is writable", self.wrk.display()))
-            .map_err(|e| format!("cannot write in {}: {e} (set BUILD_TASK_ZAP_WRK)", self.wrk.display()))
+            .map_err(|e| format!("cannot create {}: {e}", self.wrk.display()))
+            .and_then(|()| crate::task::writable(&self.wrk))
+            .map_err(|e| format!("{e} (set BUILD_TASK_ZAP_WRK)"))
     }
 
     fn from_env(env: &Env) -> Result<Scan> {
@@ -143,11 +220,15 @@ impl Scan {
         std::fs::create_dir_all(&self.wrk)
             .map_err(|e| Error::failed(format!("cannot create ZAP's work directory {}: {e}", self.wrk.display())))?;
         let report = self.wrk.join("report.json");
-        // A report left by an earlier run must not pass for this one's.
-        match std::fs::remove_file(&report) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::failed(format!("cannot remove the old report {}: {e}", report.display()))),
+        // A report left by an earlier run must not pass for this one's, nor
+        // ZAP's summary in HOME, from which zap-baseline.py takes its exit code.
+        let summary = ctx.env.get("HOME").map(|home| Path::new(home).join("zap_out.json"));
+        for old in [Some(&report), summary.as_ref()].into_iter().flatten() {
+            match std::fs::remove_file(old) {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {}
+                Err(e) => return Err(Error::failed(format!("cannot remove the old {}: {e}", old.display()))),
+            }
         }
 
         let mut cmd = Command::new(&self.command[0]);
@@ -202,8 +283,15 @@ impl Scan {
                 return Err(Error::failed(format!("the ZAP scan was killed by signal {signal}{}", tail.quote())));
             }
         }
+        // zap-baseline.py exits 1 for a FAIL, and also for an uncaught
+        // exception (a missing HOME, a missing module): then it wrote no report.
         if !report.is_file() {
-            return Err(Error::failed(format!("the ZAP scan wrote no report at {}{}", report.display(), tail.quote())));
+            let code = status.code().unwrap_or(0);
+            return Err(Error::failed(format!(
+                "the ZAP scan ended with exit code {code} but wrote no report at {}{}",
+                report.display(),
+                tail.quote()
+            )));
         }
         Ok(report)
     }
