@@ -503,6 +503,31 @@ fn zap_baselines_own_failures_end_in_one_clear_error_and_doctor_names_them() {
     assert!(report.trim_end().ends_with("2 of 11 checks failed for owasp-zap: HOME, container"), "{report}");
 }
 
+#[test]
+fn the_zap_stand_in_exits_as_zap_baseline_does() {
+    let Some(image) = zap_image() else { return };
+    let Some(net) = PublicNet::new() else { return };
+    net.enter(|| {
+        let site = site();
+        let env = concourse_env(image, &[]);
+        let exit = |args: &str| {
+            let out =
+                contained(image, &env, &format!("mkdir -p /zap/wrk && cd /zap/wrk && /zap/zap-baseline.py {args}"));
+            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        // getopt: an unknown flag, no target, a target that is not http(s): usage, 3.
+        for args in ["-t http://x/ -Q".to_owned(), "-I".to_owned(), "-t ftp://x/".to_owned()] {
+            let (code, said) = exit(&args);
+            assert_eq!(code, Some(3), "{args}: {said}");
+            assert!(said.contains("Usage: zap-baseline.py -t <target>"), "{args}: {said}");
+        }
+        // The fixture site lacks security headers: WARNs, so 2, and 0 with -I.
+        let target = site.url("/");
+        assert_eq!(exit(&format!("-t {target} -J report.json -d -T 5")).0, Some(2));
+        assert_eq!(exit(&format!("-t {target} -J report.json -I -d -T 5")).0, Some(0));
+    })
+}
+
 /// Installed packages and non-directory files of an unpacked image.
 fn contents(image: &Built) -> (usize, usize) {
     let rootfs = image.unpacked.join("rootfs");
