@@ -3,11 +3,22 @@
 # root, with the setup files in the directory of this script:
 #
 #   1. an extra CA for the build, when one was given (see below);
-#   2. the task's build.sh, when it has one;
-#   3. entries.sh: the names pages-core's commands start build-task by;
-#   4. harden.sh, with the fetch-only tools build.sh named.
+#   2. on a Debian base, the distribution's updates (security updates
+#      among them), before anything is installed: a pinned base is then
+#      as current as the day of the build;
+#   3. the task's build.sh, when it has one;
+#   4. entries.sh: the names pages-core's commands start build-task by;
+#   5. harden.sh, with the fetch-only tools build.sh named.
 #
 # Each step that fails says which and why, then the build stops.
+#
+# The updates come from the sources the base itself lists (the Debian image
+# lists bookworm, bookworm-updates and bookworm-security). `apt-get update
+# --error-on=any` makes a source that cannot be fetched an error rather than
+# apt's warning, so a build never passes with stale package lists; after the
+# upgrade nothing may remain upgradable (a package held back would be named
+# and fail the build). A base without apt (busybox, scratch-like) skips the
+# step and says so.
 #
 # An extra CA (a PEM file) for a TLS-inspecting proxy between the builder and
 # the package registries: passed as the build secret `extra-ca`
@@ -44,7 +55,23 @@ if [ -s "$extra_ca" ]; then
   say "trusting the extra CA for this build"
 fi
 
-# --- 2. the task's build.sh --------------------------------------------------
+# --- 2. the distribution's updates ------------------------------------------
+if [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  say "applying the distribution's updates (apt-get update, upgrade)"
+  apt-get update --error-on=any \
+    || fail "apt-get update failed (exit $?): a package source of the base cannot be reached, so its security updates cannot be applied"
+  # confold: a package's changed config file keeps the base's version, with no question asked.
+  apt-get upgrade -y --with-new-pkgs -o Dpkg::Options::=--force-confold \
+    || fail "apt-get upgrade failed (exit $?); its output above says why"
+  left=$(apt list --upgradable 2>/dev/null | grep -v '^Listing' || true)
+  [ -z "$left" ] || fail "after the upgrade these packages are still upgradable (held back?): $(echo "$left" | cut -d/ -f1 | tr '\n' ' ')"
+  say "the base's packages are current"
+else
+  say "no apt in this base: no distribution updates applied"
+fi
+
+# --- 3. the task's build.sh --------------------------------------------------
 export FETCH_TOOLS="$setup/fetch-tools"
 : > "$FETCH_TOOLS"
 if [ -f "$setup/build.sh" ]; then
@@ -52,7 +79,7 @@ if [ -f "$setup/build.sh" ]; then
   (cd / && "$setup/build.sh") || fail "$task_folder/build.sh failed (exit $?); its output above says why"
 fi
 
-# --- 3. entries --------------------------------------------------------------
+# --- 4. entries --------------------------------------------------------------
 sh "$setup/entries.sh" || fail "hardening/entries.sh failed (exit $?)"
 
 # --- the extra CA leaves, or stays when asked --------------------------------
@@ -64,6 +91,6 @@ if [ -s "$extra_ca" ] && [ "${KEEP_EXTRA_CA:-no}" = yes ]; then
   say "kept the extra CA in the image's trust store (KEEP_EXTRA_CA=yes)"
 fi
 
-# --- 4. hardening --------------------------------------------------------------
+# --- 5. hardening --------------------------------------------------------------
 # shellcheck disable=SC2046 # one tool a line, no spaces in tool names
 sh "$setup/harden.sh" $(cat "$FETCH_TOOLS") || fail "hardening/harden.sh failed (exit $?)"

@@ -91,7 +91,16 @@ fn zap_base() -> Option<&'static str> {
 
 /// A task's image from the real Dockerfile on `base`, unpacked.
 fn task_image(task: &str, base: &str) -> Built {
-    let dir = work_dir().join(task);
+    let (context, args) = task_context(task, task, base);
+    build_and_unpack(&context, &args, &format!("localhost/build-task-{task}:test"), &work_dir().join(task))
+}
+
+/// The build context of `task` on `base` under the work directory `name`,
+/// and the build args: the task's .env as oci-build-task passes it, with
+/// BASE_IMAGE replaced by `base` and IMAGE_KIND=base, and the host's CA as
+/// the `extra-ca` secret.
+fn task_context(name: &str, task: &str, base: &str) -> (PathBuf, Vec<String>) {
+    let dir = work_dir().join(name);
     let _ = std::fs::remove_dir_all(&dir);
     let context = dir.join("context");
     for script in SETUP_SCRIPTS {
@@ -112,14 +121,15 @@ fn task_image(task: &str, base: &str) -> Built {
     // The task's .env as oci-build-task passes it, but for the base.
     let env = std::fs::read_to_string(Path::new(REPO).join(&folder).join(".env")).unwrap();
     let mut args = Vec::new();
-    for line in env.lines().filter(|l| !l.is_empty() && !l.starts_with("BASE_IMAGE=")) {
+    // The image on a base: IMAGE_KIND is this function's (`example` is on scratch in its .env).
+    for line in env.lines().filter(|l| !l.is_empty() && !l.starts_with("BASE_IMAGE=") && !l.starts_with("IMAGE_KIND=")) {
         args.extend(["--build-arg".to_owned(), line.to_owned()]);
     }
     for arg in [format!("BASE_IMAGE={base}"), format!("TASK_FOLDER={folder}"), "IMAGE_KIND=base".to_owned()] {
         args.extend(["--build-arg".to_owned(), arg]);
     }
     args.extend(["--secret".to_owned(), format!("id=extra-ca,src={}", extra_ca().display())]);
-    build_and_unpack(&context, &args, &format!("localhost/build-task-{task}:test"), &dir)
+    (context, args)
 }
 
 /// The a11y image, built once per test run (tests/garden.rs runs it too).
@@ -559,4 +569,152 @@ fn the_debian_images_have_no_audit_finding() {
         assert!(findings.is_empty(), "{}: {findings:#?}", image.unpacked.display());
         assert!(!report.scratch);
     }
+}
+
+// --- the distribution's updates at every build --------------------------------
+
+/// The package the test plants outdated in a base, and its two versions.
+/// Their files differ in size as well as in content: buildah's vfs storage
+/// finds a layer's changes by size and modification time, and two tiny
+/// packages built in the same second would otherwise look unchanged.
+const CANARY: &str = "build-task-canary";
+const OLD: &str = "1.0";
+const NEW: &str = "1.0.1";
+
+/// A tiny Debian package: one file, /usr/share/build-task-canary/version,
+/// holding its version.
+fn canary_deb(dir: &Path, version: &str) -> PathBuf {
+    let root = dir.join(format!("{CANARY}-{version}"));
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.join("usr/share").join(CANARY)).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: {CANARY}\nVersion: {version}\nArchitecture: all\nMaintainer: build-task tests <tests@localhost>\n\
+             Description: a package the image tests plant outdated in a base\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(root.join("usr/share").join(CANARY).join("version"), format!("{version}\n")).unwrap();
+    let deb = dir.join(format!("{CANARY}_{version}_all.deb"));
+    run(Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&root).arg(&deb));
+    deb
+}
+
+/// A flat package repository holding `deb`: its Packages index, and a
+/// Release that lists it by SHA-256, as apt checks it.
+fn flat_repository(dir: &Path, deb: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(deb, dir.join(deb.file_name().unwrap())).unwrap();
+    let packages = run(Command::new("dpkg-scanpackages").args(["--multiversion", ".", "/dev/null"]).current_dir(dir));
+    std::fs::write(dir.join("Packages"), &packages.stdout).unwrap();
+    let sum = run(Command::new("sha256sum").arg(dir.join("Packages")));
+    let sum = String::from_utf8(sum.stdout).unwrap().split_whitespace().next().unwrap().to_owned();
+    let release = format!(
+        "Origin: build-task tests\nLabel: canary\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nSHA256:\n {sum} {} Packages\n",
+        packages.stdout.len()
+    );
+    std::fs::write(dir.join("Release"), release).unwrap();
+}
+
+/// The Debian stand-in with the canary's old version installed and a source
+/// that carries the new one: `http://<repo>/ ./`, trusted (a test repository, no key).
+fn outdated_base(repo_url: &str) -> String {
+    let base = debian_base().expect("the Debian stand-in");
+    let dir = work_dir().join("outdated-base");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = canary_deb(&dir, OLD);
+    std::fs::write(
+        dir.join("Containerfile"),
+        format!(
+            "FROM {base}\nCOPY {name} /tmp/\nRUN dpkg -i /tmp/{name} && rm /tmp/{name} \\\n \
+             && echo 'deb [trusted=yes] {repo_url} ./' > /etc/apt/sources.list.d/canary.list\n",
+            name = old.file_name().unwrap().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let tag = "localhost/build-task-outdated-standin:test";
+    run(buildah().args(["bud", "--isolation", "chroot", "--pull-never", "-t", tag, "-f"]).arg(dir.join("Containerfile")).arg(&dir));
+    tag.to_owned()
+}
+
+/// A command in a fresh container of `tag` (buildah run: the host's network
+/// and resolv.conf), its output.
+fn in_container(tag: &str, script: &str) -> Output {
+    let ctr = String::from_utf8(run(buildah().args(["from", "--pull-never", tag])).stdout).unwrap().trim().to_owned();
+    let out = crate::image::run_allowing_failure(buildah().args(["run", "--isolation", "chroot", &ctr, "--", "sh", "-c", script]));
+    run(buildah().args(["rm", &ctr]));
+    out
+}
+
+#[test]
+fn an_outdated_package_in_a_debian_base_is_updated_by_the_build_and_an_unreachable_source_fails_it() {
+    if debian_base().is_none() || !have_tool("dpkg-scanpackages") {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let dir = work_dir().join("canary-repo");
+    let _ = std::fs::remove_dir_all(&dir);
+    let new = canary_deb(&work_dir(), NEW);
+    flat_repository(&dir, &new);
+    let repo = WebServer::directory(0, &dir).unwrap();
+    let base = outdated_base(&repo.url("/"));
+    // The base is outdated: apt sees 1.1 and would upgrade the canary.
+    let before = in_container(&base, "apt-get update -qq && apt list --upgradable 2>/dev/null");
+    let said = String::from_utf8_lossy(&before.stdout);
+    let line = said.lines().find(|l| l.starts_with(&format!("{CANARY}/"))).unwrap_or_default();
+    assert!(line.contains(&format!(" {NEW} all [upgradable from: {OLD}]")), "{said}{}", stderr(&before));
+    let base_ready = started.elapsed();
+
+    // The real Dockerfile and setup, on that base (the example task: no build.sh).
+    let (context, args) = task_context("example-on-debian", "example", &base);
+    let tag = "localhost/build-task-example-on-debian:test";
+    let built = run(buildah()
+        .args(["bud", "--isolation", "chroot", "--pull-never", "--timestamp", "0", "-f"])
+        .arg(Path::new(REPO).join("Dockerfile"))
+        .args(&args)
+        .args(["--build-arg", "BINARY_SOURCE=context", "-t", tag])
+        .arg(&context));
+    let log = String::from_utf8_lossy(&built.stdout);
+    assert!(log.contains(&format!("Unpacking {CANARY} ({NEW}) over ({OLD})")), "{log}");
+    assert!(log.contains("image setup: the base's packages are current"), "{log}");
+    let image = crate::image::unpack(tag, &work_dir().join("example-on-debian"));
+    let version = std::fs::read_to_string(image.unpacked.join("rootfs/usr/share").join(CANARY).join("version")).unwrap();
+    assert_eq!(version, format!("{NEW}\n"), "the canary file is the new version's");
+    let status = std::fs::read_to_string(image.unpacked.join("rootfs/var/lib/dpkg/status")).unwrap();
+    let canary = status.split("\n\n").find(|p| p.starts_with(&format!("Package: {CANARY}\n"))).unwrap();
+    assert!(canary.contains(&format!("\nVersion: {NEW}\n")), "{canary}");
+    // Lists fetched again from every source the image names: nothing is upgradable.
+    let after = in_container(tag, "apt-get update -qq --error-on=any && apt list --upgradable 2>/dev/null");
+    let said = String::from_utf8_lossy(&after.stdout);
+    assert_eq!(after.status.code(), Some(0), "{said}{}", stderr(&after));
+    let upgradable: Vec<&str> = said.lines().filter(|l| !l.starts_with("Listing")).collect();
+    assert!(upgradable.is_empty(), "still upgradable after the build: {upgradable:?}");
+    let built = started.elapsed();
+
+    // A source the base names that cannot be reached fails the build, loudly.
+    drop(repo);
+    let (context, args) = task_context("example-on-debian-offline", "example", &base);
+    let out = crate::image::run_allowing_failure(
+        buildah()
+            .args(["bud", "--isolation", "chroot", "--pull-never", "-f"])
+            .arg(Path::new(REPO).join("Dockerfile"))
+            .args(&args)
+            .args(["--build-arg", "BINARY_SOURCE=context", "-t", "localhost/build-task-offline:test"])
+            .arg(&context),
+    );
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!out.status.success(), "the build passed without its updates:\n{said}");
+    assert!(
+        said.contains("image setup: apt-get update failed (exit 100): a package source of the base cannot be reached"),
+        "{said}"
+    );
+    eprintln!(
+        "updates at build: base with the outdated canary in {:.1?}, image built and checked in {:.1?}, \
+         failed build in {:.1?}",
+        base_ready,
+        built - base_ready,
+        started.elapsed() - built
+    );
 }
