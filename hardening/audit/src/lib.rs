@@ -15,6 +15,9 @@ use std::path::{Component, Path, PathBuf};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
+/// The CVE gate before a push (the `build-task-cve-gate` binary).
+pub mod cve;
+
 /// The policy compiled in: hardening/policy.toml.
 pub const DEFAULT_POLICY: &str = include_str!("../../policy.toml");
 
