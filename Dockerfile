@@ -10,6 +10,13 @@
 #                           shell, and the RUN steps check the two agree.
 #   IMAGE_KIND=scratch      only for a scratch base (default: base).
 #
+# The pipeline may build on a newer base than the .env pins (ci/README.md,
+# "How a base moves"): it passes TRACKED_BASE=<repository>@<digest>, which
+# the image-base stage takes before BASE_IMAGE, and BASE_DIGEST. A build arg
+# cannot override a line of oci-build-task's BUILD_ARGS_FILE (the file's
+# come last), hence a second name. The image's labels record the base it was
+# built on: org.opencontainers.image.base.name and .base.digest.
+#
 # The trick for scratch: a scratch stage has no shell, so it cannot RUN
 # anything. Its whole root filesystem (binary, /bin/sh, passwd, group, /root,
 # sticky /tmp) is laid out by hardening/scratch-rootfs.sh in a stage that has
@@ -34,6 +41,7 @@ ARG TASK_FOLDER
 ARG BUILD_TASK
 ARG IMAGE_KIND=base
 ARG BINARY_SOURCE=builder
+ARG TRACKED_BASE=
 
 # --- the static binary ------------------------------------------------------
 # rust:1.95.0-slim-bookworm (the multi-arch index), the digest as pinned in
@@ -71,7 +79,7 @@ COPY --from=layout / /
 ENV PATH=/usr/local/bin:/bin
 
 # --- the image on a real base: binary, the task's build.sh, hardening ------
-FROM ${BASE_IMAGE} AS image-base
+FROM ${TRACKED_BASE:-${BASE_IMAGE}} AS image-base
 ARG TASK_FOLDER
 ARG BUILD_TASK
 # Yes to keep the build's extra CA in the image's trust store (see below).
@@ -97,6 +105,9 @@ RUN --mount=type=secret,id=extra-ca,required=false \
 # --- the image -------------------------------------------------------------
 FROM image-${IMAGE_KIND}
 ARG BUILD_TASK
+ARG BASE_IMAGE
+ARG TRACKED_BASE
+ARG BASE_DIGEST=
 ARG SOURCE=https://github.com/cloud-gov/pages-cf-build-tasks
 ARG REVISION=unknown
 ARG VERSION=0.1.0
@@ -107,4 +118,6 @@ WORKDIR /
 LABEL org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.title="build-task ${BUILD_TASK}"
+      org.opencontainers.image.title="build-task ${BUILD_TASK}" \
+      org.opencontainers.image.base.name="${TRACKED_BASE:-${BASE_IMAGE}}" \
+      org.opencontainers.image.base.digest="${BASE_DIGEST}"

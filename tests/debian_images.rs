@@ -667,8 +667,21 @@ fn an_outdated_package_in_a_debian_base_is_updated_by_the_build_and_an_unreachab
     assert!(line.contains(&format!(" {NEW} all [upgradable from: {OLD}]")), "{said}{}", stderr(&before));
     let base_ready = started.elapsed();
 
-    // The real Dockerfile and setup, on that base (the example task: no build.sh).
-    let (context, args) = task_context("example-on-debian", "example", &base);
+    // The real Dockerfile and setup, on that base (the example task: no
+    // build.sh), as the pipeline builds on a tracked base: BASE_IMAGE is the
+    // pinned a11y base, which cannot be pulled here, and TRACKED_BASE, which
+    // the build takes before it, is the outdated stand-in.
+    let (context, mut args) = task_context("example-on-debian", "example", &base);
+    let pinned = std::fs::read_to_string(Path::new(REPO).join("tasks/a11y/.env")).unwrap();
+    let pinned = pinned.lines().find_map(|l| l.strip_prefix("BASE_IMAGE=")).unwrap().to_owned();
+    let digest = run(buildah().args(["images", "--digests", "--format", "{{.Digest}}", &base])).stdout;
+    let digest = String::from_utf8(digest).unwrap().trim().to_owned();
+    for arg in args.iter_mut().filter(|a| a.starts_with("BASE_IMAGE=")) {
+        *arg = format!("BASE_IMAGE={pinned}");
+    }
+    for arg in [format!("TRACKED_BASE={base}"), format!("BASE_DIGEST={digest}")] {
+        args.extend(["--build-arg".to_owned(), arg]);
+    }
     let tag = "localhost/build-task-example-on-debian:test";
     let built = run(buildah()
         .args(["bud", "--isolation", "chroot", "--pull-never", "--timestamp", "0", "-f"])
@@ -680,6 +693,10 @@ fn an_outdated_package_in_a_debian_base_is_updated_by_the_build_and_an_unreachab
     assert!(log.contains(&format!("Unpacking {CANARY} ({NEW}) over ({OLD})")), "{log}");
     assert!(log.contains("image setup: the base's packages are current"), "{log}");
     let image = crate::image::unpack(tag, &work_dir().join("example-on-debian"));
+    // The image says what it was built on.
+    assert_eq!(image.labels["org.opencontainers.image.base.name"], base);
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert_eq!(image.labels["org.opencontainers.image.base.digest"], digest);
     let version = std::fs::read_to_string(image.unpacked.join("rootfs/usr/share").join(CANARY).join("version")).unwrap();
     assert_eq!(version, format!("{NEW}\n"), "the canary file is the new version's");
     let status = std::fs::read_to_string(image.unpacked.join("rootfs/var/lib/dpkg/status")).unwrap();
