@@ -8,7 +8,13 @@
 //! build-task-smoke, ci/smoke), every folder in tasks/ carries the `.env`
 //! that oci-build-task reads as build args, every path a task's params name
 //! exists for every task and environment, and no file under ci/ or .cloudgov/
-//! holds a literal that looks like a secret.
+//! holds a literal that looks like a secret. Before a push, every built image
+//! also has an SBOM (syft) and a scan (grype or trivy, from an image pinned
+//! by digest, grype with the database fetched earlier in the run) that the
+//! CVE gate (cve-gate.sh, with its allow-list) passed; every task on a base
+//! other than scratch has that base tracked by a registry-image resource the
+//! build job triggers on; and a job a schedule (time or cron) triggers posts
+//! its failure.
 //!
 //! The check reads the repository through `Repo`, which can replace, add or
 //! remove files in memory, so each test plants one mistake in a copy of the
@@ -31,7 +37,7 @@ const ENVS: [&str; 3] = ["dev", "staging", "production"];
 
 /// The credentials the pipeline reads from the credential manager; ci/README.md
 /// must describe each. `<env>` stands for every environment.
-const CREDENTIALS: [&str; 8] = [
+const CREDENTIALS: [&str; 18] = [
     "ecr-aws-key",
     "ecr-aws-secret",
     "ecr-account-id",
@@ -40,6 +46,18 @@ const CREDENTIALS: [&str; 8] = [
     "gpg-keys",
     "slack-webhook-url",
     "github-access-token",
+    // The user-agent rotation's.
+    "com-waf-search-string-pages-slot-2",
+    "credhub-api-server",
+    "credhub-user-agent-client",
+    "credhub-user-agent-secret",
+    "master-bosh-ca.certificate",
+    // The release branch's: the bot that signs and pushes it.
+    "pages-operations-github-user-info.email",
+    "pages-operations-github-user-info.username",
+    "pages-operations-github-user-gpg.private_key",
+    "pages-operations-github-user-gpg-trust",
+    "pages-gpg-operations-github-sshkey.private_key",
 ];
 
 /// The pipelines in ci/, each with the environments whose vars file it is set
@@ -303,7 +321,17 @@ struct Scope {
     built: BTreeSet<String>,
     /// Built images a later task ran in (`image:`) through build-task-smoke.
     ran: BTreeSet<String>,
+    /// SBOMs (outputs of syft) to the built image each describes.
+    sboms: BTreeMap<String, String>,
+    /// Scan reports (outputs of grype or trivy) to the built image scanned,
+    /// directly or through its SBOM.
+    reports: BTreeMap<String, String>,
+    /// Built images whose scan report the CVE gate (cve-gate.sh) passed.
+    gated: BTreeSet<String>,
 }
+
+/// The vulnerability scanners a scan step may run (a task's run.path, by name).
+const SCANNERS: [&str; 2] = ["grype", "trivy"];
 
 struct Checker<'r> {
     repo: &'r Repo,
@@ -436,6 +464,91 @@ impl Checker<'_> {
             self.hooks(&name, job, &scope);
             self.scheduled(&name, job);
         }
+        if file == "ci/pipeline.yml" {
+            self.bases(&pipeline);
+        }
+    }
+
+    /// Every task on a base other than scratch has that base tracked: a
+    /// registry-image resource `<task>-base` of the repository its .env pins
+    /// (ECR: the same region), checked on a schedule, a trigger of
+    /// build-and-deploy, and an input of the base step (ci/tasks/base.yml).
+    fn bases(&mut self, pipeline: &Yaml) {
+        let base_inputs: BTreeSet<String> = self
+            .repo
+            .read("ci/tasks/base.yml")
+            .and_then(|text| parse_yaml(&text).ok())
+            .map(|config| items(&config["inputs"]).iter().filter_map(|i| scalar(&i["name"])).collect())
+            .unwrap_or_default();
+        // The rule is the build job's (the one-job pipelines of the plan tests have none).
+        let Some(job) = items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some("build-and-deploy")) else {
+            return;
+        };
+        let mut gets = Vec::new();
+        for step in items(&job["plan"]) {
+            gets_in(step, &mut gets);
+        }
+        for task in self.tasks.clone() {
+            let env = self.repo.read(&format!("tasks/{task}/.env")).unwrap_or_default();
+            let Some(base) = env.lines().find_map(|l| l.strip_prefix("BASE_IMAGE=")) else { continue };
+            if base == "scratch" || base.is_empty() {
+                continue;
+            }
+            let (region, repository) = base_repository(base);
+            let name = format!("{task}-base");
+            let Some(resource) = items(&pipeline["resources"]).iter().find(|r| r["name"].as_str() == Some(&name)) else {
+                self.problems.push(format!(
+                    "tasks/{task}/.env builds on {repository}, but no resource {name} tracks it (a registry-image \
+                     resource of that repository, checked on a schedule), so a new digest would never rebuild it"
+                ));
+                continue;
+            };
+            if resource["type"].as_str() != Some("registry-image") {
+                self.resource_problem(&name, "tracks a base, but is not a registry-image resource".to_string());
+            }
+            let source = &resource["source"];
+            let tracked = scalar(&source["repository"]).unwrap_or_default();
+            let tracked_region = scalar(&source["aws_region"]);
+            let tracked = if tracked_region.is_some() { tracked } else { base_repository(&tracked).1 };
+            if tracked != repository || tracked_region != region {
+                let shown = |r: &Option<String>, repo: &str| match r {
+                    Some(region) => format!("{repo} (ECR, {region})"),
+                    None => repo.to_string(),
+                };
+                self.resource_problem(
+                    &name,
+                    format!(
+                        "tracks {}, but tasks/{task}/.env builds on {}",
+                        shown(&tracked_region, &tracked),
+                        shown(&region, &repository)
+                    ),
+                );
+            }
+            match scalar(&resource["check_every"]).as_deref() {
+                None | Some("never") => self.resource_problem(
+                    &name,
+                    "a tracked base needs check_every (how often its tag is looked at, e.g. 6h): \
+                     never misses new digests, the 1m default asks the registry all day"
+                        .to_string(),
+                ),
+                Some(_) => {}
+            }
+            let triggered = gets.iter().any(|get| {
+                get["get"].as_str() == Some(&name)
+                    && (get["trigger"].as_bool() == Some(true) || scalar(&get["trigger"]).is_some_and(|t| is_var(&t)))
+            });
+            if !triggered {
+                self.problems.push(format!(
+                    "job build-and-deploy: does not get {name} with a trigger, so a new digest of the {task} base \
+                     would not rebuild it"
+                ));
+            }
+            if !base_inputs.contains(&name) {
+                self.problems.push(format!(
+                    "ci/tasks/base.yml: no input {name}, so the base step never sees the tracked digest of the {task} base"
+                ));
+            }
+        }
     }
 
     /// What a resource's source must say: a git source names the keys its
@@ -477,11 +590,12 @@ impl Checker<'_> {
         for get in gets {
             let name = scalar(&get["get"]).unwrap_or_default();
             let resource = get["resource"].as_str().map(str::to_string).unwrap_or(name);
-            let timed = self.resources.get(&resource).is_some_and(|kind| kind == "time");
+            let kind = self.resources.get(&resource).cloned().unwrap_or_default();
+            let timed = kind == "time" || kind == "cron";
             if timed && get["trigger"].as_bool() == Some(true) && !self.notifies(&config["on_failure"]) {
                 self.problems.push(format!(
-                    "{}job {job}: triggered by the time resource '{resource}', but no on_failure notice \
-                     (a put to a {NOTICE_TYPE} resource), so a failed scheduled rebuild would go unseen",
+                    "{}job {job}: triggered by the {kind} resource '{resource}', but no on_failure notice \
+                     (a put to a {NOTICE_TYPE} resource), so a failed scheduled run would go unseen",
                     self.prefix
                 ));
             }
@@ -645,6 +759,9 @@ impl Checker<'_> {
                     after.vars.extend(own.vars);
                     after.built.extend(own.built);
                     after.ran.extend(own.ran);
+                    after.sboms.extend(own.sboms);
+                    after.reports.extend(own.reports);
+                    after.gated.extend(own.gated);
                 }
                 *scope = after;
             }
@@ -696,6 +813,30 @@ impl Checker<'_> {
                      (a task with `image: {artifact}` whose run.path is build-task-smoke)"
                 ),
             );
+        }
+        // Beyond Concourse: an image is described and passes the CVE gate before it is pushed.
+        if kind == "registry-image"
+            && let Some(image) = step["params"]["image"].as_str()
+            && let Some(artifact) = image.split('/').next()
+            && scope.built.contains(artifact)
+        {
+            if !scope.sboms.values().any(|described| described == artifact) {
+                self.problem(
+                    job,
+                    name,
+                    format!("pushes {image}, but no SBOM of it was made first (a syft task over `{artifact}`)"),
+                );
+            }
+            if !scope.gated.contains(artifact) {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "pushes {image}, but no CVE gate passed on it first (a grype or trivy scan of it or \
+                         of its SBOM, read by a task whose run.path is cve-gate.sh)"
+                    ),
+                );
+            }
         }
         // The put's own get makes an artifact of the step's name.
         if step["no_get"].as_bool() != Some(true) {
@@ -827,7 +968,44 @@ impl Checker<'_> {
             }
         }
 
+        // A param the config declares without a value is the step's to set.
+        for (key, value) in config["params"].as_hash().into_iter().flatten() {
+            let key = scalar(key).unwrap_or_default();
+            if value.is_null() && params.get(&key).is_none_or(|v| v.is_empty()) {
+                self.problem(job, name, format!("params.{key}: the task config leaves it to the step, which does not set it"));
+            }
+        }
+
         let run_path = config["run"]["path"].as_str().unwrap_or("");
+        let program = run_path.rsplit('/').next().unwrap_or("");
+        let inputs: Vec<String> =
+            items(&config["inputs"]).iter().map(|input| mapped(input["name"].as_str().unwrap_or(""))).collect();
+        // The built images this task reads: directly, or (for a scanner) through an SBOM.
+        let described: Vec<String> = inputs.iter().filter(|a| scope.built.contains(*a)).cloned().collect();
+        let scanned: Vec<String> = inputs
+            .iter()
+            .filter_map(|a| if scope.built.contains(a) { Some(a.clone()) } else { scope.sboms.get(a).cloned() })
+            .collect();
+        if program == "syft" || SCANNERS.contains(&program) {
+            self.scanner(job, name, program, &params, &inputs, &config, step);
+        }
+        if run_path.ends_with("/cve-gate.sh") {
+            if params.get("CVE_ALLOWLIST_FILE").is_none_or(|f| f.is_empty()) {
+                self.problem(
+                    job,
+                    name,
+                    "the CVE gate names no allow-list (params.CVE_ALLOWLIST_FILE), so every finding would block \
+                     or none be allowed"
+                        .to_string(),
+                );
+            } else {
+                for input in &inputs {
+                    if let Some(image) = scope.reports.get(input) {
+                        scope.gated.insert(image.clone());
+                    }
+                }
+            }
+        }
         if run_path == "build" {
             self.build_params(job, name, &params);
             self.ecr_bases(job, name, &params, &config, step, scope);
@@ -856,14 +1034,72 @@ impl Checker<'_> {
         let output_mapped = |output: &str| step["output_mapping"][output].as_str().unwrap_or(output).to_string();
         for output in items(&config["outputs"]) {
             let artifact = output_mapped(output["name"].as_str().unwrap_or(""));
-            // A new build of the image has not been run yet.
+            // A new build of the image has not been run, described or gated yet.
             scope.ran.remove(&artifact);
+            scope.gated.remove(&artifact);
+            scope.sboms.retain(|sbom, image| *sbom != artifact && *image != artifact);
+            scope.reports.retain(|report, image| *report != artifact && *image != artifact);
+            if let (true, Some(image)) = (program == "syft", described.first()) {
+                scope.sboms.insert(artifact.clone(), image.clone());
+            }
+            if let (true, Some(image)) = (SCANNERS.contains(&program), scanned.first()) {
+                scope.reports.insert(artifact.clone(), image.clone());
+            }
             if run_path == "build" {
                 scope.built.insert(artifact.clone());
             } else {
                 scope.built.remove(&artifact);
             }
             scope.artifacts.insert(artifact, Origin::Other);
+        }
+    }
+
+    /// A scanner's or syft's task: its image pinned by digest, and grype on
+    /// the database an earlier step fetched (only `grype db …` fetches it).
+    #[allow(clippy::too_many_arguments)]
+    fn scanner(
+        &mut self,
+        job: &str,
+        name: &str,
+        program: &str,
+        params: &BTreeMap<String, String>,
+        inputs: &[String],
+        config: &Yaml,
+        step: &Yaml,
+    ) {
+        if step["image"].is_badvalue() {
+            let resource = &config["image_resource"];
+            let repository = scalar(&resource["source"]["repository"]).unwrap_or_default();
+            let digest = scalar(&resource["version"]["digest"]).unwrap_or_default();
+            if !pinned_by_digest(&format!("{repository}@{digest}")) {
+                self.problem(
+                    job,
+                    name,
+                    format!("the image of {program} ({repository}) is not pinned by digest (image_resource.version.digest)"),
+                );
+            }
+        }
+        let args: Vec<String> = items(&config["run"]["args"]).iter().filter_map(scalar).collect();
+        if program == "grype" && args.first().map(String::as_str) != Some("db") {
+            if params.get("GRYPE_DB_AUTO_UPDATE").map(String::as_str) != Some("false") {
+                self.problem(
+                    job,
+                    name,
+                    "grype would download its own database (params.GRYPE_DB_AUTO_UPDATE is not \"false\")".to_string(),
+                );
+            }
+            let cache = params.get("GRYPE_DB_CACHE_DIR").cloned().unwrap_or_default();
+            let cache_input = cache.split('/').next().unwrap_or_default();
+            if !inputs.iter().any(|input| input == cache_input) {
+                self.problem(
+                    job,
+                    name,
+                    format!(
+                        "grype's database (params.GRYPE_DB_CACHE_DIR '{cache}') is no input of the task, \
+                         so not the one fetched earlier in the pipeline"
+                    ),
+                );
+            }
         }
     }
 
@@ -1141,6 +1377,25 @@ fn ecr_registry(image: &str) -> Option<(String, String, String)> {
     }
 }
 
+/// The region (for an ECR image) and repository of an image reference,
+/// without tag or digest, as a registry-image resource names it: Docker
+/// Hub's `docker.io/library/debian:12` is `debian`, an ECR image's
+/// repository is its path after the registry host.
+fn base_repository(image: &str) -> (Option<String>, String) {
+    let name = image.split('@').next().unwrap_or(image);
+    // A tag follows the last ':' after the last '/' (a registry port does not).
+    let name = match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    };
+    if let Some((_, _, region)) = ecr_registry(name) {
+        return (Some(region), name.split_once('/').map(|(_, path)| path.to_string()).unwrap_or_default());
+    }
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    let name = name.strip_prefix("library/").unwrap_or(name);
+    (None, name.to_string())
+}
+
 /// Whether an image reference ends in `@sha256:` and 64 hex digits.
 fn pinned_by_digest(image: &str) -> bool {
     image.rsplit_once("@sha256:").is_some_and(|(_, digest)| {
@@ -1221,6 +1476,8 @@ fn secret_in_line(line: &str) -> Option<&'static str> {
             return Some("an AWS access key id");
         }
     }
+    // An image digest (`sha256:` and 64 hex digits) names an image; it is no secret.
+    let line = without_digests(line);
     for token in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/')) {
         if token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Some("a long hex string, like a token");
@@ -1234,6 +1491,25 @@ fn secret_in_line(line: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// `line` with each `sha256:<64 hex digits>` replaced by `sha256:<digest>`.
+fn without_digests(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("sha256:") {
+        let after = &rest[at + 7..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(&rest[..at + 7]);
+        if hex == 64 {
+            out.push_str("<digest>");
+            rest = &after[64..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Keys that name a secret (password, secret, token, private or access key)
@@ -1469,20 +1745,38 @@ fn a_run_step_whose_smoke_tool_is_never_built_is_caught() {
 
 #[test]
 fn a_run_step_that_does_not_set_its_task_file_vars_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "      vars:\n        task: ((.:build-task))\n", "");
+    let without_vars = RUN_STEP.replace("      vars:\n        task: ((.:build-task))\n", "");
+    let repo = Repo::baseline().edit("ci/pipeline.yml", RUN_STEP, &without_vars);
     assert_caught(&repo, "job build-and-deploy, step run: task config src/ci/tasks/run.yml: undefined vars: task");
 }
 
+/// A syft task over the image, grype's scan of its SBOM and the CVE gate on
+/// that report, as one-job plan steps.
+const GATED: [&str; 3] = [
+    "task: sbom\nimage: alpine\nconfig: {platform: linux, inputs: [{name: image}], outputs: [{name: sbom}], run: {path: /syft}}\n",
+    "task: scan\nimage: alpine\nconfig: {platform: linux, inputs: [{name: sbom}, {name: db}], outputs: [{name: scan}], \
+     params: {GRYPE_DB_CACHE_DIR: db, GRYPE_DB_AUTO_UPDATE: \"false\"}, run: {path: /grype}}\n",
+    "task: gate\nimage: alpine\nconfig: {platform: linux, inputs: [{name: scan}], params: {CVE_ALLOWLIST_FILE: /list.toml}, \
+     run: {path: /ci/cve-gate.sh}}\n",
+];
+
 #[test]
-fn an_image_rebuilt_after_its_run_must_be_run_again() {
+fn an_image_rebuilt_after_its_run_must_be_run_described_and_gated_again() {
     let build = "task: build\nimage: alpine\nconfig: {platform: linux, outputs: [{name: image}], run: {path: build}}\n";
+    let db = "task: db\nimage: alpine\nconfig: {platform: linux, outputs: [{name: db}], run: {path: sh}}\n";
     let smoke = "task: run\nimage: image\nconfig: {platform: linux, run: {path: /bin/build-task-smoke}}\n";
     let push = "put: alpine\nparams: {image: image/image.tar}\nno_get: true\n";
-    let plan = item(build) + &item(smoke) + &item(push) + &item(build) + &item(push);
+    let gated: String = GATED.iter().map(|step| item(step)).collect();
+    let plan = item(db) + &item(build) + &gated + &item(smoke) + &item(push) + &item(build) + &item(push);
     assert_eq!(
         check_plan(&plan),
-        problems(&["job j, step alpine: pushes image/image.tar, but no run step ran the image first \
-             (a task with `image: image` whose run.path is build-task-smoke)"])
+        problems(&[
+            "job j, step alpine: pushes image/image.tar, but no run step ran the image first \
+             (a task with `image: image` whose run.path is build-task-smoke)",
+            "job j, step alpine: pushes image/image.tar, but no SBOM of it was made first (a syft task over `image`)",
+            "job j, step alpine: pushes image/image.tar, but no CVE gate passed on it first (a grype or trivy scan \
+             of it or of its SBOM, read by a task whose run.path is cve-gate.sh)",
+        ])
     );
 }
 
@@ -1724,17 +2018,20 @@ fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly(
     assert_eq!(across["across"][0]["var"].as_str(), Some("build-task"));
     assert_eq!(across["across"][0]["values"].as_str(), Some("((.:build-tasks))"));
     assert!(across["across"][0]["max_in_flight"].as_i64().is_some(), "max_in_flight bounds the builds");
-    let steps = items(&across["do"]);
+    let steps: Vec<&Yaml> = items(&across["do"]).iter().filter(|s| s["load_var"].is_badvalue()).collect();
     let names: Vec<String> = steps.iter().filter_map(|s| scalar(&s["task"]).or_else(|| scalar(&s["put"]))).collect();
-    assert_eq!(names, ["build", "audit", "run", "tag", "image-repository", "deploy"]);
+    assert_eq!(
+        names,
+        ["base", "build", "audit", "sbom", "scan", "cve-gate", "run", "tag", "image-repository", "deploy"]
+    );
 
-    let build = &steps[0];
+    let build = &steps[1];
     assert_eq!(build["privileged"].as_bool(), Some(true));
     assert_eq!(build["params"]["BUILD_ARGS_FILE"].as_str(), Some("tasks/((.:build-task))/.env"));
     assert_eq!(build["params"]["BUILD_ARG_TASK_FOLDER"].as_str(), Some("tasks/((.:build-task))"));
     assert_eq!(build["params"]["UNPACK_ROOTFS"].as_str(), Some("true"));
-    assert_eq!(steps[3]["params"]["TAG"].as_str(), Some("((.:build-task))-((deploy-env))"));
-    assert_eq!(steps[4]["params"]["image"].as_str(), Some("image/image.tar"));
+    assert_eq!(steps[7]["params"]["TAG"].as_str(), Some("((.:build-task))-((deploy-env))"));
+    assert_eq!(steps[8]["params"]["image"].as_str(), Some("image/image.tar"));
 
     let resources = items(&pipeline["resources"]);
     let resource = |name: &str| resources.iter().find(|r| r["name"].as_str() == Some(name)).expect(name);
@@ -2022,7 +2319,16 @@ fn deploy_refuses_an_image_pushed_under_another_tag() {
 
 /// A task whose .env names a hardened base in the platform's ECR, pinned by digest.
 fn ecr_base_task(repo: Repo, base: &str) -> Repo {
+    // Its base tracked as every base is: a resource in the ECR, a trigger of
+    // the build, an input of the base step.
+    let tracked = "- name: new-scan-base\n  type: registry-image\n  check_every: 6h\n  source:\n    \
+                   repository: hardened/debian\n    aws_region: us-gov-west-1\n    \
+                   aws_access_key_id: ((ecr-aws-key))\n    aws_secret_access_key: ((ecr-aws-secret))\n\n";
+    let get = "      - get: new-scan-base\n        trigger: ((track-bases))\n        params: {skip_download: true}\n";
     repo.with("tasks/new-scan/.env", &format!("BASE_IMAGE={base}\nBUILD_TASK=new-scan\n"))
+        .edit("ci/pipeline.yml", "- name: a11y-base\n", &format!("{tracked}- name: a11y-base\n"))
+        .edit("ci/pipeline.yml", "      - get: a11y-base\n", &format!("{get}      - get: a11y-base\n"))
+        .edit("ci/tasks/base.yml", "- name: a11y-base\n", "- name: new-scan-base\n  optional: true\n- name: a11y-base\n")
 }
 
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com";
@@ -2163,7 +2469,7 @@ fn a_weekly_rebuild_without_a_failure_notice_is_caught() {
     assert_caught(
         &repo,
         "job build-and-deploy: triggered by the time resource 'weekly', but no on_failure notice \
-         (a put to a slack-notification resource), so a failed scheduled rebuild would go unseen",
+         (a put to a slack-notification resource), so a failed scheduled run would go unseen",
     );
 }
 
@@ -2307,12 +2613,16 @@ fn production_builds_release_tags_only_and_publishes_a_release_of_each() {
     let pipeline = read_yaml("ci/pipeline.yml");
     let release = job_of(&pipeline, "release");
     let plan = items(&release["plan"]);
-    assert_eq!(plan[0]["get"].as_str(), Some("src"));
-    assert_eq!(plan[0]["passed"][0].as_str(), Some("build-and-deploy"));
+    let src = &plan[0]["in_parallel"][0];
+    assert_eq!(src["get"].as_str(), Some("src"));
+    assert_eq!(src["passed"][0].as_str(), Some("build-and-deploy"));
     assert_eq!(plan[1]["across"][0]["values"].as_str(), Some("((github-releases))"));
-    let put = &plan[1]["do"][0];
+    // The notes first: the tag's CHANGELOG.md section and the bases.
+    assert_eq!(plan[1]["do"][0]["task"].as_str(), Some("release-notes"));
+    let put = &plan[1]["do"][1];
     assert_eq!(put["put"].as_str(), Some("github-release"));
     assert_eq!(put["params"]["tag"].as_str(), Some("src/.git/ref"));
+    assert_eq!(put["params"]["body"].as_str(), Some("notes/notes.md"));
     assert_eq!(resource_of(&pipeline, "github-release")["type"].as_str(), Some("github-release"));
 }
 
