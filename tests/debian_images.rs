@@ -122,7 +122,8 @@ fn task_context(name: &str, task: &str, base: &str) -> (PathBuf, Vec<String>) {
     let env = std::fs::read_to_string(Path::new(REPO).join(&folder).join(".env")).unwrap();
     let mut args = Vec::new();
     // The image on a base: IMAGE_KIND is this function's (`example` is on scratch in its .env).
-    for line in env.lines().filter(|l| !l.is_empty() && !l.starts_with("BASE_IMAGE=") && !l.starts_with("IMAGE_KIND=")) {
+    for line in env.lines().filter(|l| !l.is_empty() && !l.starts_with("BASE_IMAGE=") && !l.starts_with("IMAGE_KIND="))
+    {
         args.extend(["--build-arg".to_owned(), line.to_owned()]);
     }
     for arg in [format!("BASE_IMAGE={base}"), format!("TASK_FOLDER={folder}"), "IMAGE_KIND=base".to_owned()] {
@@ -635,7 +636,10 @@ fn outdated_base(repo_url: &str) -> String {
     )
     .unwrap();
     let tag = "localhost/build-task-outdated-standin:test";
-    run(buildah().args(["bud", "--isolation", "chroot", "--pull-never", "-t", tag, "-f"]).arg(dir.join("Containerfile")).arg(&dir));
+    run(buildah()
+        .args(["bud", "--isolation", "chroot", "--pull-never", "-t", tag, "-f"])
+        .arg(dir.join("Containerfile"))
+        .arg(&dir));
     tag.to_owned()
 }
 
@@ -643,7 +647,16 @@ fn outdated_base(repo_url: &str) -> String {
 /// and resolv.conf), its output.
 fn in_container(tag: &str, script: &str) -> Output {
     let ctr = String::from_utf8(run(buildah().args(["from", "--pull-never", tag])).stdout).unwrap().trim().to_owned();
-    let out = crate::image::run_allowing_failure(buildah().args(["run", "--isolation", "chroot", &ctr, "--", "sh", "-c", script]));
+    let out = crate::image::run_allowing_failure(buildah().args([
+        "run",
+        "--isolation",
+        "chroot",
+        &ctr,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
     run(buildah().args(["rm", &ctr]));
     out
 }
@@ -697,7 +710,8 @@ fn an_outdated_package_in_a_debian_base_is_updated_by_the_build_and_an_unreachab
     assert_eq!(image.labels["org.opencontainers.image.base.name"], base);
     assert!(digest.starts_with("sha256:"), "{digest}");
     assert_eq!(image.labels["org.opencontainers.image.base.digest"], digest);
-    let version = std::fs::read_to_string(image.unpacked.join("rootfs/usr/share").join(CANARY).join("version")).unwrap();
+    let version =
+        std::fs::read_to_string(image.unpacked.join("rootfs/usr/share").join(CANARY).join("version")).unwrap();
     assert_eq!(version, format!("{NEW}\n"), "the canary file is the new version's");
     let status = std::fs::read_to_string(image.unpacked.join("rootfs/var/lib/dpkg/status")).unwrap();
     let canary = status.split("\n\n").find(|p| p.starts_with(&format!("Package: {CANARY}\n"))).unwrap();

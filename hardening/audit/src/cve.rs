@@ -307,10 +307,8 @@ impl Verdict {
 /// The gate on `findings`, with `list`, on the day `today`. An entry is
 /// good through its expiry date and expired the day after.
 pub fn gate(findings: &[Finding], list: &AllowList, today: Date) -> Verdict {
-    let mut verdict = Verdict {
-        expired: list.entries.iter().filter(|e| e.expires < today).cloned().collect(),
-        ..Verdict::default()
-    };
+    let mut verdict =
+        Verdict { expired: list.entries.iter().filter(|e| e.expires < today).cloned().collect(), ..Verdict::default() };
     for f in findings {
         if f.fixed_in.is_none() || f.severity < list.fail_on {
             verdict.other.push(f.clone());
