@@ -496,7 +496,8 @@ impl Checker<'_> {
             }
             let (region, repository) = base_repository(base);
             let name = format!("{task}-base");
-            let Some(resource) = items(&pipeline["resources"]).iter().find(|r| r["name"].as_str() == Some(&name)) else {
+            let Some(resource) = items(&pipeline["resources"]).iter().find(|r| r["name"].as_str() == Some(&name))
+            else {
                 self.problems.push(format!(
                     "tasks/{task}/.env builds on {repository}, but no resource {name} tracks it (a registry-image \
                      resource of that repository, checked on a schedule), so a new digest would never rebuild it"
@@ -972,7 +973,11 @@ impl Checker<'_> {
         for (key, value) in config["params"].as_hash().into_iter().flatten() {
             let key = scalar(key).unwrap_or_default();
             if value.is_null() && params.get(&key).is_none_or(|v| v.is_empty()) {
-                self.problem(job, name, format!("params.{key}: the task config leaves it to the step, which does not set it"));
+                self.problem(
+                    job,
+                    name,
+                    format!("params.{key}: the task config leaves it to the step, which does not set it"),
+                );
             }
         }
 
@@ -1075,7 +1080,9 @@ impl Checker<'_> {
                 self.problem(
                     job,
                     name,
-                    format!("the image of {program} ({repository}) is not pinned by digest (image_resource.version.digest)"),
+                    format!(
+                        "the image of {program} ({repository}) is not pinned by digest (image_resource.version.digest)"
+                    ),
                 );
             }
         }
@@ -2328,7 +2335,11 @@ fn ecr_base_task(repo: Repo, base: &str) -> Repo {
     repo.with("tasks/new-scan/.env", &format!("BASE_IMAGE={base}\nBUILD_TASK=new-scan\n"))
         .edit("ci/pipeline.yml", "- name: a11y-base\n", &format!("{tracked}- name: a11y-base\n"))
         .edit("ci/pipeline.yml", "      - get: a11y-base\n", &format!("{get}      - get: a11y-base\n"))
-        .edit("ci/tasks/base.yml", "- name: a11y-base\n", "- name: new-scan-base\n  optional: true\n- name: a11y-base\n")
+        .edit(
+            "ci/tasks/base.yml",
+            "- name: a11y-base\n",
+            "- name: new-scan-base\n  optional: true\n- name: a11y-base\n",
+        )
 }
 
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com";
@@ -2668,4 +2679,531 @@ fn dev_checks_every_pull_request_without_pushing_and_reports_on_it() {
     for pushed in ["put: image-repository", "deploy.yml", "github-release"] {
         assert!(!text.contains(pushed), "ci/pull-requests.yml has {pushed}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// The CVE gate and the SBOM: each image is described, scanned and gated
+// before it is pushed
+
+/// The SBOM step and the push's end, as ci/pipeline.yml writes them.
+const SBOM_STEP: &str =
+    "    - task: sbom\n      file: src/ci/tasks/sbom.yml\n      vars:\n        task: ((.:build-task))\n";
+const PUSH_STEP: &str = "      get_params:\n        skip_download: true\n";
+
+#[test]
+fn an_image_pushed_without_the_cve_gate_is_caught() {
+    let gate = "    - task: cve-gate\n      file: src/ci/tasks/cve-gate.yml\n      image: rust\n      params:\n        \
+                BUILD_TASK: ((.:build-task))\n        CVE_ALLOWLIST_FILE: src/hardening/cve-allowlist.toml\n";
+    let repo = Repo::baseline().edit("ci/pipeline.yml", gate, "");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step image-repository: pushes image/image.tar, but no CVE gate passed on it first",
+    );
+    // The gate after the push is no gate.
+    let repo = repo.edit("ci/pipeline.yml", PUSH_STEP, &format!("{PUSH_STEP}{gate}"));
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step image-repository: pushes image/image.tar, but no CVE gate passed on it first",
+    );
+}
+
+#[test]
+fn a_gate_on_a_scan_of_something_else_than_the_image_is_caught() {
+    // The scan reads the source tree instead of the image's SBOM.
+    let repo = Repo::baseline().edit("ci/tasks/scan.yml", "inputs:\n- name: sbom\n", "inputs:\n- name: src\n");
+    assert_caught(&repo, "step image-repository: pushes image/image.tar, but no CVE gate passed on it first");
+    // The gate reads no scan at all.
+    let repo = Repo::baseline().edit("ci/tasks/cve-gate.yml", "- name: scan\n", "");
+    assert_caught(&repo, "step image-repository: pushes image/image.tar, but no CVE gate passed on it first");
+}
+
+#[test]
+fn a_gate_without_its_allow_list_or_with_one_that_is_not_there_is_caught() {
+    let list = "        CVE_ALLOWLIST_FILE: src/hardening/cve-allowlist.toml\n";
+    let repo = Repo::baseline().edit("ci/pipeline.yml", list, "");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step cve-gate: the CVE gate names no allow-list (params.CVE_ALLOWLIST_FILE)",
+    );
+    assert_caught(
+        &repo,
+        "step cve-gate: params.CVE_ALLOWLIST_FILE: the task config leaves it to the step, which does not set it",
+    );
+    let repo =
+        Repo::baseline().edit("ci/pipeline.yml", list, "        CVE_ALLOWLIST_FILE: src/hardening/cve-allowlist.yml\n");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step cve-gate: params.CVE_ALLOWLIST_FILE: 'hardening/cve-allowlist.yml' not found within artifact 'src'",
+    );
+}
+
+#[test]
+fn an_image_pushed_without_an_sbom_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", SBOM_STEP, "");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step image-repository: pushes image/image.tar, but no SBOM of it was made first",
+    );
+    assert_caught(&repo, "job build-and-deploy, step scan: missing inputs: sbom");
+}
+
+#[test]
+fn a_scanner_image_not_pinned_by_digest_is_caught() {
+    let pin = "  version:\n    digest: sha256:8a93fc48da96bd6ec5981279d099b69de11541dc68fdf222fb9161f8ff284af7\n";
+    let repo = Repo::baseline().edit("ci/tasks/scan.yml", pin, "");
+    assert_caught(&repo, "job build-and-deploy, step scan: the image of grype (anchore/grype) is not pinned by digest");
+    let repo = Repo::baseline().edit(
+        "ci/tasks/sbom.yml",
+        "  version:\n    digest: sha256:5999d209",
+        "  version:\n    digest: 5999d209",
+    );
+    assert_caught(&repo, "job build-and-deploy, step sbom: the image of syft (anchore/syft) is not pinned by digest");
+}
+
+#[test]
+fn a_scan_that_would_download_its_own_database_is_caught() {
+    let repo =
+        Repo::baseline().edit("ci/tasks/scan.yml", "GRYPE_DB_AUTO_UPDATE: \"false\"", "GRYPE_DB_AUTO_UPDATE: \"true\"");
+    assert_caught(&repo, "job build-and-deploy, step scan: grype would download its own database");
+    let repo = Repo::baseline().edit("ci/tasks/scan.yml", "- name: grype-db\n", "");
+    assert_caught(
+        &repo,
+        "job build-and-deploy, step scan: grype's database (params.GRYPE_DB_CACHE_DIR 'grype-db') is no input of the task",
+    );
+    // The fetch itself must come before the scans.
+    let fetch = "  - task: grype-db\n    file: src/ci/tasks/grype-db.yml\n";
+    let repo = Repo::baseline().edit("ci/pipeline.yml", fetch, "");
+    assert_caught(&repo, "job build-and-deploy, step scan: missing inputs: grype-db");
+}
+
+#[test]
+fn the_pipeline_scans_each_image_after_its_audit_and_gates_its_push_with_the_allow_list() {
+    let repo = Repo::real();
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let deploy = job_of(&pipeline, "build-and-deploy");
+    let plan = items(&deploy["plan"]);
+    let fetch = plan.iter().position(|s| s["task"].as_str() == Some("grype-db")).expect("grype-db, once a run");
+    let across = plan.iter().position(|s| !s["across"].is_badvalue()).expect("the across");
+    assert!(fetch < across, "the database is fetched before the images are scanned");
+    let gate =
+        items(&plan[across]["do"]).iter().find(|s| s["task"].as_str() == Some("cve-gate")).cloned().expect("gate");
+    assert_eq!(gate["params"]["CVE_ALLOWLIST_FILE"].as_str(), Some("src/hardening/cve-allowlist.toml"));
+    let script = repo.read("ci/tasks/cve-gate.sh").expect("cve-gate.sh");
+    assert!(
+        script
+            .lines()
+            .any(|l| l == "exec audit-bin/build-task-cve-gate --allowlist \"$CVE_ALLOWLIST_FILE\" scan/grype.json"),
+        "{script}"
+    );
+    let build = repo.read("ci/tasks/build-audit.sh").expect("build-audit.sh");
+    assert!(build.contains("target/release/build-task-cve-gate \"$audit_out/\""), "build-audit copies the gate");
+    // The scan reads the SBOM's syft JSON; grype-db and scan run the same grype.
+    let (scan, fetch) = (read_yaml("ci/tasks/scan.yml"), read_yaml("ci/tasks/grype-db.yml"));
+    assert_eq!(scan["image_resource"], fetch["image_resource"]);
+    let args: Vec<String> = items(&scan["run"]["args"]).iter().filter_map(scalar).collect();
+    assert_eq!(args[0], "sbom:sbom/build-task-((task)).syft.json");
+    let sbom: Vec<String> = items(&read_yaml("ci/tasks/sbom.yml")["run"]["args"]).iter().filter_map(scalar).collect();
+    assert!(sbom.contains(&"spdx-json=sbom/build-task-((task)).spdx.json".to_owned()), "{sbom:?}");
+    assert!(sbom.contains(&"docker-archive:image/image.tar".to_owned()), "the image as it is pushed: {sbom:?}");
+    // The pull requests' pipeline gates its images too.
+    let prs = read_yaml("ci/pull-requests.yml");
+    let images = job_of(&prs, "images");
+    let across = items(&images["plan"]).iter().find(|s| !s["across"].is_badvalue()).cloned().expect("across");
+    let names: Vec<String> = items(&across["do"]).iter().filter_map(|s| scalar(&s["task"])).collect();
+    assert_eq!(names, ["build", "audit", "sbom", "scan", "cve-gate", "run"]);
+}
+
+/// An image's scan, the real gate binary and the allow-list, in a task
+/// directory laid out as Concourse lays out cve-gate.yml's inputs.
+fn cve_gate(report: &str, allowlist: &str) -> Output {
+    static GATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let gate = GATE.get_or_init(|| {
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "build-task-audit", "--bin", "build-task-cve-gate"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        target.join("debug/build-task-cve-gate")
+    });
+    let dir = TempDir::new("cve-gate");
+    fs::create_dir_all(dir.path().join("audit-bin")).expect("audit-bin");
+    fs::copy(gate, dir.path().join("audit-bin/build-task-cve-gate")).expect("the gate");
+    write(&dir.path().join("scan/grype.json"), report);
+    write(&dir.path().join("src/hardening/cve-allowlist.toml"), allowlist);
+    run_sh(
+        dir.path(),
+        "cve-gate.sh",
+        &[("BUILD_TASK", "a11y"), ("CVE_ALLOWLIST_FILE", "src/hardening/cve-allowlist.toml")],
+    )
+}
+
+#[test]
+fn the_gate_step_stops_a_fixable_high_finding_and_passes_it_when_the_allow_list_allows_it() {
+    let report =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("hardening/audit/tests/fixtures/cve/grype.json"))
+            .expect("the grype fixture");
+    let list = Repo::real().read("hardening/cve-allowlist.toml").expect("the allow-list");
+    let out = cve_gate(&report, &list);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.starts_with("the CVE gate on the a11y image\nFAIL CVE-2025-9230 high in libssl3"), "{said}");
+    // Both fixable findings allowed until a day to come: the push may go on.
+    let allowed = format!(
+        "{list}\n[[allow]]\nid = \"CVE-2025-9230\"\nreason = \"a test: the task never links OpenSSL\"\nexpires = \"2999-01-01\"\n\
+         [[allow]]\nid = \"GHSA-4grx-2x9w-596c\"\nreason = \"a test: ring's fixed version is in the next release\"\nexpires = \"2999-01-01\"\n"
+    );
+    let out = cve_gate(&report, &allowed);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // Without the allow-list's path the step says what is missing.
+    let dir = TempDir::new("cve-gate-unset");
+    let out = run_sh(dir.path(), "cve-gate.sh", &[("BUILD_TASK", "a11y")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CVE_ALLOWLIST_FILE names the allow-list"));
+}
+
+// ---------------------------------------------------------------------------
+// Bases tracked, not frozen
+
+#[test]
+fn a_task_base_that_no_resource_tracks_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "- name: a11y-base\n", "- name: debian-base\n");
+    assert_caught(&repo, "tasks/a11y/.env builds on debian, but no resource a11y-base tracks it");
+    // A new task on a new base must bring its resource too.
+    let repo = Repo::baseline().with("tasks/new-scan/.env", "BASE_IMAGE=docker.io/library/ubuntu:24.04@sha256:40b107342c492725bc7aacbe93a49945445191ae364184a6d24fedb28172f6f7\nBUILD_TASK=new-scan\n");
+    assert_caught(&repo, "tasks/new-scan/.env builds on ubuntu, but no resource new-scan-base tracks it");
+}
+
+#[test]
+fn a_tracked_base_of_another_repository_or_region_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "    repository: debian\n", "    repository: ubuntu\n");
+    assert_caught(&repo, "resource a11y-base: tracks ubuntu, but tasks/a11y/.env builds on debian");
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "    repository: zaproxy/zap-stable\n",
+        "    repository: zaproxy/zap-weekly\n",
+    );
+    assert_caught(
+        &repo,
+        "resource owasp-zap-base: tracks zaproxy/zap-weekly, but tasks/owasp-zap/.env builds on zaproxy/zap-stable",
+    );
+    // An ECR base is tracked in its own region.
+    let base = format!("{ECR_HOST}/hardened/debian@{DIGEST}");
+    let repo = ecr_base_task(Repo::baseline(), &base).edit(
+        "ci/pipeline.yml",
+        "    repository: hardened/debian\n    aws_region: us-gov-west-1\n",
+        "    repository: hardened/debian\n    aws_region: us-east-1\n",
+    );
+    assert_caught(
+        &repo,
+        "resource new-scan-base: tracks hardened/debian (ECR, us-east-1), but tasks/new-scan/.env builds on hardened/debian (ECR, us-gov-west-1)",
+    );
+}
+
+#[test]
+fn a_tracked_base_never_checked_never_triggering_or_never_seen_by_the_base_step_is_caught() {
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "  icon: debian\n  check_every: 6h\n", "  icon: debian\n");
+    assert_caught(&repo, "resource a11y-base: a tracked base needs check_every");
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "      - get: a11y-base\n        trigger: ((track-bases))\n",
+        "      - get: a11y-base\n",
+    );
+    assert_caught(
+        &repo,
+        "job build-and-deploy: does not get a11y-base with a trigger, so a new digest of the a11y base would not rebuild it",
+    );
+    let repo = Repo::baseline().edit("ci/tasks/base.yml", "- name: a11y-base\n  optional: true\n", "");
+    assert_caught(
+        &repo,
+        "ci/tasks/base.yml: no input a11y-base, so the base step never sees the tracked digest of the a11y base",
+    );
+}
+
+#[test]
+fn dev_builds_on_each_new_digest_of_a_tracked_base_and_the_others_on_the_pinned_one() {
+    for (env, track) in [("dev", true), ("staging", false), ("production", false)] {
+        assert_eq!(read_yaml(&format!("ci/vars/{env}.yml"))["track-bases"].as_bool(), Some(track), "{env}");
+    }
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let deploy = job_of(&pipeline, "build-and-deploy");
+    let across = items(&deploy["plan"]).iter().find(|s| !s["across"].is_badvalue()).cloned().expect("across");
+    let steps = items(&across["do"]);
+    assert_eq!(steps[0]["task"].as_str(), Some("base"));
+    assert_eq!(steps[0]["params"]["TRACK_BASES"].as_str(), Some("((track-bases))"));
+    let loaded: Vec<(String, String)> =
+        steps.iter().filter_map(|s| Some((scalar(&s["load_var"])?, scalar(&s["file"])?))).collect();
+    assert_eq!(loaded, [("tracked-base".into(), "base/tracked".into()), ("base-digest".into(), "base/digest".into())]);
+    let build = steps.iter().find(|s| s["task"].as_str() == Some("build")).expect("build");
+    assert_eq!(build["params"]["BUILD_ARG_TRACKED_BASE"].as_str(), Some("((.:tracked-base))"));
+    assert_eq!(build["params"]["BUILD_ARG_BASE_DIGEST"].as_str(), Some("((.:base-digest))"));
+    // The Dockerfile takes the tracked base first and labels the image with it.
+    let dockerfile = Repo::real().read("Dockerfile").expect("Dockerfile");
+    assert!(dockerfile.contains("FROM ${TRACKED_BASE:-${BASE_IMAGE}} AS image-base"));
+    assert!(dockerfile.contains("org.opencontainers.image.base.name=\"${TRACKED_BASE:-${BASE_IMAGE}}\""));
+    assert!(dockerfile.contains("org.opencontainers.image.base.digest=\"${BASE_DIGEST}\""));
+}
+
+/// base.sh in a task directory with the task's .env and, when `tracked` is
+/// given, the registry-image get of its base (repository, digest).
+fn base_step(track: &str, tracked: Option<(&str, &str)>) -> (Output, String, String) {
+    let dir = TempDir::new("base");
+    write(
+        &dir.path().join("src/tasks/a11y/.env"),
+        &format!("BASE_IMAGE=debian:bookworm-slim@{DIGEST}\nBUILD_TASK=a11y\n"),
+    );
+    if let Some((repository, digest)) = tracked {
+        write(&dir.path().join("a11y-base/repository"), repository);
+        write(&dir.path().join("a11y-base/digest"), digest);
+        write(&dir.path().join("a11y-base/tag"), "bookworm-slim");
+    }
+    fs::create_dir_all(dir.path().join("base")).expect("output dir");
+    let out = run_sh(dir.path(), "base.sh", &[("BUILD_TASK", "a11y"), ("TRACK_BASES", track)]);
+    let read = |name: &str| fs::read_to_string(dir.path().join("base").join(name)).unwrap_or_else(|_| "(none)".into());
+    (out.clone(), read("tracked"), read("digest"))
+}
+
+#[test]
+fn the_base_step_takes_the_tracked_digest_in_dev_and_the_pinned_one_elsewhere() {
+    let newer = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let (out, tracked, digest) = base_step("true", Some(("debian", newer)));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((tracked.as_str(), digest.as_str()), (format!("debian@{newer}").as_str(), newer));
+    let (out, tracked, digest) = base_step("false", Some(("debian", newer)));
+    assert!(out.status.success());
+    assert_eq!((tracked.as_str(), digest.as_str()), ("", DIGEST), "staging and production: the .env's digest");
+    // Tracking, but the task has no tracked base (example, on scratch): the pinned one.
+    let (out, tracked, digest) = base_step("true", None);
+    assert!(out.status.success());
+    assert_eq!((tracked.as_str(), digest.as_str()), ("", DIGEST));
+    let (out, _, _) = base_step("true", Some(("debian", "latest")));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a11y-base/digest is 'latest', not a sha256 digest"));
+}
+
+// ---------------------------------------------------------------------------
+// The original's operations jobs: the user-agent rotation, the release bump,
+// the release notes
+
+#[test]
+fn the_user_agent_is_rotated_quarterly_in_production_only() {
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let quarterly = resource_of(&pipeline, "quarterly");
+    assert_eq!(quarterly["type"].as_str(), Some("cron"));
+    assert_eq!(quarterly["source"]["expression"].as_str(), Some("0 0 1 */3 *"));
+    assert_eq!(quarterly["source"]["location"].as_str(), Some("America/New_York"));
+    let job = job_of(&pipeline, "rotate-user-agent");
+    let plan = items(&job["plan"]);
+    assert!(
+        items(&plan[0]["in_parallel"])
+            .iter()
+            .any(|g| g["get"].as_str() == Some("quarterly") && g["trigger"].as_bool() == Some(true))
+    );
+    assert_eq!(plan[1]["across"][0]["values"].as_str(), Some("((user-agent-rotations))"));
+    let step = &plan[1]["do"][0];
+    assert_eq!(step["file"].as_str(), Some("src/ci/tasks/rotate-user-agent.yml"));
+    assert_eq!(step["params"]["USER_AGENT_SERVICE"].as_str(), Some("user-agent"));
+    assert_eq!(step["params"]["USER_AGENT_NEW"].as_str(), Some("((com-waf-search-string-pages-slot-2))"));
+    for (env, runs) in [("dev", false), ("staging", false), ("production", true)] {
+        let listed = items(&read_yaml(&format!("ci/vars/{env}.yml"))["user-agent-rotations"]).len();
+        assert_eq!(listed == 1, runs, "{env}");
+    }
+    let readme = Repo::real().read("ci/README.md").expect("ci/README.md");
+    for needed in ["## The user-agent rotation", "`0 0 1 */3 *`", "credhub-user-agent-client", "`user-agent`"] {
+        assert!(readme.contains(needed), "ci/README.md names {needed}");
+    }
+}
+
+#[test]
+fn a_rotation_without_its_failure_notice_or_a_credential_or_its_switch_is_caught() {
+    let notice = "  on_failure:\n    put: slack\n    no_get: true\n    params:\n      text: \":x: build-task ((deploy-env)): the user-agent rotation failed";
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        notice,
+        "  on_success:\n    put: slack\n    no_get: true\n    params:\n      text: \"",
+    );
+    assert_caught(&repo, "job rotate-user-agent: triggered by the cron resource 'quarterly', but no on_failure notice");
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        CREDHUB_SECRET: ((credhub-user-agent-secret))\n", "");
+    assert_caught(
+        &repo,
+        "job rotate-user-agent, step rotate-user-agent: params.CREDHUB_SECRET: the task config leaves it to the step, which does not set it",
+    );
+    let repo = Repo::baseline().edit("ci/vars/production.yml", "user-agent-rotations: [production]\n", "");
+    assert_caught(
+        &repo,
+        "job rotate-user-agent, step across rotation: ci/vars/production.yml sets no list ((user-agent-rotations))",
+    );
+    // The cron resource type is not Concourse's own.
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "- name: cron\n", "- name: cron-resource\n");
+    assert_caught(&repo, "resource quarterly: unknown resource type 'cron'");
+}
+
+/// rotate-user-agent.sh in a task directory whose PATH has a `cf` and a
+/// `credhub` that record their arguments, one line per call; `fail` makes
+/// that program fail.
+fn rotate(fail: &str) -> (Output, String) {
+    let dir = TempDir::new("rotate");
+    let log = dir.path().join("calls.log");
+    for program in ["cf", "credhub"] {
+        let exit = if program == fail { 1 } else { 0 };
+        write(
+            &dir.path().join("bin").join(program),
+            &format!(
+                "#!/bin/sh\necho \"{program} $* [client secret: ${{CREDHUB_SECRET:+set}}, CA: $(cat \"${{CREDHUB_CA_CERT:-/dev/null}}\" 2>/dev/null | head -1)]\" >> '{}'\nexit {exit}\n",
+                log.display()
+            ),
+        );
+        fs::set_permissions(dir.path().join("bin").join(program), fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = run_sh(
+        dir.path(),
+        "rotate-user-agent.sh",
+        &[
+            ("PATH", &path),
+            ("CF_API", "https://api.example.test"),
+            ("CF_ORG", "pages"),
+            ("CF_SPACE", "production"),
+            ("CF_USERNAME", "deployer"),
+            ("CF_PASSWORD", "not-a-real-password"),
+            ("USER_AGENT_SERVICE", "user-agent"),
+            ("USER_AGENT_NEW", "pages-scan \"q3\""),
+            ("USER_AGENT_CURRENT_NAME", "/concourse/pages/build-task/com-waf-search-string-pages-slot-1"),
+            ("USER_AGENT_NEXT_NAME", "/concourse/pages/build-task/com-waf-search-string-pages-slot-2"),
+            ("CREDHUB_SERVER", "https://credhub.example.test:8844"),
+            ("CREDHUB_CLIENT", "user-agent-rotator"),
+            ("CREDHUB_SECRET", "not-a-real-secret"),
+            ("CREDHUB_CA_CERT_VALUE", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"),
+        ],
+    );
+    (out, fs::read_to_string(&log).unwrap_or_default())
+}
+
+#[test]
+fn the_rotation_gives_the_service_the_next_string_then_moves_and_regenerates_credhubs_slots() {
+    if !crate::support::have_tool("jq") {
+        return;
+    }
+    let (out, calls) = rotate("");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let env = " [client secret: set, CA: -----BEGIN CERTIFICATE-----]";
+    let calls: Vec<String> = calls.lines().map(|l| l.replace(env, "")).collect();
+    assert_eq!(
+        calls,
+        [
+            "credhub api --server https://credhub.example.test:8844",
+            "cf api https://api.example.test",
+            "cf auth",
+            "cf target -o pages -s production",
+            "cf update-user-provided-service user-agent -p {\"USER_AGENT\":\"pages-scan \\\"q3\\\"\"}",
+            "credhub set --name /concourse/pages/build-task/com-waf-search-string-pages-slot-1 --type value --value pages-scan \"q3\"",
+            "credhub regenerate --name /concourse/pages/build-task/com-waf-search-string-pages-slot-2",
+        ]
+    );
+    assert!(!calls.iter().any(|c| c.contains("not-a-real")), "a secret is on a command line");
+    // The service cannot be updated: CredHub is left alone, and the step says so.
+    let (out, calls) = rotate("cf");
+    assert!(!out.status.success());
+    assert!(!calls.contains("credhub set"), "{calls}");
+    let (out, _) = rotate("credhub");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach CredHub at https://credhub.example.test:8844"));
+}
+
+#[test]
+fn staging_bumps_the_release_with_commitizen_and_production_publishes_its_changelog_section() {
+    let pipeline = read_yaml("ci/pipeline.yml");
+    let job = job_of(&pipeline, "update-release-branch");
+    let plan = items(&job["plan"]);
+    let src = &plan[0]["in_parallel"][0];
+    assert_eq!((src["get"].as_str(), src["passed"][0].as_str()), (Some("src"), Some("build-and-deploy")));
+    assert_eq!(plan[1]["across"][0]["values"].as_str(), Some("((release-branch-updates))"));
+    for (env, runs) in [("dev", false), ("staging", true), ("production", false)] {
+        let listed = items(&read_yaml(&format!("ci/vars/{env}.yml"))["release-branch-updates"]).len();
+        assert_eq!(listed == 1, runs, "{env}");
+    }
+    assert_eq!(
+        resource_of(&pipeline, "src")["source"]["fetch_tags"].as_bool(),
+        Some(true),
+        "commitizen reads the tags"
+    );
+    // commitizen's configuration: tags as production follows them, a signed release commit.
+    let cz: serde_json::Value =
+        serde_json::from_str(&Repo::real().read(".cz.json").expect(".cz.json")).expect(".cz.json is JSON");
+    let cz = &cz["commitizen"];
+    assert_eq!(cz["tag_format"], "$version", "tags like 0.3.2, which git-tag-filter 0.*.* matches");
+    assert_eq!(cz["bump_message"], "chore: release $new_version");
+    assert_eq!((cz["update_changelog_on_bump"].as_bool(), cz["gpg_sign"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(cz["customize"]["change_type_map"]["feat"], "Added");
+    assert_eq!(cz["customize"]["change_type_map"]["fix"], "Fixed");
+    let repo = Repo::real();
+    assert!(repo.read("CHANGELOG.md").expect("CHANGELOG.md").starts_with("# Changelog\n"));
+    assert!(repo.read("CODEOWNERS").expect("CODEOWNERS").lines().any(|l| l == "* @cloud-gov/pages-ops"));
+    let template = repo.read(".github/pull_request_template.md").expect("the pull request template");
+    assert!(template.contains("\n## Security considerations\n"), "{template}");
+}
+
+#[test]
+fn a_release_bump_without_its_signing_key_or_its_switch_and_a_release_without_notes_are_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        GH_BOT_GPG_KEY: ((pages-operations-github-user-gpg.private_key))\n",
+        "",
+    );
+    assert_caught(
+        &repo,
+        "job update-release-branch, step update-release-branch: params.GH_BOT_GPG_KEY: the task config leaves it to the step",
+    );
+    let repo = Repo::baseline().edit("ci/vars/staging.yml", "release-branch-updates: [github]\n", "");
+    assert_caught(
+        &repo,
+        "job update-release-branch, step across update: ci/vars/staging.yml sets no list ((release-branch-updates))",
+    );
+    let notes = "    - task: release-notes\n      file: src/ci/tasks/release-notes.yml\n      image: general-task\n";
+    let repo = Repo::baseline().edit("ci/pipeline.yml", notes, "");
+    assert_caught(&repo, "job release, step github-release: missing inputs: notes");
+}
+
+#[test]
+fn the_release_bump_refuses_to_start_without_the_bots_credentials() {
+    let dir = TempDir::new("release-branch");
+    let out =
+        run_sh(dir.path(), "update-release-branch.sh", &[("GH_EMAIL", "bot@example.test"), ("GH_USERNAME", "bot")]);
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "update-release-branch: GH_BOT_GPG_KEY is not set\n");
+}
+
+/// release-notes.sh for the tag `version`, with `changelog` as CHANGELOG.md.
+fn release_notes(version: &str, changelog: &str) -> (Output, String) {
+    let dir = TempDir::new("release-notes");
+    write(&dir.path().join("src/.git/ref"), &format!("{version}\n"));
+    write(&dir.path().join("src/CHANGELOG.md"), changelog);
+    write(
+        &dir.path().join("src/tasks/a11y/.env"),
+        &format!("BASE_IMAGE=debian:bookworm-slim@{DIGEST}\nBUILD_TASK=a11y\n"),
+    );
+    write(&dir.path().join("src/tasks/example/.env"), "BASE_IMAGE=scratch\nBUILD_TASK=example\nIMAGE_KIND=scratch\n");
+    fs::create_dir_all(dir.path().join("notes")).expect("output dir");
+    let out = run_sh(dir.path(), "release-notes.sh", &[]);
+    (out, fs::read_to_string(dir.path().join("notes/notes.md")).unwrap_or_default())
+}
+
+#[test]
+fn the_release_notes_are_the_tags_changelog_section_and_the_bases_it_was_built_on() {
+    let changelog = "# Changelog\n\nKept by commitizen.\n\n## 0.4.0 (2027-01-05)\n\n### Added\n\n- **ci**: a CVE gate\n\n\
+                     ### Fixed\n\n- a stalled page\n\n## 0.3.1 (2026-04-09)\n\n### Fixed\n\n- an older fix\n";
+    let (out, notes) = release_notes("0.4.0", changelog);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        notes,
+        format!(
+            "### Added\n\n- **ci**: a CVE gate\n\n### Fixed\n\n- a stalled page\n\n### Bases\n\n\
+             - a11y: `debian:bookworm-slim@{DIGEST}`\n- example: `scratch`\n"
+        )
+    );
+    let (out, _) = release_notes("0.4.1", changelog);
+    assert!(!out.status.success(), "a tag without its section is no release");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("src/CHANGELOG.md has no section for 0.4.1"));
 }
