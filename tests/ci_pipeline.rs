@@ -466,6 +466,74 @@ impl Checker<'_> {
         }
         if file == "ci/pipeline.yml" {
             self.bases(&pipeline);
+            self.release_sboms(&pipeline);
+        }
+    }
+
+    /// The release attaches the SPDX SBOM of every task's image as ECR holds
+    /// it: a resource `<task>-image` of that image's tag, which the release
+    /// job gets, an sbom.yml step over it into `sbom-<task>`, an input of
+    /// the release notes (which check its revision), and the put's globs.
+    fn release_sboms(&mut self, pipeline: &Yaml) {
+        let Some(job) = items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some("release")) else {
+            return;
+        };
+        let mut steps = Vec::new();
+        for step in items(&job["plan"]) {
+            steps_in(step, &mut steps);
+        }
+        let notes_inputs: BTreeSet<String> = self
+            .repo
+            .read("ci/tasks/release-notes.yml")
+            .and_then(|text| parse_yaml(&text).ok())
+            .map(|config| items(&config["inputs"]).iter().filter_map(|i| scalar(&i["name"])).collect())
+            .unwrap_or_default();
+        let pushed = resource_of_pipeline(pipeline, "image-repository");
+        for task in self.tasks.clone() {
+            let name = format!("{task}-image");
+            let sbom = format!("sbom-{task}");
+            match resource_of_pipeline(pipeline, &name) {
+                None => self.problems.push(format!(
+                    "tasks/{task}: the release attaches no SBOM of its image: no resource {name} \
+                     (a registry-image resource of its pushed tag, {task}-((deploy-env)))"
+                )),
+                Some(resource) => {
+                    let tag = scalar(&resource["source"]["tag"]).unwrap_or_default();
+                    let repository = scalar(&resource["source"]["repository"]);
+                    if tag != format!("{task}-((deploy-env))")
+                        || repository != pushed.as_ref().and_then(|p| scalar(&p["source"]["repository"]))
+                    {
+                        self.resource_problem(
+                            &name,
+                            format!("is not the image the pipeline pushes for {task} (image-repository's repository, tag {task}-((deploy-env)))"),
+                        );
+                    }
+                }
+            }
+            let got = steps.iter().any(|s| s["get"].as_str() == Some(&name));
+            let described = steps.iter().any(|s| {
+                s["file"].as_str() == Some("src/ci/tasks/sbom.yml")
+                    && s["input_mapping"]["image"].as_str() == Some(&name)
+                    && s["output_mapping"]["sbom"].as_str() == Some(&sbom)
+            });
+            if !got || !described {
+                self.problems.push(format!(
+                    "job release: no SBOM of the {task} image (a get of {name} and an sbom.yml step over it into {sbom})"
+                ));
+            }
+            if !notes_inputs.contains(&sbom) {
+                self.problems.push(format!(
+                    "ci/tasks/release-notes.yml: no input {sbom}, so the notes cannot list the {task} image"
+                ));
+            }
+        }
+        let globbed = steps.iter().any(|s| {
+            s["put"].as_str() == Some("github-release")
+                && items(&s["params"]["globs"]).iter().filter_map(scalar).any(|g| g.starts_with("sbom-"))
+        });
+        if !globbed {
+            self.problems
+                .push("job release: the github-release put attaches no SBOM (params.globs: sbom-*/…)".to_string());
         }
     }
 
@@ -1351,6 +1419,25 @@ fn template_vars(text: &str) -> Vec<String> {
         rest = &rest[start + len + 2..];
     }
     vars
+}
+
+/// Every step within a step, itself first: inside `in_parallel`, `do`
+/// (an `across`'s too) and `try`.
+fn steps_in<'y>(step: &'y Yaml, out: &mut Vec<&'y Yaml>) {
+    out.push(step);
+    let parallel = &step["in_parallel"];
+    let children = if parallel.is_array() { parallel } else { &parallel["steps"] };
+    for child in items(children).iter().chain(items(&step["do"])) {
+        steps_in(child, out);
+    }
+    if !step["try"].is_badvalue() {
+        steps_in(&step["try"], out);
+    }
+}
+
+/// A resource of a pipeline, by name.
+fn resource_of_pipeline<'y>(pipeline: &'y Yaml, name: &str) -> Option<&'y Yaml> {
+    items(&pipeline["resources"]).iter().find(|r| r["name"].as_str() == Some(name))
 }
 
 /// Every `get` step within a step: itself, or inside `in_parallel`, `do`, `try`.
@@ -2332,13 +2419,37 @@ fn ecr_base_task(repo: Repo, base: &str) -> Repo {
                    repository: hardened/debian\n    aws_region: us-gov-west-1\n    \
                    aws_access_key_id: ((ecr-aws-key))\n    aws_secret_access_key: ((ecr-aws-secret))\n\n";
     let get = "      - get: new-scan-base\n        trigger: ((track-bases))\n        params: {skip_download: true}\n";
-    repo.with("tasks/new-scan/.env", &format!("BASE_IMAGE={base}\nBUILD_TASK=new-scan\n"))
+    let repo = repo
+        .with("tasks/new-scan/.env", &format!("BASE_IMAGE={base}\nBUILD_TASK=new-scan\n"))
         .edit("ci/pipeline.yml", "- name: a11y-base\n", &format!("{tracked}- name: a11y-base\n"))
         .edit("ci/pipeline.yml", "      - get: a11y-base\n", &format!("{get}      - get: a11y-base\n"))
         .edit(
             "ci/tasks/base.yml",
             "- name: a11y-base\n",
             "- name: new-scan-base\n  optional: true\n- name: a11y-base\n",
+        );
+    in_the_release(repo, "new-scan")
+}
+
+/// `repo` with the release's SBOM of a new task's image, as every task has it.
+fn in_the_release(repo: Repo, task: &str) -> Repo {
+    let resource = format!(
+        "- name: {task}-image\n  type: registry-image\n  source:\n    repository: pages-cf-build-tasks\n    \
+         tag: {task}-((deploy-env))\n    aws_region: us-gov-west-1\n    aws_access_key_id: ((ecr-aws-key))\n    \
+         aws_secret_access_key: ((ecr-aws-secret))\n\n"
+    );
+    let get = format!("      - get: {task}-image\n        params: {{format: oci}}\n");
+    let sbom = format!(
+        "      - task: sbom-{task}\n        file: src/ci/tasks/sbom.yml\n        input_mapping: {{image: {task}-image}}\n        \
+         output_mapping: {{sbom: sbom-{task}}}\n        vars: {{task: {task}, archive: oci-archive}}\n"
+    );
+    repo.edit("ci/pipeline.yml", "- name: a11y-image\n", &format!("{resource}- name: a11y-image\n"))
+        .edit("ci/pipeline.yml", "      - get: a11y-image\n", &format!("{get}      - get: a11y-image\n"))
+        .edit("ci/pipeline.yml", "      - task: sbom-a11y\n", &format!("{sbom}      - task: sbom-a11y\n"))
+        .edit(
+            "ci/tasks/release-notes.yml",
+            "- name: sbom-a11y\n",
+            &format!("- name: sbom-{task}\n  optional: true\n- name: sbom-a11y\n"),
         )
 }
 
@@ -2628,12 +2739,24 @@ fn production_builds_release_tags_only_and_publishes_a_release_of_each() {
     assert_eq!(src["get"].as_str(), Some("src"));
     assert_eq!(src["passed"][0].as_str(), Some("build-and-deploy"));
     assert_eq!(plan[1]["across"][0]["values"].as_str(), Some("((github-releases))"));
-    // The notes first: the tag's CHANGELOG.md section and the bases.
-    assert_eq!(plan[1]["do"][0]["task"].as_str(), Some("release-notes"));
-    let put = &plan[1]["do"][1];
+    // Each image as production pushed it, its SBOM, the notes, then the release.
+    let release = items(&plan[1]["do"]);
+    let gets: Vec<String> = items(&release[0]["in_parallel"]).iter().filter_map(|s| scalar(&s["get"])).collect();
+    assert_eq!(gets, ["a11y-image", "example-image", "owasp-zap-image"]);
+    for get in items(&release[0]["in_parallel"]) {
+        assert_eq!(get["params"]["format"].as_str(), Some("oci"));
+    }
+    let sboms: Vec<String> = items(&release[1]["in_parallel"]).iter().filter_map(|s| scalar(&s["task"])).collect();
+    assert_eq!(sboms, ["sbom-a11y", "sbom-example", "sbom-owasp-zap"]);
+    assert_eq!(release[2]["task"].as_str(), Some("release-notes"));
+    let put = &release[3];
     assert_eq!(put["put"].as_str(), Some("github-release"));
     assert_eq!(put["params"]["tag"].as_str(), Some("src/.git/ref"));
     assert_eq!(put["params"]["body"].as_str(), Some("notes/notes.md"));
+    assert_eq!(put["params"]["globs"][0].as_str(), Some("sbom-*/build-task-*.spdx.json"));
+    let image = resource_of(&pipeline, "owasp-zap-image");
+    assert_eq!(image["source"]["tag"].as_str(), Some("owasp-zap-((deploy-env))"));
+    assert_eq!(image["source"]["repository"].as_str(), Some("pages-cf-build-tasks"));
     assert_eq!(resource_of(&pipeline, "github-release")["type"].as_str(), Some("github-release"));
 }
 
@@ -2804,7 +2927,9 @@ fn the_pipeline_scans_each_image_after_its_audit_and_gates_its_push_with_the_all
     assert_eq!(args[0], "sbom:sbom/build-task-((task)).syft.json");
     let sbom: Vec<String> = items(&read_yaml("ci/tasks/sbom.yml")["run"]["args"]).iter().filter_map(scalar).collect();
     assert!(sbom.contains(&"spdx-json=sbom/build-task-((task)).spdx.json".to_owned()), "{sbom:?}");
-    assert!(sbom.contains(&"docker-archive:image/image.tar".to_owned()), "the image as it is pushed: {sbom:?}");
+    assert!(sbom.contains(&"((archive)):image/image.tar".to_owned()), "{sbom:?}");
+    let step = items(&plan[across]["do"]).iter().find(|s| s["task"].as_str() == Some("sbom")).cloned().expect("sbom");
+    assert_eq!(step["vars"]["archive"].as_str(), Some("docker-archive"), "the image as it will be pushed");
     // The pull requests' pipeline gates its images too.
     let prs = read_yaml("ci/pull-requests.yml");
     let images = job_of(&prs, "images");
@@ -3175,35 +3300,92 @@ fn the_release_bump_refuses_to_start_without_the_bots_credentials() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "update-release-branch: GH_BOT_GPG_KEY is not set\n");
 }
 
-/// release-notes.sh for the tag `version`, with `changelog` as CHANGELOG.md.
-fn release_notes(version: &str, changelog: &str) -> (Output, String) {
+/// release-notes.sh for the tag `version`, with `changelog` as CHANGELOG.md
+/// and two tasks whose SBOMs (syft's JSON, as the release's sbom steps
+/// write it) carry the revision labels `revisions` gives.
+fn release_notes(version: &str, changelog: &str, revisions: [&str; 2]) -> (Output, String) {
     let dir = TempDir::new("release-notes");
     write(&dir.path().join("src/.git/ref"), &format!("{version}\n"));
     write(&dir.path().join("src/CHANGELOG.md"), changelog);
-    write(
-        &dir.path().join("src/tasks/a11y/.env"),
-        &format!("BASE_IMAGE=debian:bookworm-slim@{DIGEST}\nBUILD_TASK=a11y\n"),
-    );
-    write(&dir.path().join("src/tasks/example/.env"), "BASE_IMAGE=scratch\nBUILD_TASK=example\nIMAGE_KIND=scratch\n");
+    let tasks = [("a11y", format!("debian:bookworm-slim@{DIGEST}"), DIGEST), ("example", "scratch".to_owned(), "")];
+    for ((task, base, base_digest), revision) in tasks.into_iter().zip(revisions) {
+        write(&dir.path().join(format!("src/tasks/{task}/.env")), &format!("BASE_IMAGE={base}\nBUILD_TASK={task}\n"));
+        let sbom = serde_json::json!({
+            "artifacts": [],
+            "source": {"type": "image", "metadata": {
+                "userInput": "image/image.tar",
+                "manifestDigest": format!("sha256:{}", task.len().to_string().repeat(64)),
+                "labels": {
+                    "org.opencontainers.image.revision": revision,
+                    "org.opencontainers.image.base.name": base,
+                    "org.opencontainers.image.base.digest": base_digest,
+                }
+            }},
+            "descriptor": {"name": "syft", "version": "1.42.3"}
+        });
+        write(&dir.path().join(format!("sbom-{task}/build-task-{task}.syft.json")), &sbom.to_string());
+    }
     fs::create_dir_all(dir.path().join("notes")).expect("output dir");
     let out = run_sh(dir.path(), "release-notes.sh", &[]);
     (out, fs::read_to_string(dir.path().join("notes/notes.md")).unwrap_or_default())
 }
 
 #[test]
-fn the_release_notes_are_the_tags_changelog_section_and_the_bases_it_was_built_on() {
+fn the_release_notes_are_the_tags_changelog_section_and_each_image_with_its_base() {
+    if !crate::support::have_tool("jq") {
+        return;
+    }
     let changelog = "# Changelog\n\nKept by commitizen.\n\n## 0.4.0 (2027-01-05)\n\n### Added\n\n- **ci**: a CVE gate\n\n\
                      ### Fixed\n\n- a stalled page\n\n## 0.3.1 (2026-04-09)\n\n### Fixed\n\n- an older fix\n";
-    let (out, notes) = release_notes("0.4.0", changelog);
+    let (out, notes) = release_notes("0.4.0", changelog, ["0.4.0", "0.4.0"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (four, seven) = ("4".repeat(64), "7".repeat(64));
     assert_eq!(
         notes,
         format!(
-            "### Added\n\n- **ci**: a CVE gate\n\n### Fixed\n\n- a stalled page\n\n### Bases\n\n\
-             - a11y: `debian:bookworm-slim@{DIGEST}`\n- example: `scratch`\n"
+            "### Added\n\n- **ci**: a CVE gate\n\n### Fixed\n\n- a stalled page\n\n### Images\n\n\
+             - a11y: `sha256:{four}`, built on `debian:bookworm-slim@{DIGEST}`; SBOM: build-task-a11y.spdx.json\n\
+             - example: `sha256:{seven}`, built on `scratch`; SBOM: build-task-example.spdx.json\n"
         )
     );
-    let (out, _) = release_notes("0.4.1", changelog);
+    let (out, _) = release_notes("0.4.1", changelog, ["0.4.1", "0.4.1"]);
     assert!(!out.status.success(), "a tag without its section is no release");
     assert!(String::from_utf8_lossy(&out.stderr).contains("src/CHANGELOG.md has no section for 0.4.1"));
+    // An image ECR still holds from the release before: its SBOM would be of the wrong build.
+    let (out, _) = release_notes("0.4.0", changelog, ["0.4.0", "0.3.1"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(
+            "the example image in ECR is of revision '0.3.1', not 0.4.0: its resource was not checked since the push"
+        ),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_task_whose_image_the_release_does_not_describe_is_caught() {
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "        output_mapping: {sbom: sbom-example}\n",
+        "        output_mapping: {sbom: sbom-a11y}\n",
+    );
+    assert_caught(
+        &repo,
+        "job release: no SBOM of the example image (a get of example-image and an sbom.yml step over it into sbom-example)",
+    );
+    let repo = Repo::baseline().edit(
+        "ci/pipeline.yml",
+        "    tag: owasp-zap-((deploy-env))\n",
+        "    tag: owasp-zap-production\n",
+    );
+    assert_caught(&repo, "resource owasp-zap-image: is not the image the pipeline pushes for owasp-zap");
+    let repo =
+        Repo::baseline().with("tasks/new-scan/.env", "BASE_IMAGE=scratch\nBUILD_TASK=new-scan\nIMAGE_KIND=scratch\n");
+    assert_caught(&repo, "tasks/new-scan: the release attaches no SBOM of its image: no resource new-scan-image");
+    assert_clean(&in_the_release(repo, "new-scan"));
+    let repo = Repo::baseline().edit("ci/pipeline.yml", "        globs: [sbom-*/build-task-*.spdx.json]\n", "");
+    assert_caught(&repo, "job release: the github-release put attaches no SBOM (params.globs: sbom-*/…)");
+    let repo = Repo::baseline().edit("ci/tasks/release-notes.yml", "- name: sbom-owasp-zap\n  optional: true\n", "");
+    assert_caught(&repo, "ci/tasks/release-notes.yml: no input sbom-owasp-zap");
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes notes/notes.md for the release of the tag in src/.git/ref (see
-# release-notes.yml); fails when CHANGELOG.md has no section for it.
+# release-notes.yml); fails when CHANGELOG.md has no section for the tag, or
+# when an image's SBOM is of another build than the tag's.
 set -eu
 version=$(cat src/.git/ref)
 # The lines under `## <version> (<date>)`, up to the next `## `.
@@ -12,12 +13,30 @@ if [ -z "$(printf '%s' "$section" | tr -d '[:space:]')" ]; then
   echo "release-notes: src/CHANGELOG.md has no section for $version (commitizen's bump writes it)" >&2
   exit 1
 fi
+# An image label (the Dockerfile's) from an SBOM in syft's JSON.
+label() { jq -r --arg k "org.opencontainers.image.$2" '.source.metadata.labels[$k] // ""' "$1"; }
 {
   printf '%s\n' "$section" | sed -e '/./,$!d'
-  printf '\n### Bases\n\n'
+  printf '\n### Images\n\n'
   for env in src/tasks/*/.env; do
     task=$(basename "$(dirname "$env")")
-    printf -- '- %s: `%s`\n' "$task" "$(sed -n 's/^BASE_IMAGE=//p' "$env")"
+    sbom="sbom-$task/build-task-$task.syft.json"
+    if [ ! -f "$sbom" ]; then
+      echo "release-notes: no SBOM of the $task image ($sbom): the release job must make one for every task" >&2
+      exit 1
+    fi
+    revision=$(label "$sbom" revision)
+    if [ "$revision" != "$version" ]; then
+      echo "release-notes: the $task image in ECR is of revision '$revision', not $version: its resource was not checked since the push; re-run the job" >&2
+      exit 1
+    fi
+    digest=$(jq -r '.source.metadata.manifestDigest // ""' "$sbom")
+    base=$(label "$sbom" base.name)
+    base_digest=$(label "$sbom" base.digest)
+    # A pinned base names its digest already.
+    case $base in *"$base_digest"*) base_digest= ;; esac
+    printf -- '- %s: `%s`, built on `%s`%s; SBOM: build-task-%s.spdx.json\n' \
+      "$task" "$digest" "$base" "${base_digest:+ ($base_digest)}" "$task"
   done
 } > notes/notes.md
 cat notes/notes.md
