@@ -24,6 +24,11 @@
 //! profile, and /etc/hosts and /etc/resolv.conf are the image's own (Garden
 //! bind-mounts its own; the scan must not need them, so nothing writes them
 //! here).
+//!
+//! The last test proves the setup's security updates: a stand-in base with a
+//! deliberately outdated package and a loopback package repository carrying
+//! its newer version; after the build the package is the new one and nothing
+//! is upgradable, and with the repository gone the build fails.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
