@@ -3302,16 +3302,24 @@ fn the_release_bump_refuses_to_start_without_the_bots_credentials() {
 
 /// release-notes.sh for the tag `version`, with `changelog` as CHANGELOG.md
 /// and two tasks whose SBOMs (syft's JSON, as the release's sbom steps
-/// write it) carry the revision labels `revisions` gives.
-fn release_notes(version: &str, changelog: &str, revisions: [&str; 2]) -> (Output, String) {
+/// write it) carry the revision labels `revisions` gives, and the binary's
+/// crates unless `crates` is false.
+fn release_notes(version: &str, changelog: &str, revisions: [&str; 2], crates: bool) -> (Output, String) {
     let dir = TempDir::new("release-notes");
     write(&dir.path().join("src/.git/ref"), &format!("{version}\n"));
     write(&dir.path().join("src/CHANGELOG.md"), changelog);
     let tasks = [("a11y", format!("debian:bookworm-slim@{DIGEST}"), DIGEST), ("example", "scratch".to_owned(), "")];
     for ((task, base, base_digest), revision) in tasks.into_iter().zip(revisions) {
         write(&dir.path().join(format!("src/tasks/{task}/.env")), &format!("BASE_IMAGE={base}\nBUILD_TASK={task}\n"));
+        let mut artifacts = vec![serde_json::json!({"name": "libc6", "version": "2.36-9+deb12u10", "type": "deb"})];
+        if crates {
+            for (name, version) in [("build-task", "0.1.0"), ("ureq", "3.1.0")] {
+                artifacts.push(serde_json::json!({"name": name, "version": version, "type": "rust-crate",
+                    "locations": [{"path": "/usr/local/bin/build-task"}]}));
+            }
+        }
         let sbom = serde_json::json!({
-            "artifacts": [],
+            "artifacts": artifacts,
             "source": {"type": "image", "metadata": {
                 "userInput": "image/image.tar",
                 "manifestDigest": format!("sha256:{}", task.len().to_string().repeat(64)),
@@ -3337,22 +3345,22 @@ fn the_release_notes_are_the_tags_changelog_section_and_each_image_with_its_base
     }
     let changelog = "# Changelog\n\nKept by commitizen.\n\n## 0.4.0 (2027-01-05)\n\n### Added\n\n- **ci**: a CVE gate\n\n\
                      ### Fixed\n\n- a stalled page\n\n## 0.3.1 (2026-04-09)\n\n### Fixed\n\n- an older fix\n";
-    let (out, notes) = release_notes("0.4.0", changelog, ["0.4.0", "0.4.0"]);
+    let (out, notes) = release_notes("0.4.0", changelog, ["0.4.0", "0.4.0"], true);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (four, seven) = ("4".repeat(64), "7".repeat(64));
     assert_eq!(
         notes,
         format!(
             "### Added\n\n- **ci**: a CVE gate\n\n### Fixed\n\n- a stalled page\n\n### Images\n\n\
-             - a11y: `sha256:{four}`, built on `debian:bookworm-slim@{DIGEST}`; SBOM: build-task-a11y.spdx.json\n\
-             - example: `sha256:{seven}`, built on `scratch`; SBOM: build-task-example.spdx.json\n"
+             - a11y: `sha256:{four}`, built on `debian:bookworm-slim@{DIGEST}`; SBOM: build-task-a11y.spdx.json (2 crates)\n\
+             - example: `sha256:{seven}`, built on `scratch`; SBOM: build-task-example.spdx.json (2 crates)\n"
         )
     );
-    let (out, _) = release_notes("0.4.1", changelog, ["0.4.1", "0.4.1"]);
+    let (out, _) = release_notes("0.4.1", changelog, ["0.4.1", "0.4.1"], true);
     assert!(!out.status.success(), "a tag without its section is no release");
     assert!(String::from_utf8_lossy(&out.stderr).contains("src/CHANGELOG.md has no section for 0.4.1"));
     // An image ECR still holds from the release before: its SBOM would be of the wrong build.
-    let (out, _) = release_notes("0.4.0", changelog, ["0.4.0", "0.3.1"]);
+    let (out, _) = release_notes("0.4.0", changelog, ["0.4.0", "0.3.1"], true);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -3361,6 +3369,11 @@ fn the_release_notes_are_the_tags_changelog_section_and_each_image_with_its_base
         ),
         "{said}"
     );
+    // An SBOM that lost the binary's crates is no SBOM of the image.
+    let (out, _) = release_notes("0.4.0", changelog, ["0.4.0", "0.4.0"], false);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the SBOM of the a11y image lists no crate of build-task"), "{said}");
 }
 
 #[test]
