@@ -4,9 +4,10 @@
 //!
 //! A finding blocks the push when it is fixable (the scanner knows a fixed
 //! version), at or above the allow-list's `fail-on` severity, and not
-//! allowed by an entry. Every entry carries a reason and an expiry date; an
-//! entry past its date blocks the push whether or not it still matches
-//! anything, so an exception is looked at again or removed. Findings without
+//! allowed by an entry. Every entry carries a reason and an expiry date, at
+//! most a quarter ahead ([`MAX_DAYS_AHEAD`]); an entry past its date blocks
+//! the push whether or not it still matches anything, so an exception is
+//! looked at again or removed. Findings without
 //! a fix, or below the threshold, are counted and printed, never blocking:
 //! there is nothing to do about them at build time.
 
@@ -54,6 +55,9 @@ impl fmt::Display for Severity {
     }
 }
 
+/// How far ahead an allow-list entry may expire: about a quarter.
+pub const MAX_DAYS_AHEAD: i64 = 92;
+
 /// A calendar date, as the allow-list writes it: `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date {
@@ -86,6 +90,17 @@ impl Date {
     pub fn today() -> Date {
         let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         Date::from_days((secs / 86_400) as i64)
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    pub fn days(&self) -> i64 {
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
     }
 
     /// The date `days` days after 1970-01-01 (Howard Hinnant's civil_from_days).
@@ -261,13 +276,15 @@ pub struct Verdict {
     pub allowed: Vec<(Finding, Allowed)>,
     /// Entries past their date: each blocks.
     pub expired: Vec<Allowed>,
+    /// Entries that expire more than [`MAX_DAYS_AHEAD`] days from today: each blocks.
+    pub too_far: Vec<Allowed>,
     /// Below the threshold or without a fix: shown, never blocking.
     pub other: Vec<Finding>,
 }
 
 impl Verdict {
     pub fn passed(&self) -> bool {
-        self.blocking.is_empty() && self.expired.is_empty()
+        self.blocking.is_empty() && self.expired.is_empty() && self.too_far.is_empty()
     }
 
     /// The gate's report: one line a finding, the blocking ones first as
@@ -287,14 +304,20 @@ impl Verdict {
                 e.id, e.expires, e.reason
             ));
         }
+        for e in &self.too_far {
+            lines.push(format!(
+                "FAIL allow-list: {} expires on {}, more than {MAX_DAYS_AHEAD} days ahead; an exception is looked at again each quarter",
+                e.id, e.expires
+            ));
+        }
         for (f, e) in &self.allowed {
             lines.push(format!("allowed {f}: until {} ({})", e.expires, e.reason));
         }
         let unfixed = self.other.iter().filter(|f| f.fixed_in.is_none()).count();
         lines.push(format!(
-            "cve-gate: {} blocking, {} expired allow-list entries, {} allowed, {} below {} or without a fix ({} without a fix)",
+            "cve-gate: {} blocking, {} allow-list entries expired or beyond a quarter, {} allowed, {} below {} or without a fix ({} without a fix)",
             self.blocking.len(),
-            self.expired.len(),
+            self.expired.len() + self.too_far.len(),
             self.allowed.len(),
             self.other.len(),
             list.fail_on,
@@ -307,8 +330,11 @@ impl Verdict {
 /// The gate on `findings`, with `list`, on the day `today`. An entry is
 /// good through its expiry date and expired the day after.
 pub fn gate(findings: &[Finding], list: &AllowList, today: Date) -> Verdict {
-    let mut verdict =
-        Verdict { expired: list.entries.iter().filter(|e| e.expires < today).cloned().collect(), ..Verdict::default() };
+    let mut verdict = Verdict {
+        expired: list.entries.iter().filter(|e| e.expires < today).cloned().collect(),
+        too_far: list.entries.iter().filter(|e| e.expires.days() - today.days() > MAX_DAYS_AHEAD).cloned().collect(),
+        ..Verdict::default()
+    };
     for f in findings {
         if f.fixed_in.is_none() || f.severity < list.fail_on {
             verdict.other.push(f.clone());

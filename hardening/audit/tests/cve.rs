@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use build_task_audit::cve::{Date, Finding, Severity, gate, parse_allowlist, parse_report};
+use build_task_audit::cve::{Date, Finding, MAX_DAYS_AHEAD, Severity, gate, parse_allowlist, parse_report};
 
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cve").join(name);
@@ -89,6 +89,28 @@ fn an_entry_allows_its_finding_until_its_expiry_date_and_the_day_after_it_fails(
 }
 
 #[test]
+fn an_entry_that_expires_more_than_a_quarter_ahead_fails_the_gate() {
+    let entry = |expires: &str| {
+        format!(
+            "fail-on = \"high\"\n[[allow]]\nid = \"CVE-2025-9230\"\n\
+             reason = \"the task never makes TLS connections with OpenSSL\"\nexpires = \"{expires}\"\n"
+        )
+    };
+    // 2026-12-03 + 92 days is 2027-03-05.
+    assert_eq!(Date::from_days(day(TODAY).days() + MAX_DAYS_AHEAD), day("2027-03-05"));
+    let list = parse_allowlist(&entry("2027-03-05")).unwrap();
+    let verdict = gate(&parse_report(&fixture("grype-clean.json")).unwrap(), &list, day(TODAY));
+    assert!(verdict.passed(), "{:?}", verdict.lines(&list));
+    let list = parse_allowlist(&entry("2027-03-06")).unwrap();
+    let verdict = gate(&parse_report(&fixture("grype-clean.json")).unwrap(), &list, day(TODAY));
+    assert!(!verdict.passed());
+    assert_eq!(
+        verdict.lines(&list)[0],
+        "FAIL allow-list: CVE-2025-9230 expires on 2027-03-06, more than 92 days ahead; an exception is looked at again each quarter"
+    );
+}
+
+#[test]
 fn an_entry_for_one_package_does_not_allow_the_same_id_in_another() {
     let list = "fail-on = \"high\"\n[[allow]]\nid = \"CVE-2025-9230\"\npackage = \"libssl-dev\"\n\
                 reason = \"only a build dependency, never installed\"\nexpires = \"2027-01-01\"\n";
@@ -151,6 +173,12 @@ fn the_repositorys_allow_list_is_valid_and_none_of_its_entries_has_expired() {
     let today = Date::today();
     for entry in &list.entries {
         assert!(entry.expires >= today, "{}: expired on {}; remove or renew it", entry.id, entry.expires);
+        assert!(
+            entry.expires.days() - today.days() <= MAX_DAYS_AHEAD,
+            "{}: expires on {}, more than a quarter ahead",
+            entry.id,
+            entry.expires
+        );
     }
 }
 
@@ -159,6 +187,9 @@ fn dates_are_days_of_the_calendar_and_today_comes_from_the_clock() {
     assert_eq!(Date::from_days(0), day("1970-01-01"));
     assert_eq!(Date::from_days(11_016), day("2000-02-29"));
     assert_eq!(Date::from_days(20_790), day("2026-12-03"));
+    for days in [-1, 0, 59, 11_016, 20_790, 47_541] {
+        assert_eq!(Date::from_days(days).days(), days, "{}", Date::from_days(days));
+    }
     assert!(Date::parse("2028-02-29").is_some() && Date::parse("2100-02-29").is_none());
     assert!(Date::parse("2026-13-01").is_none() && Date::parse("2026-1-01").is_none());
     assert!(Date::today() >= day("2026-01-01"));
@@ -193,7 +224,7 @@ fn the_binary_fails_a_blocking_report_passes_a_clean_one_and_cannot_run_on_a_bad
         ),
         "{out}"
     );
-    assert!(out.ends_with("cve-gate: 2 blocking, 0 expired allow-list entries, 0 allowed, 2 below high or without a fix (1 without a fix)\n"), "{out}");
+    assert!(out.ends_with("cve-gate: 2 blocking, 0 allow-list entries expired or beyond a quarter, 0 allowed, 2 below high or without a fix (1 without a fix)\n"), "{out}");
 
     let clean = dir.join("grype-clean.json");
     let (code, out, _) = gate_bin(&["--allowlist", list, clean.to_str().unwrap()]);
