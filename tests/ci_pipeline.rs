@@ -1,1634 +1,30 @@
-//! The Concourse pipeline in ci/, checked offline with the rules Concourse
-//! applies only once a build runs: a task's config file must exist in the
-//! artifact its path names, its inputs must have been produced earlier in the
-//! plan ("missing inputs: …"), and its `image:` must be an artifact by then
-//! ("missing image artifact source: …"), and a task file's ((vars)) must be
-//! set by the step's `vars`. Beyond Concourse: every image oci-build-task
-//! builds is run before it is pushed (a task in that image through
-//! build-task-smoke, ci/smoke), every folder in tasks/ carries the `.env`
-//! that oci-build-task reads as build args, every path a task's params name
-//! exists for every task and environment, and no file under ci/ or .cloudgov/
-//! holds a literal that looks like a secret. Before a push, every built image
-//! also has an SBOM (syft) and a scan (grype or trivy, from an image pinned
-//! by digest, grype with the database fetched earlier in the run) that the
-//! CVE gate (cve-gate.sh, with its allow-list) passed; every task on a base
-//! other than scratch has that base tracked by a registry-image resource the
-//! build job triggers on; and a job a schedule (time or cron) triggers posts
-//! its failure.
-//!
-//! The check reads the repository through `Repo`, which can replace, add or
-//! remove files in memory, so each test plants one mistake in a copy of the
-//! real pipeline and sees it caught. The scripts beside the task configs are
-//! run for real by `sh` in a temporary directory.
+//! The Concourse pipeline in ci/, checked offline by build-task-ci-check
+//! (ci/check): the real pipeline passes, and each test plants one mistake in
+//! a copy held in memory and sees it caught. The scripts beside the task
+//! configs are run for real by `sh` in a temporary directory.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use build_task_audit::cve::Date;
-use yaml_rust2::{Yaml, YamlLoader};
+use build_task_ci_check::{CREDENTIALS, ENVS, PIPELINES, Repo, check, items, parse_yaml, scalar};
+use yaml_rust2::Yaml;
 
 use crate::support::TempDir;
 
-/// The environments the pipeline deploys to: one pipeline instance each
-/// (`-i deploy-env=<env>`), one .cloudgov vars file each.
-const ENVS: [&str; 3] = ["dev", "staging", "production"];
-
-/// The credentials the pipeline reads from the credential manager; ci/README.md
-/// must describe each. `<env>` stands for every environment.
-const CREDENTIALS: [&str; 18] = [
-    "ecr-aws-key",
-    "ecr-aws-secret",
-    "ecr-account-id",
-    "<env>-cf-username",
-    "<env>-cf-password",
-    "gpg-keys",
-    "slack-webhook-url",
-    "github-access-token",
-    // The user-agent rotation's.
-    "com-waf-search-string-pages-slot-2",
-    "credhub-api-server",
-    "credhub-user-agent-client",
-    "credhub-user-agent-secret",
-    "master-bosh-ca.certificate",
-    // The release branch's: the bot that signs and pushes it.
-    "pages-operations-github-user-info.email",
-    "pages-operations-github-user-info.username",
-    "pages-operations-github-user-gpg.private_key",
-    "pages-operations-github-user-gpg-trust",
-    "pages-gpg-operations-github-sshkey.private_key",
-];
-
-/// The pipelines in ci/, each with the environments whose vars file it is set
-/// with: ci/pipeline.yml once per environment, ci/pull-requests.yml for dev.
-const PIPELINES: [(&str, &[&str]); 2] = [("ci/pipeline.yml", &ENVS), ("ci/pull-requests.yml", &["dev"])];
-
-/// The params oci-build-task reads (CONTRACT C10, from its README,
-/// `cmd/build/main.go`, `task.go` and `types.go`), then the five the fork
-/// adds to log in to a registry before the build pulls its bases: `LOGIN`
-/// (`ECR`: a token from the worker's IAM role; `PASS`: the key pair in
-/// `PASS=user:password` for `REG_URL`), `REGISTRIES` (the ECR account ids)
-/// and `REGION` (default eu-west-1). A name ending in `_` is a prefix.
-const OCI_BUILD_TASK_PARAMS: [&str; 24] = [
-    "CONTEXT",
-    "DOCKERFILE",
-    "BUILD_ARG_",
-    "BUILD_ARGS_FILE",
-    "TARGET",
-    "TARGET_FILE",
-    "ADDITIONAL_TARGETS",
-    "IMAGE_PLATFORM",
-    "OUTPUT_OCI",
-    "UNPACK_ROOTFS",
-    "BUILDKIT_SECRET_",
-    "BUILDKIT_SECRETTEXT_",
-    "LABEL_",
-    "LABELS_FILE",
-    "IMAGE_ARG_",
-    "BUILDKIT_SSH",
-    "REGISTRY_MIRRORS",
-    "BUILDKIT_ADD_HOSTS",
-    "BUILDKIT_EXTRA_CONFIG",
-    // The fork's.
-    "LOGIN",
-    "PASS",
-    "REG_URL",
-    "REGISTRIES",
-    "REGION",
-];
-
-/// The region the fork logs in to when `REGION` is not set.
-const FORK_DEFAULT_REGION: &str = "eu-west-1";
-
-/// The resource types every Concourse has; any other must be declared in
-/// the pipeline's `resource_types`.
-const BUNDLED_TYPES: [&str; 12] = [
-    "bosh-io-release",
-    "bosh-io-stemcell",
-    "docker-image",
-    "git",
-    "github-release",
-    "hg",
-    "mock",
-    "pool",
-    "registry-image",
-    "s3",
-    "semver",
-    "time",
-];
-
-/// The resource type notices are posted through.
-const NOTICE_TYPE: &str = "slack-notification";
-
-// ---------------------------------------------------------------------------
-// The repository, with changes held in memory
-
-/// The files of the repository as the check sees them: the working tree, with
-/// some files replaced, added or removed in memory.
-#[derive(Clone)]
-struct Repo {
-    root: PathBuf,
-    changes: BTreeMap<String, Option<String>>,
-    /// Files whose execute bits are taken away in memory.
-    not_executable: BTreeSet<String>,
+/// This repository, as the check sees it.
+fn real_repo() -> Repo {
+    Repo::open(env!("CARGO_MANIFEST_DIR"))
 }
 
-impl Repo {
-    fn real() -> Repo {
-        Repo {
-            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-            changes: BTreeMap::new(),
-            not_executable: BTreeSet::new(),
-        }
-    }
-
-    /// The real repository, which each planted-mistake test changes in one place.
-    fn baseline() -> Repo {
-        let repo = Repo::real();
-        assert!(repo.is_file("Dockerfile"), "the repository has its Dockerfile");
-        repo
-    }
-
-    fn with(mut self, path: &str, text: &str) -> Repo {
-        self.changes.insert(path.to_string(), Some(text.to_string()));
-        self
-    }
-
-    fn without_execute_bits(mut self, path: &str) -> Repo {
-        assert!(self.is_file(path), "{path} is in the repository");
-        self.not_executable.insert(path.to_string());
-        self
-    }
-
-    fn without(mut self, path: &str) -> Repo {
-        self.changes.insert(path.to_string(), None);
-        self
-    }
-
-    /// Replaces the first `from` in a file with `to`. The file must contain
-    /// `from`, so a planted mistake can never silently miss its target.
-    fn edit(self, path: &str, from: &str, to: &str) -> Repo {
-        let text = self.read(path).unwrap_or_else(|| panic!("{path} is in the repository"));
-        assert!(text.contains(from), "{path} contains {from:?}");
-        let edited = text.replacen(from, to, 1);
-        self.with(path, &edited)
-    }
-
-    fn read(&self, path: &str) -> Option<String> {
-        match self.changes.get(path) {
-            Some(change) => change.clone(),
-            None => fs::read_to_string(self.root.join(path)).ok(),
-        }
-    }
-
-    fn is_file(&self, path: &str) -> bool {
-        match self.changes.get(path) {
-            Some(change) => change.is_some(),
-            None => self.root.join(path).is_file(),
-        }
-    }
-
-    fn is_dir(&self, path: &str) -> bool {
-        if path.is_empty() {
-            return true;
-        }
-        let prefix = format!("{path}/");
-        self.root.join(path).is_dir() || self.changes.iter().any(|(p, c)| c.is_some() && p.starts_with(&prefix))
-    }
-
-    /// A file added in memory counts as executable; one on disk must have an
-    /// execute bit (git keeps it, and Concourse runs the script directly).
-    fn is_executable(&self, path: &str) -> bool {
-        if self.not_executable.contains(path) {
-            return false;
-        }
-        match self.changes.get(path) {
-            Some(change) => change.is_some(),
-            None => {
-                fs::metadata(self.root.join(path)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            }
-        }
-    }
-
-    fn exists(&self, path: &str) -> bool {
-        self.is_file(path) || self.is_dir(path)
-    }
-
-    /// The names directly inside a directory, on disk or added in memory.
-    fn list(&self, dir: &str) -> BTreeSet<String> {
-        let mut names = BTreeSet::new();
-        if let Ok(entries) = fs::read_dir(self.root.join(dir)) {
-            for entry in entries.flatten() {
-                names.insert(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        let prefix = format!("{dir}/");
-        for (path, change) in &self.changes {
-            if let (Some(rest), Some(_)) = (path.strip_prefix(&prefix), change) {
-                names.insert(rest.split('/').next().unwrap_or(rest).to_string());
-            }
-        }
-        names.retain(|name| self.exists(&format!("{dir}/{name}")));
-        names
-    }
-
-    /// Every file under a directory, recursively.
-    fn files_under(&self, dir: &str) -> Vec<String> {
-        let mut files = Vec::new();
-        for name in self.list(dir) {
-            let path = format!("{dir}/{name}");
-            if self.is_file(&path) {
-                files.push(path);
-            } else {
-                files.extend(self.files_under(&path));
-            }
-        }
-        files
-    }
-}
-
-/// A relative path with `.` and empty segments removed and `..` applied;
-/// None when it would leave its root.
-fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            _ => parts.push(part),
-        }
-    }
-    Some(parts.join("/"))
-}
-
-fn parse_yaml(text: &str) -> Result<Yaml, String> {
-    let mut docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
-    Ok(if docs.is_empty() { Yaml::Null } else { docs.swap_remove(0) })
-}
-
-/// A scalar as the string Concourse would pass on (params become env vars).
-fn scalar(value: &Yaml) -> Option<String> {
-    match value {
-        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn items(value: &Yaml) -> &[Yaml] {
-    value.as_vec().map(Vec::as_slice).unwrap_or(&[])
-}
-
-fn is_var(value: &str) -> bool {
-    value.starts_with("((") && value.ends_with("))")
-}
-
-// ---------------------------------------------------------------------------
-// The check
-
-/// Where an artifact came from: a `get` of a git resource is this repository,
-/// so files in it can be checked; anything else is only known to exist.
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Origin {
-    Repo,
-    Other,
-}
-
-/// Where a path in a task's working directory lands.
-enum Where {
-    /// `..` takes it out of the working directory.
-    Outside,
-    /// No input is mounted there.
-    NoInput,
-    /// In an input that is not this repository: not known here.
-    Elsewhere,
-    /// In this repository, at `inside`.
-    Repo { artifact: String, inside: String },
-}
-
-/// What a step can see: the artifacts produced before it, the local vars
-/// (`load_var`, `across`) with the values each takes, and which of the images
-/// built so far have been run.
-#[derive(Clone, Default)]
-struct Scope {
-    artifacts: BTreeMap<String, Origin>,
-    vars: BTreeMap<String, Vec<String>>,
-    /// Outputs of oci-build-task (a task whose run.path is `build`).
-    built: BTreeSet<String>,
-    /// Built images a later task ran in (`image:`) through build-task-smoke.
-    ran: BTreeSet<String>,
-    /// SBOMs (outputs of syft) to the built image each describes.
-    sboms: BTreeMap<String, String>,
-    /// Scan reports (outputs of grype or trivy) to the built image scanned,
-    /// directly or through its SBOM.
-    reports: BTreeMap<String, String>,
-    /// Built images whose scan report the CVE gate (cve-gate.sh) passed.
-    gated: BTreeSet<String>,
-}
-
-/// The vulnerability scanners a scan step may run (a task's run.path, by name).
-const SCANNERS: [&str; 2] = ["grype", "trivy"];
-
-struct Checker<'r> {
-    repo: &'r Repo,
-    /// Put before each problem of a pipeline other than ci/pipeline.yml: its
-    /// file, `ci/<name>.yml: `.
-    prefix: String,
-    /// The environments whose vars file the pipeline is set with.
-    envs: &'static [&'static str],
-    /// Resource name to resource type.
-    resources: BTreeMap<String, String>,
-    /// Job names, for `passed:`.
-    jobs: BTreeSet<String>,
-    /// The folders of tasks/: the values of an `across` over the loaded task list.
-    tasks: Vec<String>,
-    problems: Vec<String>,
-}
-
-/// Every problem the check finds in `repo`, each a line that names the file,
-/// or the job and step, and what is wrong.
-fn check(repo: &Repo) -> Vec<String> {
-    let mut checker = Checker {
-        repo,
-        prefix: String::new(),
-        envs: &ENVS,
-        resources: BTreeMap::new(),
-        jobs: BTreeSet::new(),
-        tasks: Vec::new(),
-        problems: Vec::new(),
-    };
-    checker.task_folders();
-    for (file, envs) in PIPELINES {
-        checker.prefix = if file == "ci/pipeline.yml" { String::new() } else { format!("{file}: ") };
-        checker.envs = envs;
-        checker.pipeline(file);
-    }
-    checker.secrets();
-    checker.problems
-}
-
-/// The keys that make a mapping a step, in the order Concourse's schema lists them.
-const STEP_KINDS: [&str; 8] = ["get", "put", "task", "set_pipeline", "load_var", "in_parallel", "do", "try"];
-const HOOKS: [&str; 5] = ["on_success", "on_failure", "on_error", "on_abort", "ensure"];
-
-impl Checker<'_> {
-    fn problem(&mut self, job: &str, step: &str, message: String) {
-        self.problems.push(format!("{}job {job}, step {step}: {message}", self.prefix));
-    }
-
-    fn resource_problem(&mut self, resource: &str, message: String) {
-        self.problems.push(format!("{}resource {resource}: {message}", self.prefix));
-    }
-
-    fn task_folders(&mut self) {
-        for name in self.repo.list("tasks") {
-            let folder = format!("tasks/{name}");
-            if !self.repo.is_dir(&folder) {
-                continue;
-            }
-            if name.is_empty()
-                || name.starts_with('-')
-                || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
-                self.problems.push(format!(
-                    "{folder}: a task folder name must be lowercase letters, digits and dashes (it becomes an image tag and an app name)"
-                ));
-            }
-            self.tasks.push(name.clone());
-            let Some(env) = self.repo.read(&format!("{folder}/.env")) else {
-                self.problems.push(format!("{folder}: no .env, which oci-build-task reads as BUILD_ARGS_FILE"));
-                continue;
-            };
-            if !env.lines().any(|line| line.strip_prefix("BASE_IMAGE=").is_some_and(|image| !image.trim().is_empty())) {
-                self.problems.push(format!("{folder}/.env: no BASE_IMAGE=<image> line"));
-            }
-            for (n, line) in env.split('\n').enumerate() {
-                if line.ends_with('\r') {
-                    self.problems.push(format!(
-                        "{folder}/.env: line {} ends with a carriage return, which oci-build-task passes on as part of the value",
-                        n + 1
-                    ));
-                }
-                if line.trim_start().starts_with('#') {
-                    self.problems.push(format!(
-                        "{folder}/.env: line {} is a comment, which oci-build-task passes on as a build arg",
-                        n + 1
-                    ));
-                }
-            }
-        }
-        if self.tasks.is_empty() {
-            self.problems.push("tasks/: no task folders, so the pipeline would build nothing".to_string());
-        }
-    }
-
-    fn pipeline(&mut self, file: &str) {
-        let Some(text) = self.repo.read(file) else {
-            self.problems.push(format!("{file}: missing"));
-            return;
-        };
-        let pipeline = match parse_yaml(&text) {
-            Ok(pipeline) => pipeline,
-            Err(e) => {
-                self.problems.push(format!("{file}: not YAML: {e}"));
-                return;
-            }
-        };
-        let declared: BTreeSet<String> =
-            items(&pipeline["resource_types"]).iter().filter_map(|t| scalar(&t["name"])).collect();
-        self.resources.clear();
-        for resource in items(&pipeline["resources"]) {
-            if let (Some(name), Some(kind)) = (resource["name"].as_str(), resource["type"].as_str()) {
-                self.resources.insert(name.to_string(), kind.to_string());
-                if !BUNDLED_TYPES.contains(&kind) && !declared.contains(kind) {
-                    self.resource_problem(
-                        name,
-                        format!("unknown resource type '{kind}' (neither bundled nor in resource_types)"),
-                    );
-                }
-                self.source(name, kind, &resource["source"]);
-            }
-        }
-        self.jobs = items(&pipeline["jobs"]).iter().filter_map(|job| scalar(&job["name"])).collect();
-        for job in items(&pipeline["jobs"]) {
-            let name = job["name"].as_str().unwrap_or("(unnamed)").to_string();
-            let mut scope = Scope::default();
-            for step in items(&job["plan"]) {
-                self.step(&name, step, &mut scope);
-            }
-            // A job's hooks run after its plan and see what it made.
-            self.hooks(&name, job, &scope);
-            self.scheduled(&name, job);
-        }
-        if file == "ci/pipeline.yml" {
-            self.bases(&pipeline);
-            self.release_sboms(&pipeline);
-        }
-    }
-
-    /// The release attaches the SPDX SBOM of every task's image as ECR holds
-    /// it: a resource `<task>-image` of that image's tag, which the release
-    /// job gets, an sbom.yml step over it into `sbom-<task>`, an input of
-    /// the release notes (which check its revision), and the put's globs.
-    fn release_sboms(&mut self, pipeline: &Yaml) {
-        let Some(job) = items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some("release")) else {
-            return;
-        };
-        let mut steps = Vec::new();
-        for step in items(&job["plan"]) {
-            steps_in(step, &mut steps);
-        }
-        let notes_inputs: BTreeSet<String> = self
-            .repo
-            .read("ci/tasks/release-notes.yml")
-            .and_then(|text| parse_yaml(&text).ok())
-            .map(|config| items(&config["inputs"]).iter().filter_map(|i| scalar(&i["name"])).collect())
-            .unwrap_or_default();
-        let pushed = resource_of_pipeline(pipeline, "image-repository");
-        for task in self.tasks.clone() {
-            let name = format!("{task}-image");
-            let sbom = format!("sbom-{task}");
-            match resource_of_pipeline(pipeline, &name) {
-                None => self.problems.push(format!(
-                    "tasks/{task}: the release attaches no SBOM of its image: no resource {name} \
-                     (a registry-image resource of its pushed tag, {task}-((deploy-env)))"
-                )),
-                Some(resource) => {
-                    let tag = scalar(&resource["source"]["tag"]).unwrap_or_default();
-                    let repository = scalar(&resource["source"]["repository"]);
-                    if tag != format!("{task}-((deploy-env))")
-                        || repository != pushed.as_ref().and_then(|p| scalar(&p["source"]["repository"]))
-                    {
-                        self.resource_problem(
-                            &name,
-                            format!("is not the image the pipeline pushes for {task} (image-repository's repository, tag {task}-((deploy-env)))"),
-                        );
-                    }
-                }
-            }
-            let got = steps.iter().any(|s| s["get"].as_str() == Some(&name));
-            let described = steps.iter().any(|s| {
-                s["file"].as_str() == Some("src/ci/tasks/sbom.yml")
-                    && s["input_mapping"]["image"].as_str() == Some(&name)
-                    && s["output_mapping"]["sbom"].as_str() == Some(&sbom)
-            });
-            if !got || !described {
-                self.problems.push(format!(
-                    "job release: no SBOM of the {task} image (a get of {name} and an sbom.yml step over it into {sbom})"
-                ));
-            }
-            if !notes_inputs.contains(&sbom) {
-                self.problems.push(format!(
-                    "ci/tasks/release-notes.yml: no input {sbom}, so the notes cannot list the {task} image"
-                ));
-            }
-        }
-        let globbed = steps.iter().any(|s| {
-            s["put"].as_str() == Some("github-release")
-                && items(&s["params"]["globs"]).iter().filter_map(scalar).any(|g| g.starts_with("sbom-"))
-        });
-        if !globbed {
-            self.problems
-                .push("job release: the github-release put attaches no SBOM (params.globs: sbom-*/…)".to_string());
-        }
-    }
-
-    /// Every task on a base other than scratch has that base tracked: a
-    /// registry-image resource `<task>-base` of the repository its .env pins
-    /// (ECR: the same region), checked on a schedule, a trigger of
-    /// build-and-deploy, and an input of the base step (ci/tasks/base.yml).
-    fn bases(&mut self, pipeline: &Yaml) {
-        let base_inputs: BTreeSet<String> = self
-            .repo
-            .read("ci/tasks/base.yml")
-            .and_then(|text| parse_yaml(&text).ok())
-            .map(|config| items(&config["inputs"]).iter().filter_map(|i| scalar(&i["name"])).collect())
-            .unwrap_or_default();
-        // The rule is the build job's (the one-job pipelines of the plan tests have none).
-        let Some(job) = items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some("build-and-deploy")) else {
-            return;
-        };
-        let mut gets = Vec::new();
-        for step in items(&job["plan"]) {
-            gets_in(step, &mut gets);
-        }
-        for task in self.tasks.clone() {
-            let env = self.repo.read(&format!("tasks/{task}/.env")).unwrap_or_default();
-            let Some(base) = env.lines().find_map(|l| l.strip_prefix("BASE_IMAGE=")) else { continue };
-            if base == "scratch" || base.is_empty() {
-                continue;
-            }
-            let (region, repository) = base_repository(base);
-            let name = format!("{task}-base");
-            let Some(resource) = items(&pipeline["resources"]).iter().find(|r| r["name"].as_str() == Some(&name))
-            else {
-                self.problems.push(format!(
-                    "tasks/{task}/.env builds on {repository}, but no resource {name} tracks it (a registry-image \
-                     resource of that repository, checked on a schedule), so a new digest would never rebuild it"
-                ));
-                continue;
-            };
-            if resource["type"].as_str() != Some("registry-image") {
-                self.resource_problem(&name, "tracks a base, but is not a registry-image resource".to_string());
-            }
-            let source = &resource["source"];
-            let tracked = scalar(&source["repository"]).unwrap_or_default();
-            let tracked_region = scalar(&source["aws_region"]);
-            let tracked = if tracked_region.is_some() { tracked } else { base_repository(&tracked).1 };
-            if tracked != repository || tracked_region != region {
-                let shown = |r: &Option<String>, repo: &str| match r {
-                    Some(region) => format!("{repo} (ECR, {region})"),
-                    None => repo.to_string(),
-                };
-                self.resource_problem(
-                    &name,
-                    format!(
-                        "tracks {}, but tasks/{task}/.env builds on {}",
-                        shown(&tracked_region, &tracked),
-                        shown(&region, &repository)
-                    ),
-                );
-            }
-            match scalar(&resource["check_every"]).as_deref() {
-                None | Some("never") => self.resource_problem(
-                    &name,
-                    "a tracked base needs check_every (how often its tag is looked at, e.g. 6h): \
-                     never misses new digests, the 1m default asks the registry all day"
-                        .to_string(),
-                ),
-                Some(_) => {}
-            }
-            let triggered = gets.iter().any(|get| {
-                get["get"].as_str() == Some(&name)
-                    && (get["trigger"].as_bool() == Some(true) || scalar(&get["trigger"]).is_some_and(|t| is_var(&t)))
-            });
-            if !triggered {
-                self.problems.push(format!(
-                    "job build-and-deploy: does not get {name} with a trigger, so a new digest of the {task} base \
-                     would not rebuild it"
-                ));
-            }
-            if !base_inputs.contains(&name) {
-                self.problems.push(format!(
-                    "ci/tasks/base.yml: no input {name}, so the base step never sees the tracked digest of the {task} base"
-                ));
-            }
-        }
-    }
-
-    /// What a resource's source must say: a git source names the keys its
-    /// commits must be signed with, a pull request source leaves forks out,
-    /// and a notice goes to an endpoint that is a ((var)).
-    fn source(&mut self, name: &str, kind: &str, source: &Yaml) {
-        match kind {
-            "git" => {
-                let keys = &source["commit_verification_keys"];
-                let set = scalar(keys).is_some_and(|k| is_var(&k)) || keys.as_vec().is_some_and(|k| !k.is_empty());
-                if !set {
-                    self.resource_problem(
-                        name,
-                        "a git source without commit_verification_keys, so unsigned commits would build and deploy"
-                            .to_string(),
-                    );
-                }
-            }
-            "pull-request" if source["disable_forks"].as_bool() != Some(true) => {
-                self.resource_problem(
-                    name,
-                    "a pull request source without disable_forks: true, so a fork's code would run here".to_string(),
-                );
-            }
-            NOTICE_TYPE if !scalar(&source["url"]).is_some_and(|url| is_var(&url)) => {
-                self.resource_problem(name, "a notice endpoint (source.url) that is not a ((var))".to_string());
-            }
-            _ => {}
-        }
-    }
-
-    /// A job a `time` resource triggers has nobody watching it: its failure
-    /// must be posted.
-    fn scheduled(&mut self, job: &str, config: &Yaml) {
-        let mut gets = Vec::new();
-        for step in items(&config["plan"]) {
-            gets_in(step, &mut gets);
-        }
-        for get in gets {
-            let name = scalar(&get["get"]).unwrap_or_default();
-            let resource = get["resource"].as_str().map(str::to_string).unwrap_or(name);
-            let kind = self.resources.get(&resource).cloned().unwrap_or_default();
-            let timed = kind == "time" || kind == "cron";
-            if timed && get["trigger"].as_bool() == Some(true) && !self.notifies(&config["on_failure"]) {
-                self.problems.push(format!(
-                    "{}job {job}: triggered by the {kind} resource '{resource}', but no on_failure notice \
-                     (a put to a {NOTICE_TYPE} resource), so a failed scheduled run would go unseen",
-                    self.prefix
-                ));
-            }
-        }
-    }
-
-    /// Whether a hook posts a notice: a put to a notice resource, itself or
-    /// within a `do`, `in_parallel` or `try`.
-    fn notifies(&self, step: &Yaml) -> bool {
-        if let Some(name) = scalar(&step["put"]) {
-            let resource = step["resource"].as_str().map(str::to_string).unwrap_or(name);
-            return self.resources.get(&resource).is_some_and(|kind| kind == NOTICE_TYPE);
-        }
-        let parallel = &step["in_parallel"];
-        let children = if parallel.is_array() {
-            parallel
-        } else if !parallel.is_badvalue() {
-            &parallel["steps"]
-        } else {
-            &step["do"]
-        };
-        items(children).iter().any(|child| self.notifies(child)) || self.notifies_in(&step["try"])
-    }
-
-    fn notifies_in(&self, step: &Yaml) -> bool {
-        !step.is_badvalue() && self.notifies(step)
-    }
-
-    /// One step with its modifiers: `across` runs it in a scope of its own,
-    /// whose artifacts are not visible after it; hooks see what the step made.
-    fn step(&mut self, job: &str, step: &Yaml, scope: &mut Scope) {
-        if !step.is_hash() {
-            self.problem(job, "(plan)", "a step is not a mapping".to_string());
-            return;
-        }
-        if step["across"].is_badvalue() {
-            self.core(job, step, scope);
-            self.hooks(job, step, scope);
-            return;
-        }
-        let mut inner = scope.clone();
-        for var in items(&step["across"]) {
-            let name = var["var"].as_str().unwrap_or("(unnamed)");
-            let values = self.across_values(job, name, &var["values"], scope);
-            inner.vars.insert(name.to_string(), values);
-        }
-        self.core(job, step, &mut inner);
-        self.hooks(job, step, &inner);
-    }
-
-    /// The values an `across` var takes. A list is taken as written; a loaded
-    /// var is the task list, the only list this pipeline loads (list-tasks
-    /// writes every folder of tasks/).
-    fn across_values(&mut self, job: &str, var: &str, values: &Yaml, scope: &Scope) -> Vec<String> {
-        if let Some(list) = values.as_vec() {
-            return list.iter().filter_map(scalar).collect();
-        }
-        let text = values.as_str().unwrap_or("");
-        // A static var: the lists the environments' vars files give it.
-        if let Some(name) = text.strip_prefix("((").and_then(|t| t.strip_suffix("))")).filter(|v| !v.starts_with(".:"))
-        {
-            let mut all = Vec::new();
-            for env in self.envs {
-                let file = format!("ci/vars/{env}.yml");
-                let doc = self.repo.read(&file).and_then(|t| parse_yaml(&t).ok()).unwrap_or(Yaml::Null);
-                match doc[name].as_vec() {
-                    Some(list) => all.extend(list.iter().filter_map(scalar)),
-                    None => self.problem(job, &format!("across {var}"), format!("{file} sets no list (({name}))")),
-                }
-            }
-            all.sort();
-            all.dedup();
-            return all;
-        }
-        match text.strip_prefix("((.:").and_then(|t| t.strip_suffix("))")) {
-            Some(loaded) if scope.vars.contains_key(loaded) => self.tasks.clone(),
-            Some(loaded) => {
-                self.problem(job, &format!("across {var}"), format!("undefined local var: {loaded}"));
-                Vec::new()
-            }
-            None => {
-                self.problem(job, &format!("across {var}"), "values is neither a list nor a ((var))".to_string());
-                Vec::new()
-            }
-        }
-    }
-
-    fn hooks(&mut self, job: &str, step: &Yaml, scope: &Scope) {
-        for hook in HOOKS {
-            if !step[hook].is_badvalue() {
-                // A hook runs after the step; what it produces is not counted
-                // on by later steps (Concourse does not promise it either way).
-                let mut after = scope.clone();
-                self.step(job, &step[hook], &mut after);
-            }
-        }
-    }
-
-    fn core(&mut self, job: &str, step: &Yaml, scope: &mut Scope) {
-        let Some(kind) = STEP_KINDS.into_iter().find(|kind| !step[*kind].is_badvalue()) else {
-            let keys: Vec<String> = step.as_hash().into_iter().flat_map(|h| h.keys()).filter_map(scalar).collect();
-            self.problem(
-                job,
-                "(plan)",
-                format!("a step with none of {} (its keys: {})", STEP_KINDS.join(", "), keys.join(", ")),
-            );
-            return;
-        };
-        let name = scalar(&step[kind]).unwrap_or_default();
-        match kind {
-            "get" => {
-                let resource = step["resource"].as_str().unwrap_or(&name);
-                match self.resources.get(resource) {
-                    Some(kind) => {
-                        // A pull request's checkout is this repository too.
-                        let origin = if kind == "git" || kind == "pull-request" { Origin::Repo } else { Origin::Other };
-                        scope.artifacts.insert(name.clone(), origin);
-                    }
-                    None => self.problem(job, &name, format!("unknown resource '{resource}'")),
-                }
-                for passed in items(&step["passed"]).iter().filter_map(scalar) {
-                    if !self.jobs.contains(&passed) {
-                        self.problem(job, &name, format!("passed references an unknown job ('{passed}')"));
-                    }
-                }
-            }
-            "put" => self.put(job, &name, step, scope),
-            "task" => self.task(job, &name, step, scope),
-            "set_pipeline" => {
-                match step["file"].as_str() {
-                    Some(file) => {
-                        self.artifact_file(job, &name, file, "config file path", "", scope);
-                    }
-                    None => self.problem(job, &name, "no config file to set the pipeline from".to_string()),
-                }
-                for file in items(&step["var_files"]).iter().filter_map(scalar) {
-                    for (path, binding) in expand(&file, scope) {
-                        let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
-                        self.artifact_file(job, &name, &path, "var file path", &binding, scope);
-                    }
-                }
-            }
-            "load_var" => {
-                match step["file"].as_str() {
-                    Some(file) => {
-                        self.artifact_file(job, &name, file, "file path", "", scope);
-                    }
-                    None => self.problem(job, &name, "no file to load".to_string()),
-                }
-                scope.vars.insert(name.clone(), Vec::new());
-            }
-            "in_parallel" => {
-                let steps =
-                    if step["in_parallel"].is_array() { &step["in_parallel"] } else { &step["in_parallel"]["steps"] };
-                // Parallel steps do not see each other's artifacts; later steps see them all.
-                let mut after = scope.clone();
-                for child in items(steps) {
-                    let mut own = scope.clone();
-                    self.step(job, child, &mut own);
-                    after.artifacts.extend(own.artifacts);
-                    after.vars.extend(own.vars);
-                    after.built.extend(own.built);
-                    after.ran.extend(own.ran);
-                    after.sboms.extend(own.sboms);
-                    after.reports.extend(own.reports);
-                    after.gated.extend(own.gated);
-                }
-                *scope = after;
-            }
-            "do" => {
-                for child in items(&step["do"]) {
-                    self.step(job, child, scope);
-                }
-            }
-            "try" => self.step(job, &step["try"], scope),
-            _ => unreachable!("STEP_KINDS lists only the kinds matched above"),
-        }
-    }
-
-    fn put(&mut self, job: &str, name: &str, step: &Yaml, scope: &mut Scope) {
-        let resource = step["resource"].as_str().unwrap_or(name);
-        let Some(kind) = self.resources.get(resource).cloned() else {
-            self.problem(job, name, format!("unknown resource '{resource}'"));
-            return;
-        };
-        // The put streams in the artifacts its params name (inputs: detect).
-        let mut named: Vec<String> = items(&step["inputs"]).iter().filter_map(scalar).collect();
-        let path_params: &[&str] = match kind.as_str() {
-            "registry-image" => &["image", "additional_tags"],
-            "pull-request" => &["path"],
-            "github-release" => &["name", "tag", "body", "commitish"],
-            _ => &[],
-        };
-        for param in path_params {
-            if let Some(path) = step["params"][*param].as_str().filter(|p| !p.contains("((")) {
-                named.push(path.split('/').next().unwrap_or(path).to_string());
-            }
-        }
-        let missing: Vec<String> = named.iter().filter(|a| !scope.artifacts.contains_key(*a)).cloned().collect();
-        if !missing.is_empty() {
-            self.problem(job, name, format!("missing inputs: {}", missing.join(", ")));
-        }
-        // Beyond Concourse: an image is run before it is pushed.
-        if kind == "registry-image"
-            && let Some(image) = step["params"]["image"].as_str()
-            && let Some(artifact) = image.split('/').next()
-            && scope.built.contains(artifact)
-            && !scope.ran.contains(artifact)
-        {
-            self.problem(
-                job,
-                name,
-                format!(
-                    "pushes {image}, but no run step ran the image first \
-                     (a task with `image: {artifact}` whose run.path is build-task-smoke)"
-                ),
-            );
-        }
-        // Beyond Concourse: an image is described and passes the CVE gate before it is pushed.
-        if kind == "registry-image"
-            && let Some(image) = step["params"]["image"].as_str()
-            && let Some(artifact) = image.split('/').next()
-            && scope.built.contains(artifact)
-        {
-            if !scope.sboms.values().any(|described| described == artifact) {
-                self.problem(
-                    job,
-                    name,
-                    format!("pushes {image}, but no SBOM of it was made first (a syft task over `{artifact}`)"),
-                );
-            }
-            if !scope.gated.contains(artifact) {
-                self.problem(
-                    job,
-                    name,
-                    format!(
-                        "pushes {image}, but no CVE gate passed on it first (a grype or trivy scan of it or \
-                         of its SBOM, read by a task whose run.path is cve-gate.sh)"
-                    ),
-                );
-            }
-        }
-        // The put's own get makes an artifact of the step's name.
-        if step["no_get"].as_bool() != Some(true) {
-            scope.artifacts.insert(name.to_string(), Origin::Other);
-        }
-    }
-
-    /// Reads `<artifact>/<path>` the way Concourse does for a task's `file:`
-    /// or a `load_var`: the first segment must be an artifact by now; when it
-    /// is this repository the file must exist in it.
-    fn artifact_file(
-        &mut self,
-        job: &str,
-        step: &str,
-        path: &str,
-        what: &str,
-        binding: &str,
-        scope: &Scope,
-    ) -> Option<String> {
-        let Some((artifact, rest)) = path.split_once('/') else {
-            self.problem(job, step, format!("{what} '{path}' does not specify where the file lives"));
-            return None;
-        };
-        match scope.artifacts.get(artifact) {
-            None => {
-                self.problem(job, step, format!("unknown artifact source: '{artifact}' in {what} '{path}'"));
-                None
-            }
-            Some(Origin::Other) => None,
-            // The git resource writes .git/ref and friends beside the checkout.
-            Some(Origin::Repo) if rest.starts_with(".git/") => None,
-            Some(Origin::Repo) => {
-                let text = self.repo.read(rest);
-                if text.is_none() {
-                    self.problem(job, step, format!("file '{rest}' not found within artifact '{artifact}'{binding}"));
-                }
-                text
-            }
-        }
-    }
-
-    fn task(&mut self, job: &str, name: &str, step: &Yaml, scope: &mut Scope) {
-        let config = if let Some(file) = step["file"].as_str() {
-            let text = self.artifact_file(job, name, file, "task config file path", "", scope);
-            // The step's `vars` fill a task file's ((vars)) before it is parsed.
-            let undefined: Vec<String> = text
-                .as_deref()
-                .map(template_vars)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|var| step["vars"][var.as_str()].is_badvalue())
-                .collect();
-            if !undefined.is_empty() {
-                self.problem(job, name, format!("task config {file}: undefined vars: {}", undefined.join(", ")));
-            }
-            match text.map(|t| parse_yaml(&t)) {
-                Some(Ok(config)) => Some(config),
-                Some(Err(e)) => {
-                    self.problem(job, name, format!("task config {file} is not YAML: {e}"));
-                    None
-                }
-                None => None,
-            }
-        } else if step["config"].is_hash() {
-            Some(step["config"].clone())
-        } else {
-            self.problem(job, name, "the task has neither file nor config".to_string());
-            None
-        };
-
-        if let Some(image) = step["image"].as_str() {
-            if !scope.artifacts.contains_key(image) {
-                self.problem(job, name, format!("missing image artifact source: {image}"));
-            }
-        } else if let Some(config) = &config
-            && config["image_resource"].is_badvalue()
-            && config["rootfs_uri"].is_badvalue()
-        {
-            self.problem(job, name, "the step names no image and its config no image_resource".to_string());
-        }
-
-        let Some(config) = config else { return };
-        // TaskConfig.Validate, before anything runs.
-        let mut invalid = Vec::new();
-        if config["platform"].as_str().is_none() {
-            invalid.push("missing 'platform'");
-        }
-        match config["run"]["path"].as_str() {
-            None => invalid.push("missing path to executable to run"),
-            // A bare name (`build`, `sh`) is looked up on the image's PATH;
-            // an absolute path is in the image.
-            Some(path) if path.contains('/') && !path.starts_with('/') => {
-                self.path_param(job, name, "run.path", path, "", &config, step, scope)
-            }
-            Some(_) => {}
-        }
-        if !invalid.is_empty() {
-            self.problem(job, name, format!("invalid task configuration: {}", invalid.join(", ")));
-        }
-        let mapped = |input: &str| step["input_mapping"][input].as_str().unwrap_or(input).to_string();
-
-        let mut missing = Vec::new();
-        for input in items(&config["inputs"]) {
-            let artifact = mapped(input["name"].as_str().unwrap_or(""));
-            if !scope.artifacts.contains_key(&artifact) && input["optional"].as_bool() != Some(true) {
-                missing.push(artifact);
-            }
-        }
-        if !missing.is_empty() {
-            self.problem(job, name, format!("missing inputs: {}", missing.join(", ")));
-        }
-
-        // Params: the config's defaults, overridden by the step's.
-        let mut params = BTreeMap::new();
-        for source in [&config["params"], &step["params"]] {
-            for (key, value) in source.as_hash().into_iter().flatten() {
-                if let (Some(key), Some(value)) = (scalar(key), scalar(value)) {
-                    params.insert(key, value);
-                }
-            }
-        }
-        for (key, value) in &params {
-            // An absolute path is in the image, not in an input.
-            if is_path_param(key) && !value.starts_with('/') {
-                for (path, binding) in expand(value, scope) {
-                    let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
-                    self.path_param(job, name, &format!("params.{key}"), &path, &binding, &config, step, scope);
-                }
-            }
-        }
-
-        // A param the config declares without a value is the step's to set.
-        for (key, value) in config["params"].as_hash().into_iter().flatten() {
-            let key = scalar(key).unwrap_or_default();
-            if value.is_null() && params.get(&key).is_none_or(|v| v.is_empty()) {
-                self.problem(
-                    job,
-                    name,
-                    format!("params.{key}: the task config leaves it to the step, which does not set it"),
-                );
-            }
-        }
-
-        let run_path = config["run"]["path"].as_str().unwrap_or("");
-        let program = run_path.rsplit('/').next().unwrap_or("");
-        let inputs: Vec<String> =
-            items(&config["inputs"]).iter().map(|input| mapped(input["name"].as_str().unwrap_or(""))).collect();
-        // The built images this task reads: directly, or (for a scanner) through an SBOM.
-        let described: Vec<String> = inputs.iter().filter(|a| scope.built.contains(*a)).cloned().collect();
-        let scanned: Vec<String> = inputs
-            .iter()
-            .filter_map(|a| if scope.built.contains(a) { Some(a.clone()) } else { scope.sboms.get(a).cloned() })
-            .collect();
-        if program == "syft" || SCANNERS.contains(&program) {
-            self.scanner(job, name, program, &params, &inputs, &config, step);
-        }
-        if run_path.ends_with("/cve-gate.sh") {
-            if params.get("CVE_ALLOWLIST_FILE").is_none_or(|f| f.is_empty()) {
-                self.problem(
-                    job,
-                    name,
-                    "the CVE gate names no allow-list (params.CVE_ALLOWLIST_FILE), so every finding would block \
-                     or none be allowed"
-                        .to_string(),
-                );
-            } else {
-                for input in &inputs {
-                    if let Some(image) = scope.reports.get(input) {
-                        scope.gated.insert(image.clone());
-                    }
-                }
-            }
-        }
-        if run_path == "build" {
-            self.build_params(job, name, &params);
-            self.ecr_bases(job, name, &params, &config, step, scope);
-            self.build_args(job, name, &params, &config, step, scope);
-        }
-        // Beyond Concourse: every deploy says how it went.
-        if run_path.ends_with("/deploy.sh") {
-            for (hook, what) in [("on_success", "success"), ("on_failure", "failure")] {
-                if !self.notifies_in(&step[hook]) {
-                    self.problem(
-                        job,
-                        name,
-                        format!("a deploy without a notice of its {what} ({hook}: a put to a {NOTICE_TYPE} resource)"),
-                    );
-                }
-            }
-        }
-        // A task in a built image, through the smoke tool, has run that image.
-        if let Some(image) = step["image"].as_str()
-            && scope.built.contains(image)
-            && run_path.rsplit('/').next() == Some("build-task-smoke")
-        {
-            scope.ran.insert(image.to_string());
-        }
-
-        let output_mapped = |output: &str| step["output_mapping"][output].as_str().unwrap_or(output).to_string();
-        for output in items(&config["outputs"]) {
-            let artifact = output_mapped(output["name"].as_str().unwrap_or(""));
-            // A new build of the image has not been run, described or gated yet.
-            scope.ran.remove(&artifact);
-            scope.gated.remove(&artifact);
-            scope.sboms.retain(|sbom, image| *sbom != artifact && *image != artifact);
-            scope.reports.retain(|report, image| *report != artifact && *image != artifact);
-            if let (true, Some(image)) = (program == "syft", described.first()) {
-                scope.sboms.insert(artifact.clone(), image.clone());
-            }
-            if let (true, Some(image)) = (SCANNERS.contains(&program), scanned.first()) {
-                scope.reports.insert(artifact.clone(), image.clone());
-            }
-            if run_path == "build" {
-                scope.built.insert(artifact.clone());
-            } else {
-                scope.built.remove(&artifact);
-            }
-            scope.artifacts.insert(artifact, Origin::Other);
-        }
-    }
-
-    /// A scanner's or syft's task: its image pinned by digest, and grype on
-    /// the database an earlier step fetched (only `grype db …` fetches it).
-    #[allow(clippy::too_many_arguments)]
-    fn scanner(
-        &mut self,
-        job: &str,
-        name: &str,
-        program: &str,
-        params: &BTreeMap<String, String>,
-        inputs: &[String],
-        config: &Yaml,
-        step: &Yaml,
-    ) {
-        if step["image"].is_badvalue() {
-            let resource = &config["image_resource"];
-            let repository = scalar(&resource["source"]["repository"]).unwrap_or_default();
-            let digest = scalar(&resource["version"]["digest"]).unwrap_or_default();
-            if !pinned_by_digest(&format!("{repository}@{digest}")) {
-                self.problem(
-                    job,
-                    name,
-                    format!(
-                        "the image of {program} ({repository}) is not pinned by digest (image_resource.version.digest)"
-                    ),
-                );
-            }
-        }
-        let args: Vec<String> = items(&config["run"]["args"]).iter().filter_map(scalar).collect();
-        if program == "grype" && args.first().map(String::as_str) != Some("db") {
-            if params.get("GRYPE_DB_AUTO_UPDATE").map(String::as_str) != Some("false") {
-                self.problem(
-                    job,
-                    name,
-                    "grype would download its own database (params.GRYPE_DB_AUTO_UPDATE is not \"false\")".to_string(),
-                );
-            }
-            let cache = params.get("GRYPE_DB_CACHE_DIR").cloned().unwrap_or_default();
-            let cache_input = cache.split('/').next().unwrap_or_default();
-            if !inputs.iter().any(|input| input == cache_input) {
-                self.problem(
-                    job,
-                    name,
-                    format!(
-                        "grype's database (params.GRYPE_DB_CACHE_DIR '{cache}') is no input of the task, \
-                         so not the one fetched earlier in the pipeline"
-                    ),
-                );
-            }
-        }
-    }
-
-    /// Where a path in the task's working directory lands: in which input,
-    /// and for this repository, at which path inside it.
-    fn resolve(&self, path: &str, config: &Yaml, step: &Yaml, scope: &Scope) -> Where {
-        let dir = config["run"]["dir"].as_str().unwrap_or("");
-        let Some(full) = normalize(&format!("{dir}/{path}")) else { return Where::Outside };
-        let mut best: Option<(String, String)> = None;
-        for input in items(&config["inputs"]) {
-            let input_name = input["name"].as_str().unwrap_or("");
-            let mount = normalize(input["path"].as_str().unwrap_or(input_name)).unwrap_or_default();
-            let covers = mount.is_empty() || full == mount || full.starts_with(&format!("{mount}/"));
-            if covers && best.as_ref().is_none_or(|(m, _)| mount.len() > m.len()) {
-                let artifact = step["input_mapping"][input_name].as_str().unwrap_or(input_name).to_string();
-                best = Some((mount, artifact));
-            }
-        }
-        let Some((mount, artifact)) = best else { return Where::NoInput };
-        if scope.artifacts.get(&artifact) != Some(&Origin::Repo) {
-            return Where::Elsewhere;
-        }
-        let inside = if mount.is_empty() { full } else { full[mount.len()..].trim_start_matches('/').to_string() };
-        Where::Repo { artifact, inside }
-    }
-
-    /// A path in the task's working directory (a param's value, the script
-    /// `run.path` names) must exist in the input mounted there, when that
-    /// input is this repository.
-    #[allow(clippy::too_many_arguments)]
-    fn path_param(
-        &mut self,
-        job: &str,
-        name: &str,
-        what: &str,
-        path: &str,
-        binding: &str,
-        config: &Yaml,
-        step: &Yaml,
-        scope: &Scope,
-    ) {
-        match self.resolve(path, config, step, scope) {
-            Where::Outside => {
-                self.problem(job, name, format!("{what} '{path}' leaves the working directory{binding}"));
-            }
-            Where::NoInput => self.problem(job, name, format!("{what} '{path}' is in no input of the task{binding}")),
-            Where::Elsewhere => {}
-            Where::Repo { artifact, inside } => {
-                if !self.repo.exists(&inside) {
-                    let shown = if inside.is_empty() { "." } else { &inside };
-                    self.problem(
-                        job,
-                        name,
-                        format!("{what}: '{shown}' not found within artifact '{artifact}'{binding}"),
-                    );
-                } else if what == "run.path" && !self.repo.is_executable(&inside) {
-                    self.problem(
-                        job,
-                        name,
-                        format!("{what}: '{inside}' within artifact '{artifact}' is not executable"),
-                    );
-                }
-            }
-        }
-    }
-
-    /// oci-build-task's params: each one it (or the fork) reads, and a login
-    /// the fork can do.
-    fn build_params(&mut self, job: &str, name: &str, params: &BTreeMap<String, String>) {
-        for key in params.keys() {
-            let known = OCI_BUILD_TASK_PARAMS.iter().any(|known| match known.strip_suffix('_') {
-                Some(_) => key.starts_with(known) && key.len() > known.len(),
-                None => key == known,
-            });
-            if !known {
-                self.problem(
-                    job,
-                    name,
-                    format!("params.{key}: an unknown oci-build-task param, which neither it nor the fork reads (CONTRACT C10)"),
-                );
-            }
-        }
-        match params.get("LOGIN").map(String::as_str) {
-            None | Some("ECR") => {}
-            Some(login) if is_var(login) => {}
-            Some("PASS") => {
-                for needed in ["PASS", "REG_URL"] {
-                    if !params.contains_key(needed) {
-                        self.problem(job, name, format!("params.LOGIN is PASS, but params.{needed} is not set"));
-                    }
-                }
-            }
-            Some(other) => self.problem(job, name, format!("params.LOGIN: '{other}' is neither ECR nor PASS")),
-        }
-    }
-
-    /// A base in a private ECR (`<account>.dkr.ecr.<region>.amazonaws.com/…`)
-    /// named by a task's BUILD_ARGS_FILE: the fork must log in to that
-    /// region, and the base must be pinned by digest, for every task.
-    fn ecr_bases(
-        &mut self,
-        job: &str,
-        name: &str,
-        params: &BTreeMap<String, String>,
-        config: &Yaml,
-        step: &Yaml,
-        scope: &Scope,
-    ) {
-        let Some(file) = params.get("BUILD_ARGS_FILE") else { return };
-        for (file, binding) in expand(file, scope) {
-            let Where::Repo { inside, .. } = self.resolve(&file, config, step, scope) else { continue };
-            let Some(text) = self.repo.read(&inside) else { continue };
-            let Some(base) = text.lines().find_map(|l| l.strip_prefix("BASE_IMAGE=")) else { continue };
-            let Some((host, account, region)) = ecr_registry(base) else { continue };
-            let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
-            let login = params.get("LOGIN").map(String::as_str);
-            if login.is_none() {
-                self.problem(
-                    job,
-                    name,
-                    format!(
-                        "{inside} names the ECR base {host}, but params.LOGIN is not set, \
-                         so oci-build-task would pull it without logging in{binding}"
-                    ),
-                );
-            }
-            let login_region = params.get("REGION").map(String::as_str).unwrap_or(FORK_DEFAULT_REGION);
-            if login == Some("ECR") && !is_var(login_region) && login_region != region {
-                self.problem(
-                    job,
-                    name,
-                    format!("{inside} names a base in ECR in {region}, but the fork logs in to {login_region} (params.REGION){binding}"),
-                );
-            }
-            if let Some(registries) = params.get("REGISTRIES").filter(|r| login == Some("ECR") && !is_var(r))
-                && !registries.split(|c: char| c == ',' || c.is_whitespace()).any(|id| id == account)
-            {
-                self.problem(
-                    job,
-                    name,
-                    format!("{inside} names a base in the ECR of account {account}, which params.REGISTRIES does not list{binding}"),
-                );
-            }
-            if !pinned_by_digest(base) {
-                self.problem(
-                    job,
-                    name,
-                    format!(
-                        "{inside}: the ECR base {host}/… is not pinned by digest (@sha256:<64 hex digits>){binding}"
-                    ),
-                );
-            }
-        }
-    }
-
-    /// oci-build-task against the Dockerfile it builds: every ARG the
-    /// Dockerfile declares before its first FROM without a default must come
-    /// from a BUILD_ARG_* param or from the BUILD_ARGS_FILE, for every task.
-    fn build_args(
-        &mut self,
-        job: &str,
-        name: &str,
-        params: &BTreeMap<String, String>,
-        config: &Yaml,
-        step: &Yaml,
-        scope: &Scope,
-    ) {
-        let context = params.get("CONTEXT").map(String::as_str).unwrap_or(".");
-        let dockerfile = params.get("DOCKERFILE").cloned().unwrap_or_else(|| format!("{context}/Dockerfile"));
-        // A missing Dockerfile is reported by the path check.
-        let Where::Repo { inside, .. } = self.resolve(&dockerfile, config, step, scope) else { return };
-        let Some(text) = self.repo.read(&inside) else { return };
-        let required = required_build_args(&text);
-        let passed: BTreeSet<String> =
-            params.keys().filter_map(|k| k.strip_prefix("BUILD_ARG_")).map(str::to_string).collect();
-        let files = match params.get("BUILD_ARGS_FILE") {
-            Some(file) => expand(file, scope),
-            None => vec![(String::new(), String::new())],
-        };
-        for (file, binding) in files {
-            let mut set = passed.clone();
-            if !file.is_empty() {
-                let Where::Repo { inside, .. } = self.resolve(&file, config, step, scope) else { continue };
-                // A missing args file is reported by the path check.
-                let Some(text) = self.repo.read(&inside) else { continue };
-                set.extend(args_in_file(&inside, &text));
-            }
-            let binding = if binding.is_empty() { binding } else { format!(" (for {binding})") };
-            let from = if file.is_empty() { "no BUILD_ARGS_FILE".to_string() } else { file.clone() };
-            for arg in required.iter().filter(|arg| !set.contains(*arg)) {
-                self.problem(
-                    job,
-                    name,
-                    format!(
-                        "the Dockerfile's ARG {arg} has no default, and neither params.BUILD_ARG_{arg} nor {from} sets it{binding}"
-                    ),
-                );
-            }
-        }
-    }
-
-    fn secrets(&mut self) {
-        let mut files = self.repo.files_under("ci");
-        files.extend(self.repo.files_under(".cloudgov"));
-        for file in files {
-            let Some(text) = self.repo.read(&file) else { continue };
-            for (n, line) in text.lines().enumerate() {
-                if let Some(kind) = secret_in_line(line) {
-                    self.problems.push(format!(
-                        "{file}:{}: {kind}; secrets belong in the credential manager, as ((vars))",
-                        n + 1
-                    ));
-                }
-            }
-            if file.ends_with(".yml") || file.ends_with(".yaml") {
-                match parse_yaml(&text) {
-                    Ok(doc) => {
-                        let mut found = Vec::new();
-                        literal_secrets(&doc, &mut found);
-                        for key in found {
-                            self.problems.push(format!("{file}: {key}: a literal where a ((var)) belongs"));
-                        }
-                    }
-                    Err(e) => self.problems.push(format!("{file}: not YAML: {e}")),
-                }
-            }
-        }
-    }
-}
-
-/// The ((vars)) of a task config file, each once, in order; `((.:local))`
-/// vars are the pipeline's and are not set by the step.
-fn template_vars(text: &str) -> Vec<String> {
-    let mut vars: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("((") {
-        let Some(len) = rest[start..].find("))") else { break };
-        let var = &rest[start + 2..start + len];
-        if !var.starts_with(".:") && !vars.iter().any(|v| v == var) {
-            vars.push(var.to_string());
-        }
-        rest = &rest[start + len + 2..];
-    }
-    vars
-}
-
-/// Every step within a step, itself first: inside `in_parallel`, `do`
-/// (an `across`'s too) and `try`.
-fn steps_in<'y>(step: &'y Yaml, out: &mut Vec<&'y Yaml>) {
-    out.push(step);
-    let parallel = &step["in_parallel"];
-    let children = if parallel.is_array() { parallel } else { &parallel["steps"] };
-    for child in items(children).iter().chain(items(&step["do"])) {
-        steps_in(child, out);
-    }
-    if !step["try"].is_badvalue() {
-        steps_in(&step["try"], out);
-    }
-}
-
-/// A resource of a pipeline, by name.
-fn resource_of_pipeline<'y>(pipeline: &'y Yaml, name: &str) -> Option<&'y Yaml> {
-    items(&pipeline["resources"]).iter().find(|r| r["name"].as_str() == Some(name))
-}
-
-/// Every `get` step within a step: itself, or inside `in_parallel`, `do`, `try`.
-fn gets_in<'y>(step: &'y Yaml, out: &mut Vec<&'y Yaml>) {
-    if !step["get"].is_badvalue() {
-        out.push(step);
-    }
-    let parallel = &step["in_parallel"];
-    let children = if parallel.is_array() { parallel } else { &parallel["steps"] };
-    for child in items(children).iter().chain(items(&step["do"])) {
-        gets_in(child, out);
-    }
-    if !step["try"].is_badvalue() {
-        gets_in(&step["try"], out);
-    }
-}
-
-/// The registry host, account id and region of an image in a private ECR
-/// (`123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/name…`); None for any
-/// other image.
-fn ecr_registry(image: &str) -> Option<(String, String, String)> {
-    let (host, _) = image.split_once('/')?;
-    let parts: Vec<&str> = host.split('.').collect();
-    match parts.as_slice() {
-        [account, "dkr", "ecr", region, "amazonaws", "com"]
-            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Some((host.to_string(), account.to_string(), region.to_string()))
-        }
-        _ => None,
-    }
-}
-
-/// The region (for an ECR image) and repository of an image reference,
-/// without tag or digest, as a registry-image resource names it: Docker
-/// Hub's `docker.io/library/debian:12` is `debian`, an ECR image's
-/// repository is its path after the registry host.
-fn base_repository(image: &str) -> (Option<String>, String) {
-    let name = image.split('@').next().unwrap_or(image);
-    // A tag follows the last ':' after the last '/' (a registry port does not).
-    let name = match name.rfind(':') {
-        Some(colon) if !name[colon..].contains('/') => &name[..colon],
-        _ => name,
-    };
-    if let Some((_, _, region)) = ecr_registry(name) {
-        return (Some(region), name.split_once('/').map(|(_, path)| path.to_string()).unwrap_or_default());
-    }
-    let name = name.strip_prefix("docker.io/").unwrap_or(name);
-    let name = name.strip_prefix("library/").unwrap_or(name);
-    (None, name.to_string())
-}
-
-/// Whether an image reference ends in `@sha256:` and 64 hex digits.
-fn pinned_by_digest(image: &str) -> bool {
-    image.rsplit_once("@sha256:").is_some_and(|(_, digest)| {
-        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// Params whose value is a path: oci-build-task's CONTEXT, DOCKERFILE,
-/// BUILD_ARGS_FILE, TARGET_FILE, LABELS_FILE, our BUILD_ARG_TASK_FOLDER, and
-/// any other `*_FILE` or `*_FOLDER`.
-fn is_path_param(key: &str) -> bool {
-    key == "CONTEXT" || key == "DOCKERFILE" || key.ends_with("_FILE") || key.ends_with("_FOLDER")
-}
-
-/// The ARGs a Dockerfile declares before its first FROM without a default:
-/// the build fails, or builds from an empty value, unless something sets them.
-fn required_build_args(dockerfile: &str) -> Vec<String> {
-    let mut required = Vec::new();
-    for line in dockerfile.lines().map(str::trim) {
-        let mut words = line.split_whitespace();
-        match words.next().map(str::to_ascii_uppercase).as_deref() {
-            Some("FROM") => break,
-            Some("ARG") => required.extend(words.filter(|w| !w.contains('=')).map(str::to_string)),
-            _ => {}
-        }
-    }
-    required
-}
-
-/// The build arg names a BUILD_ARGS_FILE sets: a YAML map for .yml/.yaml,
-/// otherwise `name=value` lines (what oci-build-task reads).
-fn args_in_file(path: &str, text: &str) -> Vec<String> {
-    if path.ends_with(".yml") || path.ends_with(".yaml") {
-        let doc = parse_yaml(text).unwrap_or(Yaml::Null);
-        return doc.as_hash().into_iter().flat_map(|h| h.keys()).filter_map(scalar).collect();
-    }
-    text.lines().filter_map(|line| line.split_once('=')).map(|(name, _)| name.to_string()).collect()
-}
-
-/// Every value a param takes: each `((.:var))` over its values, and
-/// `((deploy-env))` over the environments. Empty when another var is left,
-/// since its value is not known here. Each comes with its bindings
-/// (`build-task=example, deploy-env=dev`).
-fn expand(value: &str, scope: &Scope) -> Vec<(String, String)> {
-    let Some(start) = value.find("((") else { return vec![(value.to_string(), String::new())] };
-    let Some(len) = value[start..].find("))") else { return Vec::new() };
-    let var = &value[start + 2..start + len];
-    let values: Vec<String> = if var == "deploy-env" {
-        ENVS.iter().map(|e| e.to_string()).collect()
-    } else {
-        match var.strip_prefix(".:").and_then(|local| scope.vars.get(local)) {
-            Some(values) => values.clone(),
-            None => return Vec::new(),
-        }
-    };
-    let rest = &value[start + len + 2..];
-    let mut out = Vec::new();
-    for v in values {
-        for (tail, binding) in expand(rest, scope) {
-            let name = var.trim_start_matches(".:");
-            let binding = if binding.is_empty() { format!("{name}={v}") } else { format!("{name}={v}, {binding}") };
-            out.push((format!("{}{v}{tail}", &value[..start]), binding));
-        }
-    }
-    out
-}
-
-/// What in a line looks like a secret: an AWS access key id, or a long token
-/// of hex or base64. The secret itself is never repeated in the message.
-fn secret_in_line(line: &str) -> Option<&'static str> {
-    let bytes = line.as_bytes();
-    for i in 0..bytes.len() {
-        let rest = &bytes[i..];
-        if (rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA"))
-            && rest.len() >= 20
-            && rest[4..20].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        {
-            return Some("an AWS access key id");
-        }
-    }
-    // An image digest (`sha256:` and 64 hex digits) names an image; it is no secret.
-    let line = without_digests(line);
-    for token in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/')) {
-        if token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Some("a long hex string, like a token");
-        }
-        if token.len() >= 40
-            && token.bytes().any(|b| b.is_ascii_uppercase())
-            && token.bytes().any(|b| b.is_ascii_lowercase())
-            && token.bytes().any(|b| b.is_ascii_digit())
-        {
-            return Some("a long base64 string, like a token");
-        }
-    }
-    None
-}
-
-/// `line` with each `sha256:<64 hex digits>` replaced by `sha256:<digest>`.
-fn without_digests(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = rest.find("sha256:") {
-        let after = &rest[at + 7..];
-        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
-        out.push_str(&rest[..at + 7]);
-        if hex == 64 {
-            out.push_str("<digest>");
-            rest = &after[64..];
-        } else {
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Keys that name a secret (password, secret, token, private or access key)
-/// holding a literal rather than a ((var)).
-fn literal_secrets(doc: &Yaml, found: &mut Vec<String>) {
-    match doc {
-        Yaml::Hash(hash) => {
-            for (key, value) in hash {
-                let key = scalar(key).unwrap_or_default();
-                let lower = key.to_ascii_lowercase().replace('-', "_");
-                let secret =
-                    ["password", "secret", "token", "private_key", "access_key"].iter().any(|s| lower.contains(s));
-                if let (true, Some(value)) = (secret, scalar(value))
-                    && !value.is_empty()
-                    && !is_var(&value)
-                {
-                    found.push(key.clone());
-                }
-                literal_secrets(value, found);
-            }
-        }
-        Yaml::Array(list) => list.iter().for_each(|item| literal_secrets(item, found)),
-        _ => {}
-    }
+/// The real repository, which each planted-mistake test changes in one place.
+fn baseline() -> Repo {
+    let repo = real_repo();
+    assert!(repo.is_file("Dockerfile"), "the repository has its Dockerfile");
+    repo
 }
 
 // ---------------------------------------------------------------------------
@@ -1652,18 +48,17 @@ fn assert_caught(repo: &Repo, expected: &str) {
 
 #[test]
 fn the_real_pipeline_passes_every_check() {
-    assert_clean(&Repo::real());
+    assert_clean(&real_repo());
 }
 
 #[test]
 fn the_baseline_the_mistakes_are_planted_in_passes_every_check() {
-    assert_clean(&Repo::baseline());
+    assert_clean(&baseline());
 }
 
 #[test]
 fn a_task_config_file_that_does_not_exist_is_caught() {
-    let repo =
-        Repo::baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/audit.yml", "file: src/ci/tasks/audits.yml");
+    let repo = baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/audit.yml", "file: src/ci/tasks/audits.yml");
     assert_caught(
         &repo,
         "job build-and-deploy, step audit: file 'ci/tasks/audits.yml' not found within artifact 'src'",
@@ -1672,7 +67,7 @@ fn a_task_config_file_that_does_not_exist_is_caught() {
 
 #[test]
 fn a_task_config_file_in_an_artifact_never_produced_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/tag.yml", "file: source/ci/tasks/tag.yml");
+    let repo = baseline().edit("ci/pipeline.yml", "file: src/ci/tasks/tag.yml", "file: source/ci/tasks/tag.yml");
     assert_caught(
         &repo,
         "job build-and-deploy, step tag: unknown artifact source: 'source' in task config file path 'source/ci/tasks/tag.yml'",
@@ -1682,7 +77,7 @@ fn a_task_config_file_in_an_artifact_never_produced_is_caught() {
 #[test]
 fn an_input_no_earlier_step_produces_is_caught() {
     // The audit needs the binary build-audit makes; drop that step.
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "  - task: build-audit\n    file: src/ci/tasks/build-audit.yml\n    image: rust\n",
         "",
@@ -1692,7 +87,7 @@ fn an_input_no_earlier_step_produces_is_caught() {
 
 #[test]
 fn an_input_mapped_to_a_missing_artifact_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "      file: src/ci/tasks/audit.yml\n",
         "      file: src/ci/tasks/audit.yml\n      input_mapping: {image: built-image}\n",
@@ -1702,7 +97,7 @@ fn an_input_mapped_to_a_missing_artifact_is_caught() {
 
 #[test]
 fn an_input_added_to_a_task_config_without_a_producer_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/tasks/deploy.yml",
         "- name: image-repository\n",
         "- name: image-repository\n- name: cf-config\n",
@@ -1712,7 +107,7 @@ fn an_input_added_to_a_task_config_without_a_producer_is_caught() {
 
 #[test]
 fn an_output_renamed_by_output_mapping_is_no_longer_there_under_its_own_name() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "      file: src/ci/tasks/build.yml\n",
         "      file: src/ci/tasks/build.yml\n      output_mapping: {image: built-image}\n",
@@ -1724,14 +119,14 @@ fn an_output_renamed_by_output_mapping_is_no_longer_there_under_its_own_name() {
 
 #[test]
 fn an_image_artifact_never_fetched_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "      - get: rust\n", "");
+    let repo = baseline().edit("ci/pipeline.yml", "      - get: rust\n", "");
     assert_caught(&repo, "job build-and-deploy, step build-audit: missing image artifact source: rust");
     assert_caught(&repo, "job build-and-deploy, step audit: missing image artifact source: rust");
 }
 
 #[test]
 fn a_load_var_from_an_artifact_never_produced_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "file: task-list/tasks.json", "file: tasks-list/tasks.json");
+    let repo = baseline().edit("ci/pipeline.yml", "file: task-list/tasks.json", "file: tasks-list/tasks.json");
     assert_caught(
         &repo,
         "job build-and-deploy, step build-tasks: unknown artifact source: 'tasks-list' in file path 'tasks-list/tasks.json'",
@@ -1740,31 +135,31 @@ fn a_load_var_from_an_artifact_never_produced_is_caught() {
 
 #[test]
 fn across_over_a_var_never_loaded_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "values: ((.:build-tasks))", "values: ((.:build-task-list))");
+    let repo = baseline().edit("ci/pipeline.yml", "values: ((.:build-tasks))", "values: ((.:build-task-list))");
     assert_caught(&repo, "job build-and-deploy, step across build-task: undefined local var: build-task-list");
 }
 
 #[test]
 fn a_get_of_an_undeclared_resource_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "      - get: general-task\n", "      - get: cf-cli\n");
+    let repo = baseline().edit("ci/pipeline.yml", "      - get: general-task\n", "      - get: cf-cli\n");
     assert_caught(&repo, "job build-and-deploy, step cf-cli: unknown resource 'cf-cli'");
 }
 
 #[test]
 fn a_get_passed_through_an_unknown_job_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "passed: [test]", "passed: [tests]");
+    let repo = baseline().edit("ci/pipeline.yml", "passed: [test]", "passed: [tests]");
     assert_caught(&repo, "job build-and-deploy, step src: passed references an unknown job ('tests')");
 }
 
 #[test]
 fn a_misspelt_step_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "  - task: list-tasks\n", "  - taks: list-tasks\n");
+    let repo = baseline().edit("ci/pipeline.yml", "  - task: list-tasks\n", "  - taks: list-tasks\n");
     assert_caught(&repo, "job build-and-deploy, step (plan): a step with none of get, put, task");
 }
 
 #[test]
 fn a_task_script_that_does_not_exist_is_caught() {
-    let repo = Repo::baseline().edit("ci/tasks/tag.yml", "path: src/ci/tasks/tag.sh", "path: src/ci/tasks/tags.sh");
+    let repo = baseline().edit("ci/tasks/tag.yml", "path: src/ci/tasks/tag.sh", "path: src/ci/tasks/tags.sh");
     assert_caught(
         &repo,
         "job build-and-deploy, step tag: run.path: 'ci/tasks/tags.sh' not found within artifact 'src'",
@@ -1773,7 +168,7 @@ fn a_task_script_that_does_not_exist_is_caught() {
 
 #[test]
 fn a_task_script_without_execute_bits_is_caught() {
-    let repo = Repo::baseline().without_execute_bits("ci/tasks/deploy.sh");
+    let repo = baseline().without_execute_bits("ci/tasks/deploy.sh");
     assert_caught(
         &repo,
         "job build-and-deploy, step deploy: run.path: 'ci/tasks/deploy.sh' within artifact 'src' is not executable",
@@ -1782,7 +177,7 @@ fn a_task_script_without_execute_bits_is_caught() {
 
 #[test]
 fn a_task_config_concourse_would_refuse_is_caught() {
-    let repo = Repo::baseline().edit("ci/tasks/tag.yml", "platform: linux\n", "");
+    let repo = baseline().edit("ci/tasks/tag.yml", "platform: linux\n", "");
     assert_caught(&repo, "job build-and-deploy, step tag: invalid task configuration: missing 'platform'");
 }
 
@@ -1791,7 +186,7 @@ const RUN_STEP: &str = "    - task: run\n      file: src/ci/tasks/run.yml\n     
 
 #[test]
 fn an_image_pushed_without_a_run_step_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", RUN_STEP, "");
+    let repo = baseline().edit("ci/pipeline.yml", RUN_STEP, "");
     assert_caught(
         &repo,
         "job build-and-deploy, step image-repository: pushes image/image.tar, but no run step ran the image first",
@@ -1801,7 +196,7 @@ fn an_image_pushed_without_a_run_step_is_caught() {
 #[test]
 fn a_run_step_after_the_push_is_caught() {
     let put_end = "      get_params:\n        skip_download: true\n";
-    let repo = Repo::baseline().edit("ci/pipeline.yml", RUN_STEP, "").edit(
+    let repo = baseline().edit("ci/pipeline.yml", RUN_STEP, "").edit(
         "ci/pipeline.yml",
         put_end,
         &format!("{put_end}{RUN_STEP}"),
@@ -1814,7 +209,7 @@ fn a_run_step_after_the_push_is_caught() {
 
 #[test]
 fn a_run_step_in_another_image_than_the_one_built_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "      file: src/ci/tasks/run.yml\n      image: image\n",
         "      file: src/ci/tasks/run.yml\n      image: rust\n",
@@ -1824,7 +219,7 @@ fn a_run_step_in_another_image_than_the_one_built_is_caught() {
 
 #[test]
 fn a_run_step_that_does_not_run_the_smoke_tool_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/tasks/run.yml",
         "  path: smoke-bin/build-task-smoke\n",
         "  path: /usr/local/bin/build-task\n",
@@ -1834,14 +229,14 @@ fn a_run_step_that_does_not_run_the_smoke_tool_is_caught() {
 
 #[test]
 fn a_run_step_whose_smoke_tool_is_never_built_is_caught() {
-    let repo = Repo::baseline().edit("ci/tasks/build-audit.yml", "- name: smoke-bin\n", "");
+    let repo = baseline().edit("ci/tasks/build-audit.yml", "- name: smoke-bin\n", "");
     assert_caught(&repo, "job build-and-deploy, step run: missing inputs: smoke-bin");
 }
 
 #[test]
 fn a_run_step_that_does_not_set_its_task_file_vars_is_caught() {
     let without_vars = RUN_STEP.replace("      vars:\n        task: ((.:build-task))\n", "");
-    let repo = Repo::baseline().edit("ci/pipeline.yml", RUN_STEP, &without_vars);
+    let repo = baseline().edit("ci/pipeline.yml", RUN_STEP, &without_vars);
     assert_caught(&repo, "job build-and-deploy, step run: task config src/ci/tasks/run.yml: undefined vars: task");
 }
 
@@ -1877,32 +272,32 @@ fn an_image_rebuilt_after_its_run_must_be_run_described_and_gated_again() {
 
 #[test]
 fn a_task_folder_without_an_env_file_is_caught() {
-    let repo = Repo::baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
+    let repo = baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
     assert_caught(&repo, "tasks/new-scan: no .env, which oci-build-task reads as BUILD_ARGS_FILE");
 }
 
 #[test]
 fn an_env_file_without_base_image_is_caught() {
-    let repo = Repo::baseline().with("tasks/new-scan/.env", "BASE=scratch\n");
+    let repo = baseline().with("tasks/new-scan/.env", "BASE=scratch\n");
     assert_caught(&repo, "tasks/new-scan/.env: no BASE_IMAGE=<image> line");
 }
 
 #[test]
 fn env_file_lines_oci_build_task_would_pass_on_verbatim_are_caught() {
-    let repo = Repo::baseline().with("tasks/new-scan/.env", "# the base\r\nBASE_IMAGE=scratch\r\n");
+    let repo = baseline().with("tasks/new-scan/.env", "# the base\r\nBASE_IMAGE=scratch\r\n");
     assert_caught(&repo, "tasks/new-scan/.env: line 1 is a comment, which oci-build-task passes on as a build arg");
     assert_caught(&repo, "tasks/new-scan/.env: line 2 ends with a carriage return");
 }
 
 #[test]
 fn a_task_folder_name_that_cannot_be_an_app_name_is_caught() {
-    let repo = Repo::baseline().with("tasks/New_Scan/.env", "BASE_IMAGE=scratch\n");
+    let repo = baseline().with("tasks/New_Scan/.env", "BASE_IMAGE=scratch\n");
     assert_caught(&repo, "tasks/New_Scan: a task folder name must be lowercase letters, digits and dashes");
 }
 
 #[test]
 fn a_build_param_path_missing_from_the_repository_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "DOCKERFILE: Dockerfile", "DOCKERFILE: build/Dockerfile");
+    let repo = baseline().edit("ci/pipeline.yml", "DOCKERFILE: Dockerfile", "DOCKERFILE: build/Dockerfile");
     assert_caught(
         &repo,
         "job build-and-deploy, step build: params.DOCKERFILE: 'build/Dockerfile' not found within artifact 'src'",
@@ -1913,7 +308,7 @@ fn a_build_param_path_missing_from_the_repository_is_caught() {
 fn a_build_param_path_is_checked_for_every_task() {
     // A second task whose folder has no .env: the build args file is missing
     // for that task alone.
-    let repo = Repo::baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
+    let repo = baseline().with("tasks/new-scan/mod.rs", "//! A new scan.\n");
     assert_caught(
         &repo,
         "job build-and-deploy, step build: params.BUILD_ARGS_FILE: 'tasks/new-scan/.env' not found within artifact 'src' (for build-task=new-scan)",
@@ -1927,7 +322,7 @@ fn a_build_arg_the_dockerfile_needs_and_nothing_sets_is_caught() {
                       FROM ${BASE_IMAGE}\nARG SET_LATER\n";
     let unset = "job build-and-deploy, step build: the Dockerfile's ARG BUILD_TASK has no default, \
                  and neither params.BUILD_ARG_BUILD_TASK nor tasks/example/.env sets it (for build-task=example)";
-    let repo = Repo::baseline().with("Dockerfile", dockerfile).with("tasks/example/.env", "BASE_IMAGE=scratch\n");
+    let repo = baseline().with("Dockerfile", dockerfile).with("tasks/example/.env", "BASE_IMAGE=scratch\n");
     let problems = check(&repo);
     assert!(problems.iter().any(|p| p == unset), "{problems:#?}");
     // BASE_IMAGE comes from the .env, TASK_FOLDER from BUILD_ARG_TASK_FOLDER;
@@ -1941,7 +336,7 @@ fn a_build_arg_the_dockerfile_needs_and_nothing_sets_is_caught() {
 
 #[test]
 fn a_deploy_vars_file_missing_for_one_environment_is_caught() {
-    let repo = Repo::baseline().without(".cloudgov/vars/pages-staging.yml");
+    let repo = baseline().without(".cloudgov/vars/pages-staging.yml");
     assert_caught(
         &repo,
         "job build-and-deploy, step deploy: params.CF_VARS_FILE: '.cloudgov/vars/pages-staging.yml' not found within artifact 'src' (for deploy-env=staging)",
@@ -1950,7 +345,7 @@ fn a_deploy_vars_file_missing_for_one_environment_is_caught() {
 
 #[test]
 fn a_literal_aws_key_in_the_pipeline_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "aws_access_key_id: ((ecr-aws-key))",
         "aws_access_key_id: AKIAIOSFODNN7EXAMPLE",
@@ -1970,21 +365,21 @@ fn a_literal_aws_key_in_the_pipeline_is_caught() {
 #[test]
 fn a_literal_password_is_caught() {
     let repo =
-        Repo::baseline().edit("ci/pipeline.yml", "CF_PASSWORD: ((((deploy-env))-cf-password))", "CF_PASSWORD: hunter2");
+        baseline().edit("ci/pipeline.yml", "CF_PASSWORD: ((((deploy-env))-cf-password))", "CF_PASSWORD: hunter2");
     assert_caught(&repo, "ci/pipeline.yml: CF_PASSWORD: a literal where a ((var)) belongs");
-    let repo = Repo::baseline().with("ci/vars/dev.yml", "cf-password: hunter2\n");
+    let repo = baseline().with("ci/vars/dev.yml", "cf-password: hunter2\n");
     assert_caught(&repo, "ci/vars/dev.yml: cf-password: a literal where a ((var)) belongs");
 }
 
 #[test]
 fn a_long_token_in_a_script_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/tasks/deploy.sh",
         "set -eu\n",
         "set -eu\nexport GH_TOKEN=3f1c9e0a7b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e\n",
     );
     assert_caught(&repo, "ci/tasks/deploy.sh:10: a long hex string, like a token");
-    let repo = Repo::baseline().with(
+    let repo = baseline().with(
         "ci/tasks/notify.sh",
         "#!/bin/sh\ncurl -H 'Authorization: Bearer wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' https://example.test\n",
     );
@@ -2004,7 +399,7 @@ fn check_plan(plan: &str) -> Vec<String> {
          - {{name: alpine, type: registry-image, source: {{repository: alpine}}}}\n",
         indent(plan, "  ")
     );
-    check(&Repo::baseline().with("ci/pipeline.yml", &pipeline))
+    check(&baseline().with("ci/pipeline.yml", &pipeline))
 }
 
 /// A task step with an inline config; `inputs` and `outputs` are YAML flow lists.
@@ -2103,7 +498,7 @@ fn try_and_hooks_are_walked() {
 
 #[test]
 fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly() {
-    let pipeline = parse_yaml(&Repo::real().read("ci/pipeline.yml").expect("ci/pipeline.yml")).expect("YAML");
+    let pipeline = parse_yaml(&real_repo().read("ci/pipeline.yml").expect("ci/pipeline.yml")).expect("YAML");
     let job = |name: &str| items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some(name)).cloned();
     assert!(job("test").is_some(), "a test job");
     let deploy = job("build-and-deploy").expect("a build-and-deploy job");
@@ -2142,7 +537,7 @@ fn the_pipeline_builds_audits_pushes_and_deploys_every_task_and_rebuilds_weekly(
 
 #[test]
 fn each_image_runs_doctor_and_a_local_run_against_the_fixture_site_before_it_is_pushed() {
-    let repo = Repo::real();
+    let repo = real_repo();
     let pipeline = parse_yaml(&repo.read("ci/pipeline.yml").expect("ci/pipeline.yml")).expect("YAML");
     let deploy = items(&pipeline["jobs"]).iter().find(|j| j["name"].as_str() == Some("build-and-deploy")).cloned();
     let plan = deploy.expect("a build-and-deploy job")["plan"].clone();
@@ -2176,7 +571,7 @@ fn each_image_runs_doctor_and_a_local_run_against_the_fixture_site_before_it_is_
 
 #[test]
 fn every_pipeline_var_is_set_per_environment_or_is_a_documented_credential() {
-    let repo = Repo::real();
+    let repo = real_repo();
     let readme = repo.read("ci/README.md").expect("ci/README.md");
     for credential in CREDENTIALS {
         assert!(readme.contains(credential), "ci/README.md does not describe the credential {credential}");
@@ -2193,7 +588,7 @@ fn every_pipeline_var_is_set_per_environment_or_is_a_documented_credential() {
 /// Every ((var)) in `values` is set by each environment's vars file, is a
 /// local var or is a credential.
 fn vars_are_set(pipeline: &str, values: &[String], envs: &[&str]) {
-    let repo = Repo::real();
+    let repo = real_repo();
     for env in envs {
         let file = format!("ci/vars/{env}.yml");
         let static_vars = parse_yaml(&repo.read(&file).unwrap_or_else(|| panic!("{file}"))).expect("YAML");
@@ -2251,7 +646,7 @@ fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
 
 #[test]
 fn each_environment_gets_a_routeless_idle_app_per_task_with_its_services() {
-    let repo = Repo::real();
+    let repo = real_repo();
     let template = repo.read(".cloudgov/manifest.yml").expect(".cloudgov/manifest.yml");
     for env in ENVS {
         let file = format!(".cloudgov/vars/pages-{env}.yml");
@@ -2459,13 +854,13 @@ const DIGEST: &str = "sha256:40b107342c492725bc7aacbe93a49945445191ae364184a6d24
 
 #[test]
 fn a_task_built_from_a_pinned_ecr_base_with_the_forks_login_passes() {
-    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"));
+    let repo = ecr_base_task(baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"));
     assert_clean(&repo);
 }
 
 #[test]
 fn a_build_without_login_while_a_task_env_names_an_ecr_base_is_caught() {
-    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}")).edit(
+    let repo = ecr_base_task(baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}")).edit(
         "ci/pipeline.yml",
         "        LOGIN: ECR\n",
         "",
@@ -2484,7 +879,7 @@ fn a_build_without_login_while_a_task_env_names_an_ecr_base_is_caught() {
 #[test]
 fn an_ecr_base_in_another_region_or_account_or_not_pinned_by_digest_is_caught() {
     let east = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hardened/debian:12";
-    let repo = ecr_base_task(Repo::baseline(), east);
+    let repo = ecr_base_task(baseline(), east);
     assert_caught(
         &repo,
         "step build: tasks/new-scan/.env names a base in ECR in us-east-1, but the fork logs in to us-gov-west-1 (params.REGION)",
@@ -2494,7 +889,7 @@ fn an_ecr_base_in_another_region_or_account_or_not_pinned_by_digest_is_caught() 
         "step build: tasks/new-scan/.env: the ECR base 123456789012.dkr.ecr.us-east-1.amazonaws.com/… is not pinned by digest",
     );
     // Without REGION the fork logs in to its default, eu-west-1.
-    let repo = ecr_base_task(Repo::baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"))
+    let repo = ecr_base_task(baseline(), &format!("{ECR_HOST}/hardened/debian@{DIGEST}"))
         .edit("ci/pipeline.yml", "        REGION: us-gov-west-1\n", "")
         .edit("ci/pipeline.yml", "        REGISTRIES: ((ecr-account-id))\n", "        REGISTRIES: \"210987654321\"\n");
     assert_caught(&repo, "names a base in ECR in us-gov-west-1, but the fork logs in to eu-west-1 (params.REGION)");
@@ -2507,19 +902,16 @@ fn an_ecr_base_in_another_region_or_account_or_not_pinned_by_digest_is_caught() 
 #[test]
 fn an_unknown_oci_build_task_param_is_caught() {
     // The older fork's switch; this fork reads LOGIN instead.
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        ECR: \"TRUE\"\n");
+    let repo = baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        ECR: \"TRUE\"\n");
     assert_caught(
         &repo,
         "job build-and-deploy, step build: params.ECR: an unknown oci-build-task param, which neither it nor the fork reads (CONTRACT C10)",
     );
-    let repo = Repo::baseline().edit(
-        "ci/pipeline.yml",
-        "        UNPACK_ROOTFS: \"true\"\n",
-        "        UNPACK_ROOT_FS: \"true\"\n",
-    );
+    let repo =
+        baseline().edit("ci/pipeline.yml", "        UNPACK_ROOTFS: \"true\"\n", "        UNPACK_ROOT_FS: \"true\"\n");
     assert_caught(&repo, "step build: params.UNPACK_ROOT_FS: an unknown oci-build-task param");
     // Prefixed params are known by their prefix.
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "        UNPACK_ROOTFS: \"true\"\n",
         "        UNPACK_ROOTFS: \"true\"\n        LABEL_team: pages\n        BUILDKIT_SECRETTEXT_extra-ca: ((extra-ca))\n",
@@ -2529,34 +921,34 @@ fn an_unknown_oci_build_task_param_is_caught() {
 
 #[test]
 fn a_login_by_key_pair_without_its_pass_or_registry_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: PASS\n");
+    let repo = baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: PASS\n");
     assert_caught(&repo, "job build-and-deploy, step build: params.LOGIN is PASS, but params.PASS is not set");
     assert_caught(&repo, "job build-and-deploy, step build: params.LOGIN is PASS, but params.REG_URL is not set");
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "        LOGIN: ECR\n",
         "        LOGIN: PASS\n        PASS: ((ecr-aws-key)):((ecr-aws-secret))\n        REG_URL: ((ecr-account-id)).dkr.ecr.us-gov-west-1.amazonaws.com\n",
     );
     assert!(!check(&repo).iter().any(|p| p.contains("params.LOGIN")), "{:#?}", check(&repo));
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: IAM\n");
+    let repo = baseline().edit("ci/pipeline.yml", "        LOGIN: ECR\n", "        LOGIN: IAM\n");
     assert_caught(&repo, "step build: params.LOGIN: 'IAM' is neither ECR nor PASS");
 }
 
 #[test]
 fn a_source_without_verification_keys_is_caught() {
     let keys = "    commit_verification_keys: ((gpg-keys))\n";
-    let repo = Repo::baseline().edit("ci/pipeline.yml", keys, "");
+    let repo = baseline().edit("ci/pipeline.yml", keys, "");
     assert_caught(
         &repo,
         "resource src: a git source without commit_verification_keys, so unsigned commits would build and deploy",
     );
-    let repo = Repo::baseline().edit("ci/pull-requests.yml", keys, "");
+    let repo = baseline().edit("ci/pull-requests.yml", keys, "");
     assert_caught(&repo, "ci/pull-requests.yml: resource main: a git source without commit_verification_keys");
 }
 
 #[test]
 fn a_pull_request_source_that_lets_forks_in_is_caught() {
-    let repo = Repo::baseline().edit("ci/pull-requests.yml", "disable_forks: true", "disable_forks: false");
+    let repo = baseline().edit("ci/pull-requests.yml", "disable_forks: true", "disable_forks: false");
     assert_caught(
         &repo,
         "ci/pull-requests.yml: resource pull-request: a pull request source without disable_forks: true",
@@ -2565,16 +957,16 @@ fn a_pull_request_source_that_lets_forks_in_is_caught() {
 
 #[test]
 fn a_deploy_without_a_notice_is_caught() {
-    let pipeline = Repo::real().read("ci/pipeline.yml").expect("ci/pipeline.yml");
+    let pipeline = real_repo().read("ci/pipeline.yml").expect("ci/pipeline.yml");
     let start = pipeline.find("      on_success:\n        put: slack\n").expect("the deploy's on_success");
     let end = start + pipeline[start..].find("      on_failure:\n").expect("then its on_failure");
-    let repo = Repo::baseline().with("ci/pipeline.yml", &format!("{}{}", &pipeline[..start], &pipeline[end..]));
+    let repo = baseline().with("ci/pipeline.yml", &format!("{}{}", &pipeline[..start], &pipeline[end..]));
     assert_caught(
         &repo,
         "job build-and-deploy, step deploy: a deploy without a notice of its success (on_success: a put to a slack-notification resource)",
     );
     // A hook that puts to anything else is no notice.
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "      on_failure:\n        put: slack\n",
         "      on_failure:\n        put: image-repository\n",
@@ -2584,7 +976,7 @@ fn a_deploy_without_a_notice_is_caught() {
 
 #[test]
 fn a_weekly_rebuild_without_a_failure_notice_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "  on_failure:\n    put: slack\n",
         "  on_failure:\n    put: image-repository\n",
@@ -2598,7 +990,7 @@ fn a_weekly_rebuild_without_a_failure_notice_is_caught() {
 
 #[test]
 fn a_notice_endpoint_written_into_the_pipeline_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "url: ((slack-webhook-url))",
         "url: https://hooks.slack.com/services/team/channel",
@@ -2608,8 +1000,7 @@ fn a_notice_endpoint_written_into_the_pipeline_is_caught() {
 
 #[test]
 fn a_resource_of_an_undeclared_type_is_caught() {
-    let repo =
-        Repo::baseline().edit("ci/pipeline.yml", "- name: slack-notification\n", "- name: slack-notifications\n");
+    let repo = baseline().edit("ci/pipeline.yml", "- name: slack-notification\n", "- name: slack-notifications\n");
     assert_caught(
         &repo,
         "resource slack: unknown resource type 'slack-notification' (neither bundled nor in resource_types)",
@@ -2618,16 +1009,13 @@ fn a_resource_of_an_undeclared_type_is_caught() {
 
 #[test]
 fn a_set_pipeline_var_file_missing_for_one_environment_is_caught() {
-    let repo = Repo::baseline().without("ci/vars/staging.yml");
+    let repo = baseline().without("ci/vars/staging.yml");
     assert_caught(
         &repo,
         "job set-pipeline, step build-task: file 'ci/vars/staging.yml' not found within artifact 'src' (for deploy-env=staging)",
     );
-    let repo = Repo::baseline().edit(
-        "ci/pull-requests.yml",
-        "file: main/ci/pull-requests.yml",
-        "file: main/ci/pull-request.yml",
-    );
+    let repo =
+        baseline().edit("ci/pull-requests.yml", "file: main/ci/pull-requests.yml", "file: main/ci/pull-request.yml");
     assert_caught(
         &repo,
         "ci/pull-requests.yml: job set-pipeline, step self: file 'ci/pull-request.yml' not found within artifact 'main'",
@@ -2636,7 +1024,7 @@ fn a_set_pipeline_var_file_missing_for_one_environment_is_caught() {
 
 #[test]
 fn an_environment_without_its_release_switch_is_caught() {
-    let repo = Repo::baseline().edit("ci/vars/dev.yml", "github-releases: []\n", "");
+    let repo = baseline().edit("ci/vars/dev.yml", "github-releases: []\n", "");
     assert_caught(&repo, "job release, step across release: ci/vars/dev.yml sets no list ((github-releases))");
 }
 
@@ -2658,7 +1046,7 @@ fn resource_of(pipeline: &Yaml, name: &str) -> Yaml {
 }
 
 fn read_yaml(path: &str) -> Yaml {
-    parse_yaml(&Repo::real().read(path).unwrap_or_else(|| panic!("{path}"))).expect("YAML")
+    parse_yaml(&real_repo().read(path).unwrap_or_else(|| panic!("{path}"))).expect("YAML")
 }
 
 #[test]
@@ -2720,7 +1108,7 @@ fn one_way_of_authenticating_to_ecr_serves_the_resources_and_cf_push_and_the_bui
     assert_eq!(step["params"]["CF_DOCKER_USERNAME"].as_str(), Some("((ecr-aws-key))"));
     assert_eq!(step["params"]["CF_DOCKER_PASSWORD"].as_str(), Some("((ecr-aws-secret))"));
     // ci/README.md says why the build differs.
-    let readme = Repo::real().read("ci/README.md").expect("ci/README.md");
+    let readme = real_repo().read("ci/README.md").expect("ci/README.md");
     assert!(readme.contains("LOGIN=PASS") && readme.contains("REG_URL"), "ci/README.md documents the key pair login");
 }
 
@@ -2799,7 +1187,7 @@ fn dev_checks_every_pull_request_without_pushing_and_reports_on_it() {
         }
     }
     // Nothing leaves the pipeline but statuses.
-    let text = Repo::real().read("ci/pull-requests.yml").expect("ci/pull-requests.yml");
+    let text = real_repo().read("ci/pull-requests.yml").expect("ci/pull-requests.yml");
     for pushed in ["put: image-repository", "deploy.yml", "github-release"] {
         assert!(!text.contains(pushed), "ci/pull-requests.yml has {pushed}");
     }
@@ -2818,7 +1206,7 @@ const PUSH_STEP: &str = "      get_params:\n        skip_download: true\n";
 fn an_image_pushed_without_the_cve_gate_is_caught() {
     let gate = "    - task: cve-gate\n      file: src/ci/tasks/cve-gate.yml\n      image: rust\n      params:\n        \
                 BUILD_TASK: ((.:build-task))\n        CVE_ALLOWLIST_FILE: src/hardening/cve-allowlist.toml\n";
-    let repo = Repo::baseline().edit("ci/pipeline.yml", gate, "");
+    let repo = baseline().edit("ci/pipeline.yml", gate, "");
     assert_caught(
         &repo,
         "job build-and-deploy, step image-repository: pushes image/image.tar, but no CVE gate passed on it first",
@@ -2834,17 +1222,17 @@ fn an_image_pushed_without_the_cve_gate_is_caught() {
 #[test]
 fn a_gate_on_a_scan_of_something_else_than_the_image_is_caught() {
     // The scan reads the source tree instead of the image's SBOM.
-    let repo = Repo::baseline().edit("ci/tasks/scan.yml", "inputs:\n- name: sbom\n", "inputs:\n- name: src\n");
+    let repo = baseline().edit("ci/tasks/scan.yml", "inputs:\n- name: sbom\n", "inputs:\n- name: src\n");
     assert_caught(&repo, "step image-repository: pushes image/image.tar, but no CVE gate passed on it first");
     // The gate reads no scan at all.
-    let repo = Repo::baseline().edit("ci/tasks/cve-gate.yml", "- name: scan\n", "");
+    let repo = baseline().edit("ci/tasks/cve-gate.yml", "- name: scan\n", "");
     assert_caught(&repo, "step image-repository: pushes image/image.tar, but no CVE gate passed on it first");
 }
 
 #[test]
 fn a_gate_without_its_allow_list_or_with_one_that_is_not_there_is_caught() {
     let list = "        CVE_ALLOWLIST_FILE: src/hardening/cve-allowlist.toml\n";
-    let repo = Repo::baseline().edit("ci/pipeline.yml", list, "");
+    let repo = baseline().edit("ci/pipeline.yml", list, "");
     assert_caught(
         &repo,
         "job build-and-deploy, step cve-gate: the CVE gate names no allow-list (params.CVE_ALLOWLIST_FILE)",
@@ -2854,7 +1242,7 @@ fn a_gate_without_its_allow_list_or_with_one_that_is_not_there_is_caught() {
         "step cve-gate: params.CVE_ALLOWLIST_FILE: the task config leaves it to the step, which does not set it",
     );
     let repo =
-        Repo::baseline().edit("ci/pipeline.yml", list, "        CVE_ALLOWLIST_FILE: src/hardening/cve-allowlist.yml\n");
+        baseline().edit("ci/pipeline.yml", list, "        CVE_ALLOWLIST_FILE: src/hardening/cve-allowlist.yml\n");
     assert_caught(
         &repo,
         "job build-and-deploy, step cve-gate: params.CVE_ALLOWLIST_FILE: 'hardening/cve-allowlist.yml' not found within artifact 'src'",
@@ -2863,7 +1251,7 @@ fn a_gate_without_its_allow_list_or_with_one_that_is_not_there_is_caught() {
 
 #[test]
 fn an_image_pushed_without_an_sbom_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", SBOM_STEP, "");
+    let repo = baseline().edit("ci/pipeline.yml", SBOM_STEP, "");
     assert_caught(
         &repo,
         "job build-and-deploy, step image-repository: pushes image/image.tar, but no SBOM of it was made first",
@@ -2874,9 +1262,9 @@ fn an_image_pushed_without_an_sbom_is_caught() {
 #[test]
 fn a_scanner_image_not_pinned_by_digest_is_caught() {
     let pin = "  version:\n    digest: sha256:8a93fc48da96bd6ec5981279d099b69de11541dc68fdf222fb9161f8ff284af7\n";
-    let repo = Repo::baseline().edit("ci/tasks/scan.yml", pin, "");
+    let repo = baseline().edit("ci/tasks/scan.yml", pin, "");
     assert_caught(&repo, "job build-and-deploy, step scan: the image of grype (anchore/grype) is not pinned by digest");
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/tasks/sbom.yml",
         "  version:\n    digest: sha256:5999d209",
         "  version:\n    digest: 5999d209",
@@ -2887,22 +1275,22 @@ fn a_scanner_image_not_pinned_by_digest_is_caught() {
 #[test]
 fn a_scan_that_would_download_its_own_database_is_caught() {
     let repo =
-        Repo::baseline().edit("ci/tasks/scan.yml", "GRYPE_DB_AUTO_UPDATE: \"false\"", "GRYPE_DB_AUTO_UPDATE: \"true\"");
+        baseline().edit("ci/tasks/scan.yml", "GRYPE_DB_AUTO_UPDATE: \"false\"", "GRYPE_DB_AUTO_UPDATE: \"true\"");
     assert_caught(&repo, "job build-and-deploy, step scan: grype would download its own database");
-    let repo = Repo::baseline().edit("ci/tasks/scan.yml", "- name: grype-db\n", "");
+    let repo = baseline().edit("ci/tasks/scan.yml", "- name: grype-db\n", "");
     assert_caught(
         &repo,
         "job build-and-deploy, step scan: grype's database (params.GRYPE_DB_CACHE_DIR 'grype-db') is no input of the task",
     );
     // The fetch itself must come before the scans.
     let fetch = "  - task: grype-db\n    file: src/ci/tasks/grype-db.yml\n";
-    let repo = Repo::baseline().edit("ci/pipeline.yml", fetch, "");
+    let repo = baseline().edit("ci/pipeline.yml", fetch, "");
     assert_caught(&repo, "job build-and-deploy, step scan: missing inputs: grype-db");
 }
 
 #[test]
 fn the_pipeline_scans_each_image_after_its_audit_and_gates_its_push_with_the_allow_list() {
-    let repo = Repo::real();
+    let repo = real_repo();
     let pipeline = read_yaml("ci/pipeline.yml");
     let deploy = job_of(&pipeline, "build-and-deploy");
     let plan = items(&deploy["plan"]);
@@ -2972,7 +1360,7 @@ fn the_gate_step_stops_a_fixable_high_finding_and_passes_it_when_the_allow_list_
     let report =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("hardening/audit/tests/fixtures/cve/grype.json"))
             .expect("the grype fixture");
-    let list = Repo::real().read("hardening/cve-allowlist.toml").expect("the allow-list");
+    let list = real_repo().read("hardening/cve-allowlist.toml").expect("the allow-list");
     let out = cve_gate(&report, &list);
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{said}");
@@ -2997,18 +1385,18 @@ fn the_gate_step_stops_a_fixable_high_finding_and_passes_it_when_the_allow_list_
 
 #[test]
 fn a_task_base_that_no_resource_tracks_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "- name: a11y-base\n", "- name: debian-base\n");
+    let repo = baseline().edit("ci/pipeline.yml", "- name: a11y-base\n", "- name: debian-base\n");
     assert_caught(&repo, "tasks/a11y/.env builds on debian, but no resource a11y-base tracks it");
     // A new task on a new base must bring its resource too.
-    let repo = Repo::baseline().with("tasks/new-scan/.env", "BASE_IMAGE=docker.io/library/ubuntu:24.04@sha256:40b107342c492725bc7aacbe93a49945445191ae364184a6d24fedb28172f6f7\nBUILD_TASK=new-scan\n");
+    let repo = baseline().with("tasks/new-scan/.env", "BASE_IMAGE=docker.io/library/ubuntu:24.04@sha256:40b107342c492725bc7aacbe93a49945445191ae364184a6d24fedb28172f6f7\nBUILD_TASK=new-scan\n");
     assert_caught(&repo, "tasks/new-scan/.env builds on ubuntu, but no resource new-scan-base tracks it");
 }
 
 #[test]
 fn a_tracked_base_of_another_repository_or_region_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "    repository: debian\n", "    repository: ubuntu\n");
+    let repo = baseline().edit("ci/pipeline.yml", "    repository: debian\n", "    repository: ubuntu\n");
     assert_caught(&repo, "resource a11y-base: tracks ubuntu, but tasks/a11y/.env builds on debian");
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "    repository: zaproxy/zap-stable\n",
         "    repository: zaproxy/zap-weekly\n",
@@ -3019,7 +1407,7 @@ fn a_tracked_base_of_another_repository_or_region_is_caught() {
     );
     // An ECR base is tracked in its own region.
     let base = format!("{ECR_HOST}/hardened/debian@{DIGEST}");
-    let repo = ecr_base_task(Repo::baseline(), &base).edit(
+    let repo = ecr_base_task(baseline(), &base).edit(
         "ci/pipeline.yml",
         "    repository: hardened/debian\n    aws_region: us-gov-west-1\n",
         "    repository: hardened/debian\n    aws_region: us-east-1\n",
@@ -3032,9 +1420,9 @@ fn a_tracked_base_of_another_repository_or_region_is_caught() {
 
 #[test]
 fn a_tracked_base_never_checked_never_triggering_or_never_seen_by_the_base_step_is_caught() {
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "  icon: debian\n  check_every: 6h\n", "  icon: debian\n");
+    let repo = baseline().edit("ci/pipeline.yml", "  icon: debian\n  check_every: 6h\n", "  icon: debian\n");
     assert_caught(&repo, "resource a11y-base: a tracked base needs check_every");
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "      - get: a11y-base\n        trigger: ((track-bases))\n",
         "      - get: a11y-base\n",
@@ -3043,7 +1431,7 @@ fn a_tracked_base_never_checked_never_triggering_or_never_seen_by_the_base_step_
         &repo,
         "job build-and-deploy: does not get a11y-base with a trigger, so a new digest of the a11y base would not rebuild it",
     );
-    let repo = Repo::baseline().edit("ci/tasks/base.yml", "- name: a11y-base\n  optional: true\n", "");
+    let repo = baseline().edit("ci/tasks/base.yml", "- name: a11y-base\n  optional: true\n", "");
     assert_caught(
         &repo,
         "ci/tasks/base.yml: no input a11y-base, so the base step never sees the tracked digest of the a11y base",
@@ -3068,7 +1456,7 @@ fn dev_builds_on_each_new_digest_of_a_tracked_base_and_the_others_on_the_pinned_
     assert_eq!(build["params"]["BUILD_ARG_TRACKED_BASE"].as_str(), Some("((.:tracked-base))"));
     assert_eq!(build["params"]["BUILD_ARG_BASE_DIGEST"].as_str(), Some("((.:base-digest))"));
     // The Dockerfile takes the tracked base first and labels the image with it.
-    let dockerfile = Repo::real().read("Dockerfile").expect("Dockerfile");
+    let dockerfile = real_repo().read("Dockerfile").expect("Dockerfile");
     assert!(dockerfile.contains("FROM ${TRACKED_BASE:-${BASE_IMAGE}} AS image-base"));
     assert!(dockerfile.contains("org.opencontainers.image.base.name=\"${TRACKED_BASE:-${BASE_IMAGE}}\""));
     assert!(dockerfile.contains("org.opencontainers.image.base.digest=\"${BASE_DIGEST}\""));
@@ -3138,7 +1526,7 @@ fn the_user_agent_is_rotated_quarterly_in_production_only() {
         let listed = items(&read_yaml(&format!("ci/vars/{env}.yml"))["user-agent-rotations"]).len();
         assert_eq!(listed == 1, runs, "{env}");
     }
-    let readme = Repo::real().read("ci/README.md").expect("ci/README.md");
+    let readme = real_repo().read("ci/README.md").expect("ci/README.md");
     for needed in ["## The user-agent rotation", "`0 0 1 */3 *`", "credhub-user-agent-client", "`user-agent`"] {
         assert!(readme.contains(needed), "ci/README.md names {needed}");
     }
@@ -3147,24 +1535,24 @@ fn the_user_agent_is_rotated_quarterly_in_production_only() {
 #[test]
 fn a_rotation_without_its_failure_notice_or_a_credential_or_its_switch_is_caught() {
     let notice = "  on_failure:\n    put: slack\n    no_get: true\n    params:\n      text: \":x: build-task ((deploy-env)): the user-agent rotation failed";
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         notice,
         "  on_success:\n    put: slack\n    no_get: true\n    params:\n      text: \"",
     );
     assert_caught(&repo, "job rotate-user-agent: triggered by the cron resource 'quarterly', but no on_failure notice");
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "        CREDHUB_SECRET: ((credhub-user-agent-secret))\n", "");
+    let repo = baseline().edit("ci/pipeline.yml", "        CREDHUB_SECRET: ((credhub-user-agent-secret))\n", "");
     assert_caught(
         &repo,
         "job rotate-user-agent, step rotate-user-agent: params.CREDHUB_SECRET: the task config leaves it to the step, which does not set it",
     );
-    let repo = Repo::baseline().edit("ci/vars/production.yml", "user-agent-rotations: [production]\n", "");
+    let repo = baseline().edit("ci/vars/production.yml", "user-agent-rotations: [production]\n", "");
     assert_caught(
         &repo,
         "job rotate-user-agent, step across rotation: ci/vars/production.yml sets no list ((user-agent-rotations))",
     );
     // The cron resource type is not Concourse's own.
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "- name: cron\n", "- name: cron-resource\n");
+    let repo = baseline().edit("ci/pipeline.yml", "- name: cron\n", "- name: cron-resource\n");
     assert_caught(&repo, "resource quarterly: unknown resource type 'cron'");
 }
 
@@ -3258,14 +1646,14 @@ fn staging_bumps_the_release_with_commitizen_and_production_publishes_its_change
     );
     // commitizen's configuration: tags as production follows them, a signed release commit.
     let cz: serde_json::Value =
-        serde_json::from_str(&Repo::real().read(".cz.json").expect(".cz.json")).expect(".cz.json is JSON");
+        serde_json::from_str(&real_repo().read(".cz.json").expect(".cz.json")).expect(".cz.json is JSON");
     let cz = &cz["commitizen"];
     assert_eq!(cz["tag_format"], "$version", "tags like 0.3.2, which git-tag-filter 0.*.* matches");
     assert_eq!(cz["bump_message"], "chore: release $new_version");
     assert_eq!((cz["update_changelog_on_bump"].as_bool(), cz["gpg_sign"].as_bool()), (Some(true), Some(true)));
     assert_eq!(cz["customize"]["change_type_map"]["feat"], "Added");
     assert_eq!(cz["customize"]["change_type_map"]["fix"], "Fixed");
-    let repo = Repo::real();
+    let repo = real_repo();
     assert!(repo.read("CHANGELOG.md").expect("CHANGELOG.md").starts_with("# Changelog\n"));
     assert!(repo.read("CODEOWNERS").expect("CODEOWNERS").lines().any(|l| l == "* @cloud-gov/pages-ops"));
     let template = repo.read(".github/pull_request_template.md").expect("the pull request template");
@@ -3274,7 +1662,7 @@ fn staging_bumps_the_release_with_commitizen_and_production_publishes_its_change
 
 #[test]
 fn a_release_bump_without_its_signing_key_or_its_switch_and_a_release_without_notes_are_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "        GH_BOT_GPG_KEY: ((pages-operations-github-user-gpg.private_key))\n",
         "",
@@ -3283,13 +1671,13 @@ fn a_release_bump_without_its_signing_key_or_its_switch_and_a_release_without_no
         &repo,
         "job update-release-branch, step update-release-branch: params.GH_BOT_GPG_KEY: the task config leaves it to the step",
     );
-    let repo = Repo::baseline().edit("ci/vars/staging.yml", "release-branch-updates: [github]\n", "");
+    let repo = baseline().edit("ci/vars/staging.yml", "release-branch-updates: [github]\n", "");
     assert_caught(
         &repo,
         "job update-release-branch, step across update: ci/vars/staging.yml sets no list ((release-branch-updates))",
     );
     let notes = "    - task: release-notes\n      file: src/ci/tasks/release-notes.yml\n      image: general-task\n";
-    let repo = Repo::baseline().edit("ci/pipeline.yml", notes, "");
+    let repo = baseline().edit("ci/pipeline.yml", notes, "");
     assert_caught(&repo, "job release, step github-release: missing inputs: notes");
 }
 
@@ -3380,7 +1768,7 @@ fn the_release_notes_are_the_tags_changelog_section_and_each_image_with_its_base
 
 #[test]
 fn a_task_whose_image_the_release_does_not_describe_is_caught() {
-    let repo = Repo::baseline().edit(
+    let repo = baseline().edit(
         "ci/pipeline.yml",
         "        output_mapping: {sbom: sbom-example}\n",
         "        output_mapping: {sbom: sbom-a11y}\n",
@@ -3389,18 +1777,14 @@ fn a_task_whose_image_the_release_does_not_describe_is_caught() {
         &repo,
         "job release: no SBOM of the example image (a get of example-image and an sbom.yml step over it into sbom-example)",
     );
-    let repo = Repo::baseline().edit(
-        "ci/pipeline.yml",
-        "    tag: owasp-zap-((deploy-env))\n",
-        "    tag: owasp-zap-production\n",
-    );
-    assert_caught(&repo, "resource owasp-zap-image: is not the image the pipeline pushes for owasp-zap");
     let repo =
-        Repo::baseline().with("tasks/new-scan/.env", "BASE_IMAGE=scratch\nBUILD_TASK=new-scan\nIMAGE_KIND=scratch\n");
+        baseline().edit("ci/pipeline.yml", "    tag: owasp-zap-((deploy-env))\n", "    tag: owasp-zap-production\n");
+    assert_caught(&repo, "resource owasp-zap-image: is not the image the pipeline pushes for owasp-zap");
+    let repo = baseline().with("tasks/new-scan/.env", "BASE_IMAGE=scratch\nBUILD_TASK=new-scan\nIMAGE_KIND=scratch\n");
     assert_caught(&repo, "tasks/new-scan: the release attaches no SBOM of its image: no resource new-scan-image");
     assert_clean(&in_the_release(repo, "new-scan"));
-    let repo = Repo::baseline().edit("ci/pipeline.yml", "        globs: [sbom-*/build-task-*.spdx.json]\n", "");
+    let repo = baseline().edit("ci/pipeline.yml", "        globs: [sbom-*/build-task-*.spdx.json]\n", "");
     assert_caught(&repo, "job release: the github-release put attaches no SBOM (params.globs: sbom-*/…)");
-    let repo = Repo::baseline().edit("ci/tasks/release-notes.yml", "- name: sbom-owasp-zap\n  optional: true\n", "");
+    let repo = baseline().edit("ci/tasks/release-notes.yml", "- name: sbom-owasp-zap\n  optional: true\n", "");
     assert_caught(&repo, "ci/tasks/release-notes.yml: no input sbom-owasp-zap");
 }
