@@ -47,6 +47,10 @@ ARG TRACKED_BASE=
 # rust:1.95.0-slim-bookworm (the multi-arch index), the digest as pinned in
 # public Dockerfiles of 2026 (e.g. ones commented "Digest pinned 2026-08-05").
 # Bump tag and digest together. Fully qualified, so buildah resolves it too.
+# The binary itself is built by the nightly pinned by date in
+# hardening/static-binary.sh (NIGHTLY), with std's source: only a nightly
+# builds std with the release profile (-Zbuild-std), which keeps every
+# task's binary under 2,000,000 bytes. Bump the date in both places.
 FROM docker.io/library/rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS builder
 ARG TASK_FOLDER
 ARG BUILD_TASK
@@ -54,6 +58,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/* \
  && rustup target add x86_64-unknown-linux-musl \
+ && rustup toolchain install nightly-2026-05-20 --profile minimal --component rust-src \
+      --target x86_64-unknown-linux-musl \
  && cargo install cargo-auditable --version 0.7.7 --locked
 WORKDIR /build-task
 COPY . .

@@ -159,6 +159,21 @@ fn the_example_binary_fits_its_budget_without_unwind_tables() {
 }
 
 #[test]
+fn the_nightly_that_builds_the_binaries_is_the_one_the_builder_stage_and_ci_install() {
+    let read = |path: &str| std::fs::read_to_string(Path::new(REPO).join(path)).unwrap();
+    let script = read("hardening/static-binary.sh");
+    let nightly = script.lines().find_map(|l| l.strip_prefix("NIGHTLY=")).expect("static-binary.sh pins NIGHTLY=");
+    assert!(
+        nightly.len() == "nightly-YYYY-MM-DD".len() && nightly.starts_with("nightly-20"),
+        "pinned by date: {nightly}"
+    );
+    let install = format!("rustup toolchain install {nightly} --profile minimal --component rust-src");
+    for path in ["Dockerfile", ".ci/run"] {
+        assert!(read(path).contains(&install), "{path} does not install {nightly} with rust-src");
+    }
+}
+
+#[test]
 fn the_example_binary_embeds_its_crate_list_and_it_matches_cargo_lock() {
     if !have_tool("cargo-auditable") {
         return;
