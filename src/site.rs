@@ -34,10 +34,18 @@ pub struct Target {
     url: Url,
 }
 
+/// Host names are taken in ASCII only, so a raw Unicode one gets the way out.
+const NOT_ASCII: &str = "the target's host name is not ASCII: give it in its xn-- (punycode) form, \
+                         as xn--bcher-kva.example for bücher.example";
+
 impl Target {
     pub fn parse(text: &str) -> Result<Target> {
         let text = text.trim();
-        let url = Url::parse(text).map_err(|e| Error::usage(format!("the target is not a URL: {e}")))?;
+        let url = Url::parse(text).map_err(|e| match e {
+            // url's IDNA back end is ASCII-only (Cargo.toml, idna_adapter).
+            url::ParseError::IdnaError => Error::usage(NOT_ASCII),
+            e => Error::usage(format!("the target is not a URL: {e}")),
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(Error::usage("the target must be an http or https URL"));
         }
@@ -157,6 +165,16 @@ mod tests {
         for bad in ["ftp://site.gov/", "file:///etc/passwd", "mailto:a@site.gov", "data:text/html,hi"] {
             assert_eq!(Target::parse(bad).unwrap_err().to_string(), "the target must be an http or https URL");
         }
+    }
+
+    #[test]
+    fn a_unicode_host_name_is_refused_with_its_punycode_form_as_the_way_out() {
+        for raw in ["https://bücher.example/", "https://Bücher.example/", "http://b%C3%BCcher.example/"] {
+            assert_eq!(Target::parse(raw).unwrap_err().to_string(), NOT_ASCII, "{raw}");
+        }
+        let t = Target::parse("https://xn--bcher-kva.example/a").unwrap();
+        assert_eq!(t.url().host_str(), Some("xn--bcher-kva.example"));
+        assert_eq!(Target::parse("https://Site.GOV/").unwrap().url().as_str(), "https://site.gov/");
     }
 
     #[test]
