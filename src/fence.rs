@@ -23,7 +23,7 @@ use ureq::Agent;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::NextTimeout;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -122,7 +122,7 @@ impl Fence {
         }
         Ok(Agent::with_parts(
             base.config().clone(),
-            DefaultConnector::new(),
+            crate::http::connector(),
             Fenced { fence: self.clone(), inner: DefaultResolver::default() },
         ))
     }

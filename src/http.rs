@@ -2,16 +2,20 @@
 //!
 //! ureq with rustls (ring, as `tls` trims it). Trust is Mozilla's roots plus the PEM bundle in
 //! SSL_CERT_FILE plus every `*.crt` in CF_SYSTEM_CERT_PATH (where Cloud
-//! Foundry mounts the platform's CAs). ureq has no timeouts unless asked, so
-//! every phase gets one here. Redirects are off: nothing we call should
-//! redirect, and a task that wants them asks per request.
+//! Foundry mounts the platform's CAs): the files are read once, into the
+//! agent's TLS settings, and `tls::Connector` adds Mozilla's roots to them.
+//! ureq has no timeouts unless asked, so every phase gets one here.
+//! Redirects are off: nothing we call should redirect, and a task that
+//! wants them asks per request.
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ureq::Agent;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 use crate::cancel::Cancel;
 use crate::env::Env;
@@ -22,15 +26,8 @@ pub const USER_AGENT: &str = concat!("build-task/", env!("CARGO_PKG_VERSION"));
 
 /// Builds the shared agent.
 pub fn agent(env: &Env) -> Agent {
-    let mut roots: Vec<Certificate<'static>> =
-        webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().map(|c| Certificate::from_der(c.as_ref())).collect();
-    roots.extend(extra_roots(env));
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(crate::tls::provider()))
-        .root_certs(RootCerts::new_with_certs(&roots))
-        .build();
-    Agent::config_builder()
+    let tls = TlsConfig::builder().root_certs(RootCerts::Specific(extra_roots(env))).build();
+    let config = Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
         .max_redirects(0)
@@ -44,15 +41,21 @@ pub fn agent(env: &Env) -> Agent {
         // Per connection; half ureq's default saves each upload worker 64 KiB
         // and sends as fast over loopback (bench/upload/run.sh).
         .output_buffer_size(64 * 1024)
-        .build()
-        .new_agent()
+        .build();
+    Agent::with_parts(config, connector(), DefaultResolver::default())
+}
+
+/// ureq's connectors for an agent made from [`agent`]'s settings (an HTTP
+/// proxy's CONNECT, then TCP), with TLS by [`crate::tls::Connector`].
+pub fn connector() -> impl Connector {
+    ().chain(ConnectProxyConnector::default()).chain(TcpConnector::default()).chain(crate::tls::Connector::default())
 }
 
 /// `build-task doctor`'s check of what the agent trusts: the built-in roots
 /// and, when SSL_CERT_FILE or CF_SYSTEM_CERT_PATH is set, at least one
 /// certificate read from them.
 pub fn roots_check(env: &Env) -> crate::doctor::Check {
-    let builtin = webpki_root_certs::TLS_SERVER_ROOT_CERTS.len();
+    let builtin = webpki_roots::TLS_SERVER_ROOTS.len();
     let extra = extra_roots(env).len();
     let asked =
         ["SSL_CERT_FILE", "CF_SYSTEM_CERT_PATH"].into_iter().filter(|v| env.get(v).is_some()).collect::<Vec<_>>();
@@ -68,11 +71,30 @@ pub fn roots_check(env: &Env) -> crate::doctor::Check {
 /// file past this is a mistake (or /dev/zero), not certificates.
 const CA_FILE_LIMIT: u64 = 4 * 1024 * 1024;
 
-/// Certificates from SSL_CERT_FILE and CF_SYSTEM_CERT_PATH/*.crt. A file that
+/// Certificates from SSL_CERT_FILE and CF_SYSTEM_CERT_PATH/*.crt, read
+/// from disk once a process for the same two settings: the agent and
+/// doctor's check (`BUILD_TASK_DOCTOR` in a run) share one reading, and its
+/// warnings are logged once.
+fn extra_roots(env: &Env) -> Arc<Vec<Certificate<'static>>> {
+    type Settings = (Option<String>, Option<String>);
+    // One entry in a run; the tests' agents, with their own settings, add more.
+    static READ: Mutex<Vec<(Settings, Arc<Vec<Certificate<'static>>>)>> = Mutex::new(Vec::new());
+    let settings: Settings =
+        (env.get("SSL_CERT_FILE").map(str::to_owned), env.get("CF_SYSTEM_CERT_PATH").map(str::to_owned));
+    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, certs)) = read.iter().find(|(same, _)| *same == settings) {
+        return certs.clone();
+    }
+    let certs = Arc::new(read_roots(env));
+    read.push((settings, certs.clone()));
+    certs
+}
+
+/// The certificates of SSL_CERT_FILE and CF_SYSTEM_CERT_PATH/*.crt. A file that
 /// cannot be read, or is larger than [`CA_FILE_LIMIT`], is logged (naming
 /// the variable) and skipped: the web PKI roots still apply, and doctor's
 /// check says no certificate was read.
-fn extra_roots(env: &Env) -> Vec<Certificate<'static>> {
+fn read_roots(env: &Env) -> Vec<Certificate<'static>> {
     let mut files = Vec::new();
     if let Some(file) = env.get("SSL_CERT_FILE") {
         files.push(("SSL_CERT_FILE", std::path::PathBuf::from(file)));
@@ -239,6 +261,28 @@ pub fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ca_files_are_read_once_and_the_agent_and_doctor_count_the_same_certificates() {
+        let dir = std::env::temp_dir().join(format!("build-task-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ca.pem");
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_owned()]).unwrap();
+        std::fs::write(&file, ca.cert.pem()).unwrap();
+        let env = Env::from_pairs([("SSL_CERT_FILE", file.to_str().unwrap())]);
+        let first = extra_roots(&env);
+        assert_eq!(first.len(), 1);
+        // Gone from disk: a second reading would find nothing.
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Arc::ptr_eq(&first, &extra_roots(&env)));
+        let check = roots_check(&env).line();
+        let builtin = webpki_roots::TLS_SERVER_ROOTS.len();
+        assert!(check.contains(&format!("{builtin} Mozilla roots built in, 1 more from SSL_CERT_FILE")), "{check}");
+        match agent(&env).config().tls_config().root_certs() {
+            RootCerts::Specific(certs) => assert!(Arc::ptr_eq(certs, &first)),
+            _ => panic!("the agent trusts the certificates read"),
+        }
+    }
 
     #[test]
     fn a_port_outside_the_tcp_range_is_refused_before_any_connection() {

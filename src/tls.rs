@@ -1,5 +1,6 @@
-//! The rustls crypto provider: ring's, less what a client that verifies
-//! servers never runs.
+//! TLS for the shared agent: a rustls crypto provider trimmed to what a
+//! client that verifies servers runs, and the connector that trusts
+//! Mozilla's roots plus the agent's own.
 //!
 //! `rustls::crypto::ring::default_provider()` names every cipher suite and a
 //! key loader for client certificates, so the linker keeps all of it. This
@@ -15,14 +16,27 @@
 //!
 //! Key exchange groups and the signature algorithms that verify servers'
 //! certificates are the same as ring's default provider's.
+//!
+//! ureq's own rustls connector trusts either whole DER certificates or
+//! webpki-roots alone. [`Connector`] is that connector with one change: it
+//! trusts webpki-roots' trust anchors (Mozilla's roots as subject and key,
+//! without the rest of each certificate) together with the certificates in
+//! the agent's `TlsConfig` root certs, which `http::agent` read from
+//! SSL_CERT_FILE and CF_SYSTEM_CERT_PATH.
 
-use std::sync::Arc;
+use std::io::{Read, Write};
+use std::sync::{Arc, OnceLock};
 
-use rustls::SignatureScheme;
 use rustls::crypto::ring::cipher_suite as suite;
 use rustls::crypto::{CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms};
-use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::sign::SigningKey;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, SignatureScheme, StreamOwned};
+use ureq::tls::RootCerts;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector as UreqConnector, Either, LazyBuffers, NextTimeout, Transport,
+    TransportAdapter,
+};
 use webpki::ring as alg;
 
 /// The provider the shared agent uses.
@@ -96,6 +110,92 @@ impl KeyProvider for NoKeys {
     }
 }
 
+/// Wraps an https connection in TLS, as ureq's `RustlsConnector` does,
+/// trusting Mozilla's roots and the agent's root certificates. The rustls
+/// configuration is made on the first connection and kept: an agent's
+/// trust does not change.
+#[derive(Debug, Default)]
+pub struct Connector {
+    config: OnceLock<Arc<ClientConfig>>,
+}
+
+impl<In: Transport> UreqConnector<In> for Connector {
+    type Out = Either<In, TlsTransport>;
+
+    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else { return Ok(None) };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let config = self.config.get_or_init(|| client_config(details.config.tls_config().root_certs())).clone();
+        let host = details.uri.host().unwrap_or("");
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let name = ServerName::try_from(bare).map_err(|_| ureq::Error::Tls("not a TLS server name"))?.to_owned();
+        let mut conn = ClientConnection::new(config, name)?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        conn.complete_io(&mut sock)?;
+        let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
+        Ok(Some(Either::B(TlsTransport { buffers, stream: StreamOwned { conn, sock } })))
+    }
+}
+
+/// Mozilla's roots and the agent's extra certificates (`RootCerts::Specific`),
+/// on our provider, TLS 1.2 and 1.3, no client certificate.
+fn client_config(extra: &RootCerts) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let RootCerts::Specific(certs) = extra {
+        roots.add_parsable_certificates(certs.iter().map(|c| CertificateDer::from(c.der())));
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(provider()))
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .expect("the provider has suites for TLS 1.2 and 1.3 (a unit test holds it to that)")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// An https connection: ureq's buffers over a rustls stream.
+pub struct TlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+}
+
+impl std::fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsTransport")
+    }
+}
+
+impl Transport for TlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        self.stream.write_all(output)?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = self.stream.read(input)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,9 +231,9 @@ mod tests {
         assert_eq!(ours.len(), 6);
     }
 
-    /// A handshake in memory between a client on `provider()` and a server
-    /// on ring's default provider, limited to `version`; the suite chosen.
-    fn handshake(version: &'static rustls::SupportedProtocolVersion) -> rustls::CipherSuite {
+    /// A server certificate for `localhost`, and ring's default provider's
+    /// server config with it, limited to `version`.
+    fn server(version: &'static rustls::SupportedProtocolVersion) -> (CertificateDer<'static>, rustls::ServerConfig) {
         let certified =
             rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen makes a certificate");
         let cert = certified.cert.der().clone();
@@ -142,31 +242,63 @@ mod tests {
             .with_protocol_versions(&[version])
             .and_then(|b| b.with_no_client_auth().with_single_cert(vec![cert.clone()], key))
             .expect("a server config");
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).expect("the certificate is a usable root");
-        let client = rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
-            .with_protocol_versions(rustls::ALL_VERSIONS)
-            .expect("a client config")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a DNS name");
-        let mut client = rustls::ClientConnection::new(Arc::new(client), name).expect("a client connection");
-        let mut server = rustls::ServerConnection::new(Arc::new(server)).expect("a server connection");
+        (cert, server)
+    }
+
+    /// A handshake in memory between `client` and `server` for `localhost`:
+    /// the version and suite chosen, or the error either side hit.
+    fn handshake_between(
+        client: Arc<ClientConfig>,
+        server: rustls::ServerConfig,
+    ) -> Result<(rustls::ProtocolVersion, rustls::CipherSuite), rustls::Error> {
+        let name = ServerName::try_from("localhost").expect("a DNS name");
+        let mut client = ClientConnection::new(client, name)?;
+        let mut server = rustls::ServerConnection::new(Arc::new(server))?;
         for _ in 0..10 {
             let mut bytes = Vec::new();
             client.write_tls(&mut bytes).expect("client writes");
             server.read_tls(&mut &bytes[..]).expect("server reads");
-            server.process_new_packets().expect("the server accepts the client");
+            server.process_new_packets()?;
             bytes.clear();
             server.write_tls(&mut bytes).expect("server writes");
             client.read_tls(&mut &bytes[..]).expect("client reads");
-            client.process_new_packets().expect("the client accepts the server");
+            client.process_new_packets()?;
             if !client.is_handshaking() && !server.is_handshaking() {
-                assert_eq!(client.protocol_version(), Some(version.version));
-                return client.negotiated_cipher_suite().expect("a suite after the handshake").suite();
+                let version = client.protocol_version().expect("a version after the handshake");
+                return Ok((version, client.negotiated_cipher_suite().expect("a suite after the handshake").suite()));
             }
         }
         panic!("the handshake did not finish in 10 round trips");
+    }
+
+    /// A handshake between a client on `provider()` that trusts the server's
+    /// certificate and a server on ring's default provider, limited to
+    /// `version`; the suite chosen.
+    fn handshake(version: &'static rustls::SupportedProtocolVersion) -> rustls::CipherSuite {
+        let (cert, server) = server(version);
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).expect("the certificate is a usable root");
+        let client = ClientConfig::builder_with_provider(Arc::new(provider()))
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .expect("a client config")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let (chosen, suite) = handshake_between(Arc::new(client), server).expect("a handshake");
+        assert_eq!(chosen, version.version);
+        suite
+    }
+
+    #[test]
+    fn the_connector_trusts_the_agent_s_certificates_beside_mozilla_s_roots() {
+        let (cert, server_config) = server(&rustls::version::TLS13);
+        let extra = RootCerts::new_with_certs(&[ureq::tls::Certificate::from_der(&cert).to_owned()]);
+        assert!(handshake_between(client_config(&extra), server_config.clone()).is_ok());
+        // Without it, only Mozilla's roots: the same server is refused.
+        let err = handshake_between(client_config(&RootCerts::Specific(Arc::new(Vec::new()))), server_config);
+        assert!(
+            matches!(err, Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))),
+            "{err:?}"
+        );
     }
 
     #[test]
