@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Start-up benchmark (see bench/README.md): builds the static release binary
-# with only `example`, prints its size, then times exec -> 'processing'.
+# Start-up benchmark (see bench/README.md): builds every task's shipped
+# binary as the images do (hardening/static-binary.sh), prints each size
+# against the budget, then times the example binary's exec -> 'processing'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --locked --target x86_64-unknown-linux-musl
-bin=target/x86_64-unknown-linux-musl/release/build-task
-echo "binary: $(stat -c %s "$bin") bytes (budget 2,500,000), $(file -b "$bin" | cut -d, -f1-2)"
-cargo run --quiet --release --example startup -- "$bin" "${1:-300}"
+budget=2000000
+out=target/bench-binaries
+mkdir -p "$out"
+for task in example owasp-zap a11y; do
+  hardening/static-binary.sh "$task" "$out/$task/build-task" 2>"$out/$task.log" \
+    || { cat "$out/$task.log" >&2; exit 1; }
+  size=$(stat -c %s "$out/$task/build-task")
+  verdict=within
+  [ "$size" -le "$budget" ] || verdict=OVER
+  printf '%-10s %9d bytes  %s the budget of %d (%d to spare)\n' \
+    "$task" "$size" "$verdict" "$budget" $((budget - size))
+done
+cargo run --quiet --release --example startup -- "$out/example/build-task" "${1:-300}"
