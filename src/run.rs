@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::callback::{self, Reporter, Status, Success};
 use crate::cancel::Cancel;
 use crate::cli::{self, Command, Invocation};
+use crate::crypto::Key;
 use crate::env::Env;
 use crate::error::{Error, exit};
 use crate::log::{self, Level};
@@ -102,63 +103,103 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
     install_panic_hook();
     let http = crate::http::agent(&env);
 
-    // Params first: once the callback is known, every failure is reported.
-    let key = match env.encryption_key() {
-        Ok(key) => key,
-        Err(e) => return fail_unreported(e),
-    };
-    // The one place that tells a deployed run from a local one: where the
-    // statuses, the artifact and the success status's `artifact` go.
-    let (reporter, store, artifact) = match &inv.params {
-        Some(text) => {
-            let p = match Params::parse(text, key.as_ref()) {
-                Ok(p) => p,
-                Err(pe) => {
-                    return match pe.callback.map(|url| Reporter::remote(url, http.clone())) {
-                        Some(Ok(reporter)) => report_error(&reporter, pe.error),
-                        _ => fail_unreported(pe.error),
-                    };
-                }
-            };
-            let reporter = match Reporter::remote(p.status_callback.clone(), http.clone()) {
-                Ok(r) => r,
-                Err(e) => return fail_unreported(e.context("task params")),
-            };
-            log::set_task_id(&p.task_id);
-            let store = S3Store::new(&p, &env, http.clone()).map(|s| Box::new(s) as Box<dyn Store>);
-            (reporter, store, p.artifact_prefix())
-        }
-        None if env.deploy_env().is_some() => {
-            return fail_unreported(Error::usage("no -p params given, but DEPLOY_ENV says this is a deployed run"));
-        }
-        None => {
-            let dir = inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name));
-            let store = LocalStore { dir };
-            let artifact = store.location();
-            (Reporter::local(), Ok(Box::new(store) as Box<dyn Store>), artifact)
+    // The one closing match: the success goes, or the failure stays
+    // unreported (there is no callback, or it refused us), or an error
+    // status goes. Whatever decides the exit code is logged by then.
+    let ended = match destination(&inv, &env, &http) {
+        Err(e) => Err(unreported(e)),
+        Ok((reporter, ready)) => {
+            let reporter = REPORTER.get_or_init(|| Arc::new(reporter)).clone();
+            match ready.and_then(|ready| run_task(inv, env, http, &cancel, &reporter, ready, started)) {
+                Ok(success) => finish(&reporter, success),
+                Err(Stop::Unreported(e)) => Err(unreported(e)),
+                Err(Stop::Report(e)) => Err(report_error(&reporter, e)),
+            }
         }
     };
-    let reporter = REPORTER.get_or_init(|| Arc::new(reporter)).clone();
+    // The one place an error becomes an exit code.
+    ended.map_or_else(|e| e.exit_code(), |()| exit::OK)
+}
 
-    let flags = match inv.task_flags(key.as_ref()) {
-        Ok(flags) => flags,
-        Err(e) => return report_error(&reporter, e),
+/// What a run needs once it has somewhere to report: where the artifact
+/// goes, and the `artifact` its success status names.
+struct Ready {
+    store: Result<Box<dyn Store>, Error>,
+    artifact: String,
+    key: Option<Key>,
+}
+
+/// Why a run stopped short of its success.
+enum Stop {
+    /// An error status goes to the callback.
+    Report(Error),
+    /// pages-core refused a status or cannot be reached: an error status
+    /// would not get through either.
+    Unreported(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Report(e)
+    }
+}
+
+/// The one place that tells a deployed run from a local one: where the
+/// statuses, the artifact and the success status's `artifact` go. An error
+/// here has nowhere to go; once the callback is known, every failure is
+/// reported, so a failure of the params after it comes with the reporter.
+fn destination(inv: &Invocation, env: &Env, http: &ureq::Agent) -> Result<(Reporter, Result<Ready, Stop>), Error> {
+    let key = env.encryption_key()?;
+    let Some(text) = &inv.params else {
+        if env.deploy_env().is_some() {
+            return Err(Error::usage("no -p params given, but DEPLOY_ENV says this is a deployed run"));
+        }
+        let dir = inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name));
+        let store = LocalStore { dir };
+        let artifact = store.location();
+        return Ok((Reporter::local(), Ok(Ready { store: Ok(Box::new(store)), artifact, key })));
     };
-    let store = match store {
-        Ok(s) => s,
-        Err(e) => return report_error(&reporter, e),
+    let p = match Params::parse(text, key.as_ref()) {
+        Ok(p) => p,
+        Err(pe) => {
+            let reporter = pe.callback.map(|url| Reporter::remote(url, http.clone()));
+            return match reporter {
+                Some(Ok(reporter)) => Ok((reporter, Err(Stop::Report(pe.error)))),
+                _ => Err(pe.error),
+            };
+        }
     };
+    let reporter = Reporter::remote(p.status_callback.clone(), http.clone()).map_err(|e| e.context("task params"))?;
+    log::set_task_id(&p.task_id);
+    let store = S3Store::new(&p, env, http.clone()).map(|s| Box::new(s) as Box<dyn Store>);
+    Ok((reporter, Ok(Ready { store, artifact: p.artifact_prefix(), key })))
+}
+
+/// The run past its reporter, in order: the flags, "processing", the
+/// doctor's checks when asked, the task, the upload. Returns the success
+/// to send.
+fn run_task(
+    inv: Invocation,
+    env: Env,
+    http: ureq::Agent,
+    cancel: &Cancel,
+    reporter: &Reporter,
+    ready: Ready,
+    started: Instant,
+) -> Result<Success, Stop> {
+    let flags = inv.task_flags(ready.key.as_ref())?;
+    let store = ready.store?;
 
     log::set_phase("processing");
-    if let Err(e) = reporter.processing(&cancel) {
-        error!("{e}");
-        return match cancel.signal() {
+    if let Err(e) = reporter.processing(cancel) {
+        return Err(match cancel.signal() {
             // Cancelled while retrying "processing": the error status still goes.
-            Some(signal) => report_error(&reporter, Error::cancelled(signal)),
-            // pages-core refused it or cannot be reached: an error status
-            // would not get through either.
-            None => e.exit_code(),
-        };
+            Some(signal) => {
+                error!("{e}");
+                Stop::Report(Error::cancelled(signal))
+            }
+            None => Stop::Unreported(e),
+        });
     }
     info!("started in {} µs", started.elapsed().as_micros());
 
@@ -169,68 +210,56 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
         }
         let failed = doctor::failed_names(&checks);
         if !failed.is_empty() {
-            return report_error(&reporter, Error::failed(format!("the image lacks what the task needs: {failed}")));
+            return Err(Error::failed(format!("the image lacks what the task needs: {failed}")).into());
         }
     }
 
-    let dirs = match RunDirs::create(&env) {
-        Ok(d) => d,
-        Err(e) => return report_error(&reporter, e),
-    };
+    let dirs = RunDirs::create(&env)?;
     let ctx =
         Context { flags, http, out_dir: dirs.out.clone(), work_dir: dirs.work.clone(), cancel: cancel.clone(), env };
 
     log::set_phase("task");
-    let outcome = match (inv.task.run)(&ctx).and_then(|o| cancel.check().map(|()| o)) {
-        Ok(o) => o,
-        Err(e) => return report_error(&reporter, e.context("the task failed")),
-    };
-    info!("task done: count {}", outcome.count);
+    let outcome = (inv.task.run)(&ctx).and_then(|o| cancel.check().map(|()| o));
+    let Outcome { message, count } = outcome.map_err(|e| e.context("the task failed"))?;
+    info!("task done: count {count}");
 
     log::set_phase("upload");
     if !dirs.out.join("index.json").is_file() {
-        return report_error(
-            &reporter,
-            Error::failed("the task wrote no index.json, which pages-core's report page reads"),
-        );
+        return Err(Error::failed("the task wrote no index.json, which pages-core's report page reads").into());
     }
-    let summary = match store.put_artifact(&dirs.out, &cancel).and_then(|s| cancel.check().map(|()| s)) {
-        Ok(s) => s,
-        Err(e) => return report_error(&reporter, e.context("the upload failed")),
-    };
+    let summary = store.put_artifact(&dirs.out, cancel).and_then(|s| cancel.check().map(|()| s));
+    let summary = summary.map_err(|e| e.context("the upload failed"))?;
     info!("stored {} ({} bytes) in {}", crate::store::objects(summary.objects), summary.bytes, store.location());
-
-    log::set_phase("success");
-    let Outcome { message, count } = outcome;
-    let success = Success { artifact, message, count };
-    if let Err(e) = reporter.finish(&Status::Success(success.clone()), callback::TERMINAL_RETRY) {
-        error!("{e}");
-        return e.exit_code();
-    }
-    if reporter.is_local() {
-        print(&(miniserde::json::to_string(&success) + "\n"));
-    }
-    exit::OK
+    Ok(Success { artifact: ready.artifact, message, count })
 }
 
-/// Reports `e` as the terminal error status and returns the exit code.
-fn report_error(reporter: &Reporter, e: Error) -> i32 {
+/// Sends the success; locally, also prints it.
+fn finish(reporter: &Reporter, success: Success) -> Result<(), Error> {
+    log::set_phase("success");
+    let local = reporter.is_local().then(|| miniserde::json::to_string(&success) + "\n");
+    reporter.finish(&Status::Success(success), callback::TERMINAL_RETRY).map_err(unreported)?;
+    if let Some(line) = local {
+        print(&line);
+    }
+    Ok(())
+}
+
+/// Reports `e` as the terminal error status; returns the error whose exit
+/// code ends the run: `e` once delivered, else the callback's failure (no
+/// terminal status reached pages-core, a cancel's neither).
+fn report_error(reporter: &Reporter, e: Error) -> Error {
     log::set_phase("error");
     error!("{e}");
     match reporter.finish(&Status::Error { message: e.message().to_owned() }, callback::TERMINAL_RETRY) {
-        Ok(()) => e.exit_code(),
-        Err(ce) => {
-            error!("{ce}");
-            // No terminal status reached pages-core, a cancel's neither.
-            ce.exit_code()
-        }
+        Ok(()) => e,
+        Err(ce) => unreported(ce),
     }
 }
 
-/// A failure before there is anywhere to report it.
-fn fail_unreported(e: Error) -> i32 {
+/// A failure with nowhere to report it: logged only.
+fn unreported(e: Error) -> Error {
     error!("{e}");
-    e.exit_code()
+    e
 }
 
 /// The task's output and scratch directories, removed when the run ends.
