@@ -17,7 +17,6 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Retry};
 use crate::log::redact_url;
-use crate::secret::Secret;
 use crate::{info, warn};
 use miniserde::{Serialize, json};
 
@@ -87,10 +86,40 @@ impl Status {
     }
 }
 
+/// pages-core's status callback, `https://<pages>/v0/tasks/<id>/<token>`,
+/// checked once when the params are read ([`http::check_url`]). The token
+/// makes it a secret: it shows (`Display`, `Debug`) with its last path
+/// segment `[redacted]`, and the whole URL only through [`expose`](Self::expose).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallbackUrl(url::Url);
+
+impl CallbackUrl {
+    /// Parses and checks `STATUS_CALLBACK`'s value.
+    pub fn parse(text: &str) -> Result<CallbackUrl> {
+        http::check_url(text, "the status callback").map(CallbackUrl)
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for CallbackUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(self.0.as_str()))
+    }
+}
+
+impl std::fmt::Debug for CallbackUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// Where statuses go.
 enum Target {
-    /// pages-core's callback URL (a secret: it holds the token).
-    Remote { url: Secret, agent: Agent },
+    /// pages-core's callback URL.
+    Remote { url: CallbackUrl, agent: Agent },
     /// A local run: statuses are logged.
     Local,
 }
@@ -159,9 +188,8 @@ pub const CANCEL_RETRY: Policy = Policy {
 };
 
 impl Reporter {
-    pub fn remote(url: Secret, agent: Agent) -> Result<Reporter> {
-        http::check_url(url.expose(), "the status callback")?;
-        Ok(Reporter::new(Target::Remote { url, agent }))
+    pub fn remote(url: CallbackUrl, agent: Agent) -> Reporter {
+        Reporter::new(Target::Remote { url, agent })
     }
 
     pub fn local() -> Reporter {
@@ -286,7 +314,7 @@ impl Reporter {
             Target::Remote { url, agent } => (url, agent),
         };
         let body = status.body();
-        let shown = redact_url(url.expose());
+        let shown = url.to_string();
         let result = policy.retry.run(cancel, |_| {
             let per_try = match self.time_left() {
                 Some(left) if left < Duration::from_millis(100) => {
@@ -361,8 +389,15 @@ mod tests {
 
     #[test]
     fn a_non_https_callback_is_refused() {
-        let agent = crate::http::agent(&crate::env::Env::default());
-        let err = Reporter::remote(Secret::new("http://pages.example.gov/v0/tasks/1/t"), agent).err().unwrap();
+        let err = CallbackUrl::parse("http://pages.example.gov/v0/tasks/1/t").unwrap_err();
         assert!(err.message().contains("https"), "{err}");
+    }
+
+    #[test]
+    fn a_callback_shows_without_its_token() {
+        let url = CallbackUrl::parse("https://pages.example.gov/v0/tasks/12/tok").unwrap();
+        assert_eq!(url.to_string(), "https://pages.example.gov/v0/tasks/12/[redacted]");
+        assert_eq!(format!("{url:?}"), "https://pages.example.gov/v0/tasks/12/[redacted]");
+        assert_eq!(url.expose(), "https://pages.example.gov/v0/tasks/12/tok");
     }
 }

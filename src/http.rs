@@ -16,6 +16,7 @@ use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+use url::{Host, Url};
 
 use crate::cancel::Cancel;
 use crate::env::Env;
@@ -137,31 +138,29 @@ fn read_roots(env: &Env) -> Vec<Certificate<'static>> {
     certs
 }
 
-/// Refuses anything but https, and http to a loopback address.
-pub fn check_url(url: &str, what: &str) -> Result<()> {
-    let uri: ureq::http::Uri = url.parse().map_err(|_| Error::usage(format!("{what} is not a URL")))?;
-    let host = uri.host().unwrap_or("");
-    // http's Uri takes any digits after the host as a port; a URL's port is 1-65535.
-    let authority = uri.authority().map_or("", |a| a.as_str());
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, rest)| rest);
-    if let Some((_, port)) = after_host.rsplit_once(':')
-        && !port.is_empty()
-        && !port.parse::<u16>().is_ok_and(|p| p > 0)
-    {
-        return Err(Error::usage(format!("{what} has a port outside 1-65535")));
+/// Parses `text` as a URL we may call: https, or plain http to a loopback
+/// address (`localhost`, 127.0.0.0/8, ::1), with a port, if any, in 1-65535.
+/// `what` names the value in the error.
+pub fn check_url(text: &str, what: &str) -> Result<Url> {
+    let port_error = || Error::usage(format!("{what} has a port outside 1-65535"));
+    let url = Url::parse(text).map_err(|e| match e {
+        url::ParseError::InvalidPort => port_error(),
+        _ => Error::usage(format!("{what} is not a URL")),
+    })?;
+    if url.port() == Some(0) {
+        return Err(port_error());
     }
-    match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(()),
-        Some("http") if is_loopback(host) => Ok(()),
+    let loopback = match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(url),
+        "http" if loopback => Ok(url),
         _ => Err(Error::usage(format!("{what} must be an https URL (plain http only to a loopback address)"))),
     }
-}
-
-/// `localhost`, 127.0.0.0/8 or ::1.
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Bounded retries with exponential backoff and full jitter.

@@ -10,22 +10,57 @@ use std::borrow::Cow;
 
 use miniserde::json::{Number, Value};
 
+use crate::callback::CallbackUrl;
 use crate::crypto::{self, Key};
 use crate::error::Error;
 use crate::json;
 use crate::secret::Secret;
 
-/// The parameters of one run. Values that grant access are [`Secret`]s.
+/// The parameters of one run, each checked once, here, as its owner
+/// defines it: nothing downstream checks them again. Values that grant
+/// access are [`Secret`]s, and the callback shows without its token.
 #[derive(Debug, Clone)]
 pub struct Params {
-    /// `https://<pages>/v0/tasks/<id>/<token>`: the token makes it a secret.
-    pub status_callback: Secret,
+    /// `https://<pages>/v0/tasks/<id>/<token>`.
+    pub status_callback: CallbackUrl,
     /// pages-core's BuildTask id: decimal digits only.
     pub task_id: String,
-    pub region: String,
+    pub region: Region,
     pub access_key_id: Secret,
     pub secret_access_key: Secret,
-    pub bucket: String,
+    pub bucket: BucketName,
+    /// `_tasks/artifacts/<TASK_ID>/`.
+    artifact_prefix: String,
+}
+
+/// An AWS region name (`us-gov-west-1`): safe to put in a host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region(String);
+
+impl Region {
+    /// The name, if it has the shape of an AWS region's.
+    pub fn new(name: &str) -> Option<Region> {
+        valid_region(name).then(|| Region(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A bucket name that follows S3's naming rules: safe in a host name or a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketName(String);
+
+impl BucketName {
+    /// The name, if it follows S3's rules for general purpose buckets.
+    pub fn new(name: &str) -> Option<BucketName> {
+        valid_bucket(name).then(|| BucketName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A params failure, with the callback when it could still be read so the
@@ -33,7 +68,7 @@ pub struct Params {
 #[derive(Debug)]
 pub struct ParamsError {
     pub error: Error,
-    pub callback: Option<Secret>,
+    pub callback: Option<CallbackUrl>,
 }
 
 const KEYS: [&str; 6] =
@@ -85,7 +120,7 @@ impl Params {
         };
 
         // The callback first, so that every later failure can be reported.
-        let status_callback = read(0).map_err(fail)?;
+        let status_callback = read(0).and_then(|url| CallbackUrl::parse(url.expose())).map_err(fail)?;
         let with_callback =
             |error: Error| ParamsError { error: error.context("task params"), callback: Some(status_callback.clone()) };
         if let Some(i) = twice {
@@ -95,22 +130,19 @@ impl Params {
         if !(1..=20).contains(&task_id.len()) || !task_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(with_callback(Error::usage("TASK_ID is not a decimal integer")));
         }
-        let region = read(2).map_err(with_callback)?.expose().to_owned();
-        if !valid_region(&region) {
-            return Err(with_callback(Error::usage("AWS_DEFAULT_REGION is not a region name")));
-        }
+        let region = Region::new(read(2).map_err(with_callback)?.expose())
+            .ok_or_else(|| with_callback(Error::usage("AWS_DEFAULT_REGION is not a region name")))?;
         let access_key_id = read(3).map_err(with_callback)?;
         let secret_access_key = read(4).map_err(with_callback)?;
-        let bucket = read(5).map_err(with_callback)?.expose().to_owned();
-        if !valid_bucket(&bucket) {
-            return Err(with_callback(Error::usage("BUCKET is not a valid S3 bucket name")));
-        }
-        Ok(Params { status_callback, task_id, region, access_key_id, secret_access_key, bucket })
+        let bucket = BucketName::new(read(5).map_err(with_callback)?.expose())
+            .ok_or_else(|| with_callback(Error::usage("BUCKET is not a valid S3 bucket name")))?;
+        let artifact_prefix = format!("_tasks/artifacts/{task_id}/");
+        Ok(Params { status_callback, task_id, region, access_key_id, secret_access_key, bucket, artifact_prefix })
     }
 
     /// The artifact prefix pages-core stores and reads `index.json` under.
-    pub fn artifact_prefix(&self) -> String {
-        format!("_tasks/artifacts/{}/", self.task_id)
+    pub fn artifact_prefix(&self) -> &str {
+        &self.artifact_prefix
     }
 }
 
@@ -234,8 +266,8 @@ mod tests {
         let text = rendered(&enc("12"));
         let p = Params::parse(&text, Some(&key())).unwrap();
         assert_eq!(p.task_id, "12");
-        assert_eq!(p.region, "us-gov-west-1");
-        assert_eq!(p.bucket, "cg-bucket-1");
+        assert_eq!(p.region.as_str(), "us-gov-west-1");
+        assert_eq!(p.bucket.as_str(), "cg-bucket-1");
         assert_eq!(p.access_key_id.expose(), "AKIA0000");
         assert_eq!(p.secret_access_key.expose(), "s3cr3t");
         assert_eq!(p.status_callback.expose(), "https://pages.example.gov/v0/tasks/12/tok");

@@ -162,17 +162,16 @@ fn destination(inv: &Invocation, env: &Env, http: &ureq::Agent) -> Result<(Repor
     let p = match Params::parse(text, key.as_ref()) {
         Ok(p) => p,
         Err(pe) => {
-            let reporter = pe.callback.map(|url| Reporter::remote(url, http.clone()));
-            return match reporter {
-                Some(Ok(reporter)) => Ok((reporter, Err(Stop::Report(pe.error)))),
-                _ => Err(pe.error),
+            return match pe.callback {
+                Some(url) => Ok((Reporter::remote(url, http.clone()), Err(Stop::Report(pe.error)))),
+                None => Err(pe.error),
             };
         }
     };
-    let reporter = Reporter::remote(p.status_callback.clone(), http.clone()).map_err(|e| e.context("task params"))?;
+    let reporter = Reporter::remote(p.status_callback.clone(), http.clone());
     log::set_task_id(&p.task_id);
     let store = S3Store::new(&p, env, http.clone()).map(|s| Box::new(s) as Box<dyn Store>);
-    Ok((reporter, Ok(Ready { store, artifact: p.artifact_prefix(), key })))
+    Ok((reporter, Ok(Ready { store, artifact: p.artifact_prefix().to_owned(), key })))
 }
 
 /// The run past its reporter, in order: the flags, "processing", the

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use rusty_s3::UrlStyle;
+use rusty_s3::{Bucket, UrlStyle};
 
 use crate::env::Env;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::{self, Retry};
+use crate::params::{BucketName, Region};
 
 pub(super) const MIB: u64 = 1024 * 1024;
 
@@ -70,42 +71,38 @@ impl Config {
     }
 }
 
-/// The endpoint as the AWS SDKs choose it: AWS_ENDPOINT_URL_S3, else
-/// AWS_ENDPOINT_URL (path-style, as non-AWS endpoints need), else
+/// The bucket at the endpoint the AWS SDKs would choose: AWS_ENDPOINT_URL_S3,
+/// else AWS_ENDPOINT_URL (path-style, as non-AWS endpoints need), else
 /// `s3[-fips].<region>.amazonaws.com` addressed virtual-host style. Bucket
 /// names with dots cannot be a TLS host name under the wildcard certificate,
-/// so those go path-style, as the SDKs do.
-pub(super) fn endpoint(bucket: &str, region: &str, env: &Env) -> Result<(url::Url, UrlStyle)> {
+/// so those go path-style, as the SDKs do. Only an endpoint setting can be
+/// wrong here: the bucket name and the region were checked with the params.
+pub(super) fn bucket(name: &BucketName, region: &Region, env: &Env) -> Result<Bucket> {
     let custom =
         [("AWS_ENDPOINT_URL_S3", env.get("AWS_ENDPOINT_URL_S3")), ("AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL"))]
             .into_iter()
-            .find_map(|(name, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (name, v.trim())));
-    if let Some((name, custom)) = custom {
-        http::check_url(custom, name)?;
-        let url = custom.parse().map_err(|_| Error::usage(format!("{name} is not a URL")))?;
-        return Ok((url, UrlStyle::Path));
-    }
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(Error::usage("AWS_DEFAULT_REGION is not a region name"));
-    }
-    let fips = env.get("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let service = if fips { "s3-fips" } else { "s3" };
-    let url = format!("https://{service}.{region}.amazonaws.com")
-        .parse()
-        .map_err(|_| Error::usage("AWS_DEFAULT_REGION does not make a valid endpoint"))?;
-    let style = if bucket.contains('.') { UrlStyle::Path } else { UrlStyle::VirtualHost };
-    Ok((url, style))
+            .find_map(|(var, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (var, v.trim())));
+    let (endpoint, style) = match custom {
+        Some((var, custom)) => (http::check_url(custom, var)?, UrlStyle::Path),
+        None => {
+            let fips = env.get("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            let service = if fips { "s3-fips" } else { "s3" };
+            let url = format!("https://{service}.{}.amazonaws.com", region.as_str());
+            let style = if name.as_str().contains('.') { UrlStyle::Path } else { UrlStyle::VirtualHost };
+            (url.parse().expect("a region name makes a valid host name"), style)
+        }
+    };
+    Ok(Bucket::new(endpoint, style, name.as_str().to_owned(), region.as_str().to_owned())
+        .expect("an http(s) URL with a host and a valid bucket name make a bucket"))
 }
 
 #[cfg(test)]
 mod tests {
-    use rusty_s3::Bucket;
-
     use super::*;
 
     fn object_url(bucket: &str, region: &str, env: &[(&str, &str)]) -> String {
-        let (url, style) = endpoint(bucket, region, &Env::from_pairs(env.iter().copied())).unwrap();
-        let bucket = Bucket::new(url, style, bucket.to_owned(), region.to_owned()).unwrap();
+        let (name, region) = (BucketName::new(bucket).unwrap(), Region::new(region).unwrap());
+        let bucket = super::bucket(&name, &region, &Env::from_pairs(env.iter().copied())).unwrap();
         bucket.object_url("_tasks/artifacts/1/index.json").to_string()
     }
 
@@ -148,7 +145,8 @@ mod tests {
             "http://127.0.0.1:9000/site/_tasks/artifacts/1/index.json"
         );
         let plain_http = Env::from_pairs([("AWS_ENDPOINT_URL_S3", "http://s3.example.gov")]);
-        let err = endpoint("site", "us-east-1", &plain_http).unwrap_err();
+        let (name, region) = (BucketName::new("site").unwrap(), Region::new("us-east-1").unwrap());
+        let err = bucket(&name, &region, &plain_http).unwrap_err();
         assert!(err.message().starts_with("AWS_ENDPOINT_URL_S3 must be an https URL"), "{err}");
     }
 
@@ -158,7 +156,7 @@ mod tests {
             object_url("a.b", "us-gov-west-1", &[]),
             "https://s3.us-gov-west-1.amazonaws.com/a.b/_tasks/artifacts/1/index.json"
         );
-        assert!(endpoint("site", "us-east-1.evil.com/", &Env::default()).is_err());
+        assert!(Region::new("us-east-1.evil.com/").is_none());
     }
 
     #[test]

@@ -46,7 +46,7 @@ use ureq::Agent;
 use super::{Store, Summary, walk};
 use crate::cancel::Cancel;
 use crate::env::Env;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::params::Params;
 
 pub use config::Config;
@@ -65,12 +65,16 @@ impl S3Store {
     /// A store for the params' bucket, region and credentials, with the
     /// endpoint and settings the environment chooses.
     pub fn new(params: &Params, env: &Env, agent: Agent) -> Result<S3Store> {
-        let (endpoint, style) = config::endpoint(&params.bucket, &params.region, env)?;
-        let bucket = Bucket::new(endpoint, style, params.bucket.clone(), params.region.clone())
-            .map_err(|e| Error::usage(format!("the S3 bucket cannot be addressed: {e}")))?;
+        let bucket = config::bucket(&params.bucket, &params.region, env)?;
         let credentials =
             Credentials::new(params.access_key_id.expose().to_owned(), params.secret_access_key.expose().to_owned());
-        Ok(S3Store { bucket, credentials, prefix: params.artifact_prefix(), agent, config: Config::from_env(env)? })
+        Ok(S3Store {
+            bucket,
+            credentials,
+            prefix: params.artifact_prefix().to_owned(),
+            agent,
+            config: Config::from_env(env)?,
+        })
     }
 
     fn key(&self, entry: &walk::Entry) -> String {
