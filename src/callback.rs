@@ -21,7 +21,7 @@ use crate::{info, warn};
 use miniserde::{Serialize, json};
 
 /// pages-core stores `message` in a string column; we keep it short.
-pub const MESSAGE_LIMIT: usize = 4096;
+pub const STATUS_MESSAGE_LIMIT: usize = 4096;
 
 /// A successful run's result: the success status without its `status`, and
 /// what a local run prints.
@@ -67,13 +67,14 @@ impl Status {
             Status::Processing => json::to_string(&ProcessingBody { status: "processing" }),
             Status::Success(Success { artifact, message, count }) => json::to_string(&SuccessBody {
                 artifact: artifact.clone(),
-                message: message.as_deref().map(|m| crate::log::bounded(m, MESSAGE_LIMIT)),
+                message: message.as_deref().map(|m| crate::log::bounded(m, STATUS_MESSAGE_LIMIT)),
                 count: *count,
                 status: "success",
             }),
-            Status::Error { message } => {
-                json::to_string(&ErrorBody { status: "error", message: crate::log::bounded(message, MESSAGE_LIMIT) })
-            }
+            Status::Error { message } => json::to_string(&ErrorBody {
+                status: "error",
+                message: crate::log::bounded(message, STATUS_MESSAGE_LIMIT),
+            }),
         }
     }
 
@@ -360,7 +361,7 @@ fn put(agent: &Agent, url: &str, body: &str, per_try: Duration) -> Result<(), At
         _ => format!("pages-core answered {code}"),
     };
     if http::retryable_status(code) {
-        Err(Attempt::Transient(Error::callback(why), http::retry_after(&response)))
+        Err(Attempt::Transient(Error::callback(why), http::retry_after_of(&response)))
     } else {
         Err(Attempt::Fatal(Error::callback(why)))
     }
@@ -383,7 +384,11 @@ mod tests {
     fn long_messages_are_cut_to_the_limit_on_a_char_boundary() {
         let long = "é".repeat(5000);
         let body = Status::Error { message: long }.body();
-        assert!(body.len() <= MESSAGE_LIMIT + r#"{"status":"error","message":""}"#.len(), "{} bytes", body.len());
+        assert!(
+            body.len() <= STATUS_MESSAGE_LIMIT + r#"{"status":"error","message":""}"#.len(),
+            "{} bytes",
+            body.len()
+        );
         assert!(body.ends_with("…\"}"), "{body}");
     }
 

@@ -15,7 +15,7 @@ use lexopt::prelude::*;
 use crate::crypto::{self, Key};
 use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::task::Task;
+use crate::task::{Flag, Task};
 use crate::tasks;
 
 /// What the words ask for.
@@ -32,8 +32,8 @@ pub enum Command {
 /// A run of one task, its flags not yet checked.
 pub struct Invocation {
     pub task: &'static Task,
-    /// Task flags as written (`-t`, `--target`) with their raw values.
-    pub flags: Vec<(String, String)>,
+    /// The task's flags given, each with its raw value.
+    pub flags: Vec<(&'static Flag, String)>,
     /// The `-p` text.
     pub params: Option<String>,
     pub output_dir: Option<PathBuf>,
@@ -106,12 +106,15 @@ pub fn parse(words: Vec<OsString>, env: &Env) -> Result<Command> {
                     Long(l) => format!("--{l}"),
                     Value(_) => unreachable!("matched above"),
                 };
-                let known =
-                    task.flags.iter().any(|f| name == format!("-{}", f.short) || name == format!("--{}", f.long));
-                if known {
+                let known = task.flags.iter().find(|f| match &arg {
+                    Short(c) => *c == f.short,
+                    Long(l) => *l == f.long,
+                    Value(_) => false,
+                });
+                if let Some(flag) = known {
                     match parser.value() {
                         Ok(v) => match v.into_string() {
-                            Ok(v) => inv.flags.push((name, v)),
+                            Ok(v) => inv.flags.push((flag, v)),
                             Err(_) => note(&mut inv, Error::usage(format!("the value of '{name}' is not UTF-8"))),
                         },
                         Err(_) => note(&mut inv, Error::usage(format!("the flag '{name}' needs a value"))),
@@ -159,13 +162,7 @@ impl Invocation {
             return Err(problem.clone());
         }
         let mut out = BTreeMap::new();
-        for (name, raw) in &self.flags {
-            let flag = self
-                .task
-                .flags
-                .iter()
-                .find(|f| *name == format!("-{}", f.short) || *name == format!("--{}", f.long))
-                .expect("parse keeps only known flags");
+        for &(flag, ref raw) in &self.flags {
             if out.contains_key(flag.long) {
                 return Err(Error::usage(format!("the flag '--{}' is given twice", flag.long)));
             }

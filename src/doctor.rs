@@ -71,7 +71,7 @@ pub fn failed_names(checks: &[Check]) -> String {
 
 /// A file created and removed where runs keep their scratch space.
 fn tmpdir(env: &Env) -> Check {
-    Check::new("TMPDIR", writable(Path::new(env.get("TMPDIR").unwrap_or("/tmp"))))
+    Check::new("TMPDIR", writable(&env.tmp_dir()))
 }
 
 /// `dir` is an existing directory that takes new files: a probe file is

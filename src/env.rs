@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use miniserde::Deserialize;
 use miniserde::json::Value;
@@ -58,6 +59,22 @@ impl Env {
             Ok(n) if (low..=high).contains(&n) => Ok(n),
             _ => Err(Error::usage(format!("{name} is not a whole number from {low} to {high}"))),
         }
+    }
+
+    /// A setting that is `true` or `false` (in any case), `false` when unset;
+    /// any other value is a usage error naming the variable.
+    pub fn flag(&self, name: &str) -> Result<bool> {
+        match self.get(name).map(str::trim) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(Error::usage(format!("{name} is neither true nor false"))),
+        }
+    }
+
+    /// Where a run keeps its output and scratch space: TMPDIR, else /tmp.
+    pub fn tmp_dir(&self) -> PathBuf {
+        PathBuf::from(self.get("TMPDIR").unwrap_or("/tmp"))
     }
 
     /// A setting that is a size in bytes from `low` to `high`: a number of
@@ -194,6 +211,27 @@ mod tests {
         assert!(env.encryption_key().unwrap_err().message().contains("VCAP_SERVICES is not set"));
         let env = Env::from_pairs([("DEPLOY_ENV", "dev"), ("VCAP_SERVICES", "{nope")]);
         assert!(env.encryption_key().unwrap_err().message().contains("not a JSON object"));
+    }
+
+    #[test]
+    fn a_flag_is_true_or_false_in_any_case_and_anything_else_is_an_error_naming_it() {
+        let env = Env::from_pairs([("A", "true"), ("B", "FALSE"), ("C", " True "), ("D", "yes"), ("E", "1")]);
+        assert_eq!(
+            (env.flag("A"), env.flag("B"), env.flag("C"), env.flag("UNSET")),
+            (Ok(true), Ok(false), Ok(true), Ok(false))
+        );
+        for name in ["D", "E"] {
+            let err = env.flag(name).unwrap_err();
+            assert_eq!(err.message(), format!("{name} is neither true nor false"));
+            assert_eq!(err.kind(), crate::error::Kind::Usage);
+        }
+    }
+
+    #[test]
+    fn the_scratch_space_is_tmpdir_else_tmp() {
+        assert_eq!(Env::from_pairs([("TMPDIR", "/var/tmp")]).tmp_dir(), PathBuf::from("/var/tmp"));
+        assert_eq!(Env::default().tmp_dir(), PathBuf::from("/tmp"));
+        assert_eq!(Env::from_pairs([("TMPDIR", "")]).tmp_dir(), PathBuf::from("/tmp"));
     }
 
     #[test]

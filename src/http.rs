@@ -10,7 +10,7 @@
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
@@ -251,10 +251,64 @@ pub fn retryable_error(e: &ureq::Error) -> bool {
     }
 }
 
-/// Retry-After in seconds (the HTTP-date form is treated as absent).
-pub fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
+/// A response's Retry-After (see [`retry_after`]), at most an hour.
+pub fn retry_after_of<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
     let text = response.headers().get("retry-after")?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(|s| Duration::from_secs(s.min(3600)))
+    retry_after(text, SystemTime::now()).map(|wait| wait.min(Duration::from_secs(3600)))
+}
+
+/// How long a Retry-After value asks to wait from `now`: delay-seconds or an
+/// HTTP date (RFC 9110, 10.2.3). None for anything else.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = UNIX_EPOCH + Duration::from_secs(http_date(value)?);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date in seconds since the epoch, in any of the three forms a
+/// recipient must accept: `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday,
+/// 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`. Each has the
+/// day before the year, so the numbers are read in that order.
+fn http_date(text: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let (mut month, mut time, mut numbers) = (None, None, Vec::new());
+    for word in text.split([' ', ',', '-']).filter(|w| !w.is_empty()) {
+        if let Some(i) = MONTHS.iter().position(|m| word.eq_ignore_ascii_case(m)) {
+            month = Some(i as u64 + 1);
+        } else if word.contains(':') {
+            let hms: Vec<u64> = word.split(':').map(|n| n.parse().ok()).collect::<Option<_>>()?;
+            let [h, m, s] = hms[..] else { return None };
+            (h < 24 && m < 60 && s <= 60).then_some(())?;
+            time = Some(h * 3600 + m * 60 + s);
+        } else if let Ok(n) = word.parse::<u64>() {
+            numbers.push(n);
+        }
+    }
+    let [day, year] = numbers[..] else { return None };
+    let year = match year {
+        0..=69 => 2000 + year,
+        70..=99 => 1900 + year,
+        _ => year,
+    };
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    let days = days_from_civil(year, month?, day);
+    Some(days * 86_400 + time?)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`), for years from 1970.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y / 400, y % 400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -341,5 +395,30 @@ mod tests {
         });
         assert_eq!(tries, 3);
         assert_eq!(res.unwrap_err().message(), "gave up after 3 tries: 503");
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_any_http_date() {
+        // 1994-11-06 08:49:37 UTC, RFC 9110's example.
+        let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let now = at - Duration::from_secs(90);
+        for date in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(retry_after(date, now), Some(Duration::from_secs(90)), "{date}");
+        }
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(http_date("Tue, 29 Feb 2028 23:59:59 GMT"), Some(1_835_481_599));
+        assert_eq!(retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at + Duration::from_secs(5)), Some(Duration::ZERO));
+        for junk in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 1994 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+        ] {
+            assert_eq!(retry_after(junk, now), None, "{junk}");
+        }
     }
 }

@@ -56,9 +56,12 @@ fn remove_run_root() {
 pub fn main(argv: Vec<OsString>) -> i32 {
     let started = Instant::now();
     let env = Env::from_process();
-    if let Some(level) = env.get("LOGLEVEL").and_then(Level::parse) {
-        log::set_level(level);
-    }
+    let level = match env.get("LOGLEVEL") {
+        None => Ok(()),
+        Some(text) => Level::parse(text)
+            .map(log::set_level)
+            .ok_or_else(|| Error::usage("LOGLEVEL is not one of debug, info, warn, error")),
+    };
     let mut argv = argv.into_iter();
     let argv0 = argv.next().unwrap_or_default();
     let words = match entry::words(&argv0, argv.collect()) {
@@ -75,11 +78,20 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Command::List => tasks::ALL.iter().map(|t| format!("{:<12}{}\n", t.name, t.about)).collect(),
         Command::Describe(task) => cli::describe(task),
         Command::Doctor(task) => {
+            if let Err(e) = level {
+                return usage_error(&e);
+            }
             let (text, passed) = doctor::report(task, &env);
             print(&text);
             return if passed { exit::OK } else { exit::FAILED };
         }
-        Command::Run(inv) => return run(inv, env, started),
+        Command::Run(mut inv) => {
+            // Reported like a flag's problem, once there is somewhere to report it.
+            if let Err(e) = level {
+                inv.problem.get_or_insert(e);
+            }
+            return run(inv, env, started);
+        }
     };
     print(&text);
     exit::OK
@@ -202,7 +214,7 @@ fn run_task(
     }
     info!("started in {} µs", started.elapsed().as_micros());
 
-    if env.get("BUILD_TASK_DOCTOR").is_some_and(|v| v == "true") {
+    if env.flag("BUILD_TASK_DOCTOR")? {
         let checks = doctor::checks(inv.task, &env);
         for check in &checks {
             info!("doctor: {}", check.line());
@@ -271,8 +283,7 @@ struct RunDirs {
 
 impl RunDirs {
     fn create(env: &Env) -> Result<RunDirs, Error> {
-        let base = PathBuf::from(env.get("TMPDIR").unwrap_or("/tmp"));
-        let root = base.join(format!("build-task-{}", std::process::id()));
+        let root = env.tmp_dir().join(format!("build-task-{}", std::process::id()));
         let dirs = RunDirs { out: root.join("out"), work: root.join("work") };
         let _ = std::fs::remove_dir_all(&root);
         *RUN_ROOT.lock().unwrap_or_else(|p| p.into_inner()) = Some(root);

@@ -16,7 +16,7 @@ pub use crate::doctor::{Check, version_line, writable};
 pub use crate::env::Env;
 pub use crate::error::{Error, Result};
 pub use crate::fence::{Blocked, Fence};
-pub use crate::http::USER_AGENT;
+pub use crate::http::{USER_AGENT, retry_after_of};
 pub use crate::json::quote;
 pub use crate::log::bounded;
 pub use crate::site::{Rule, Site, Target};

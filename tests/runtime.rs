@@ -236,6 +236,25 @@ fn an_unknown_flag_is_reported_to_pages_core_and_exits_2() {
     assert_eq!(d.error_message(), "unknown flag '--bogus' for task 'fault'");
 }
 
+#[test]
+fn a_bad_loglevel_is_reported_to_pages_core_naming_the_variable_and_exits_2() {
+    let Some(d) = Deployed::start(41) else { return };
+    let out = d.command(&["fault", "--mode", "ok"]).env("LOGLEVEL", "loud").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(d.cb.statuses(), ["error"]);
+    assert_eq!(d.error_message(), "LOGLEVEL is not one of debug, info, warn, error");
+}
+
+#[test]
+fn a_build_task_doctor_that_is_neither_true_nor_false_is_an_error_naming_it() {
+    let Some(d) = Deployed::start(42) else { return };
+    let out = d.command(&["fault", "--mode", "ok"]).env("BUILD_TASK_DOCTOR", "yes").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(d.cb.statuses(), ["processing", "error"]);
+    assert_eq!(d.error_message(), "BUILD_TASK_DOCTOR is neither true nor false");
+    assert!(d.s3.keys("fault-bucket").is_empty(), "nothing is uploaded");
+}
+
 impl Deployed {
     /// Runs `args`, sends `signal` once "processing" arrived and `after`
     /// passed, and returns the exit code and how long the exit took.

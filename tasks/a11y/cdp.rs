@@ -21,7 +21,7 @@ use miniserde::json::{Number, Value};
 use crate::task::{Cancel, quote};
 
 /// The largest message read (a results text is a few MB at most).
-const MESSAGE_LIMIT: u64 = 256 * 1024 * 1024;
+const CDP_MESSAGE_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// The most events kept while waiting for an answer (a page can make
 /// many: navigation loops, frames); the oldest go first.
@@ -128,12 +128,12 @@ impl Pipes {
 /// One NUL-terminated message, parsed; Err (why the stream ends) otherwise.
 fn read_message(reader: &mut impl BufRead) -> Result<Value, String> {
     let mut bytes = Vec::new();
-    match reader.take(MESSAGE_LIMIT).read_until(0, &mut bytes) {
+    match reader.take(CDP_MESSAGE_LIMIT).read_until(0, &mut bytes) {
         Ok(0) => return Err("it closed the pipe".to_owned()),
         Ok(_) if bytes.last() == Some(&0) => {
             bytes.pop();
         }
-        Ok(_) if bytes.len() as u64 == MESSAGE_LIMIT => return Err("it sent a message over 256 MiB".to_owned()),
+        Ok(_) if bytes.len() as u64 == CDP_MESSAGE_LIMIT => return Err("it sent a message over 256 MiB".to_owned()),
         Ok(_) => return Err("it closed the pipe in the middle of a message".to_owned()),
         Err(e) => return Err(format!("cannot read from it: {e}")),
     }

@@ -25,12 +25,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ureq::Agent;
 use url::Url;
 
-use crate::task::{Cancel, Env, Error, Fence, Result, Target, debug, info, warn};
+use crate::task::{Cancel, Env, Error, Fence, Result, Target, debug, info, retry_after_of, warn};
 
 /// Scrapy's `IGNORED_EXTENSIONS` (scrapy/linkextractors/__init__.py, Scrapy
 /// 2.19), then what the original spider denied on top (xml, pdf), then
@@ -116,19 +116,14 @@ impl Options {
     pub fn from_env(env: &Env, user_agent: &str) -> Result<Options> {
         let mut opts = Options::new(user_agent);
         opts.budget =
-            Duration::from_secs(setting(env, "BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", 1, 86_400, opts.budget.as_secs())?);
-        opts.max_pages = setting(env, "BUILD_TASK_A11Y_MAX_PAGES", 1, 100_000, opts.max_pages as u64)? as usize;
-        opts.max_requests = setting(env, "BUILD_TASK_A11Y_MAX_REQUESTS", 1, 1_000_000, opts.max_requests)?;
+            Duration::from_secs(env.whole_number("BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", 1, 86_400, opts.budget.as_secs())?);
+        opts.max_pages = env.whole_number("BUILD_TASK_A11Y_MAX_PAGES", 1, 100_000, opts.max_pages as u64)? as usize;
+        opts.max_requests = env.whole_number("BUILD_TASK_A11Y_MAX_REQUESTS", 1, 1_000_000, opts.max_requests)?;
         opts.max_query_variants =
-            setting(env, "BUILD_TASK_A11Y_MAX_QUERY_VARIANTS", 0, 10_000, opts.max_query_variants as u64)? as usize;
-        opts.concurrency = setting(env, "BUILD_TASK_A11Y_CRAWL_CONCURRENCY", 1, 16, opts.concurrency as u64)? as usize;
+            env.whole_number("BUILD_TASK_A11Y_MAX_QUERY_VARIANTS", 0, 10_000, opts.max_query_variants as u64)? as usize;
+        opts.concurrency = env.whole_number("BUILD_TASK_A11Y_CRAWL_CONCURRENCY", 1, 16, opts.concurrency as u64)? as usize;
         Ok(opts)
     }
-}
-
-/// A whole number from `low` to `high` in `var`, or `default` when unset.
-fn setting(env: &Env, var: &str, low: u64, high: u64, default: u64) -> Result<u64> {
-    env.whole_number(var, low, high, default)
 }
 
 /// The bound that ended a crawl early.
@@ -440,8 +435,7 @@ impl Fetcher<'_> {
         };
         let status = response.status().as_u16();
         if status == 429 || status == 503 {
-            let header = response.headers().get("retry-after").and_then(|v| v.to_str().ok());
-            return Ok(Fetched::Busy(status, header.and_then(|h| retry_after(h, SystemTime::now()))));
+            return Ok(Fetched::Busy(status, retry_after_of(&response)));
         }
         if (300..400).contains(&status) {
             let to = response.headers().get("location").and_then(|v| v.to_str().ok());
@@ -638,60 +632,6 @@ fn crawl_delay(body: &str, token: &str) -> Option<Duration> {
     delay.filter(|d| !d.is_zero())
 }
 
-/// How long a Retry-After value asks to wait from `now`: delay-seconds or an
-/// HTTP date (RFC 9110, 10.2.3). None for anything else.
-fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = UNIX_EPOCH + Duration::from_secs(http_date(value)?);
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An HTTP date in seconds since the epoch, in any of the three forms a
-/// recipient must accept: `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday,
-/// 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`. Each has the
-/// day before the year, so the numbers are read in that order.
-fn http_date(text: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let (mut month, mut time, mut numbers) = (None, None, Vec::new());
-    for word in text.split([' ', ',', '-']).filter(|w| !w.is_empty()) {
-        if let Some(i) = MONTHS.iter().position(|m| word.eq_ignore_ascii_case(m)) {
-            month = Some(i as u64 + 1);
-        } else if word.contains(':') {
-            let hms: Vec<u64> = word.split(':').map(|n| n.parse().ok()).collect::<Option<_>>()?;
-            let [h, m, s] = hms[..] else { return None };
-            (h < 24 && m < 60 && s <= 60).then_some(())?;
-            time = Some(h * 3600 + m * 60 + s);
-        } else if let Ok(n) = word.parse::<u64>() {
-            numbers.push(n);
-        }
-    }
-    let [day, year] = numbers[..] else { return None };
-    let year = match year {
-        0..=69 => 2000 + year,
-        70..=99 => 1900 + year,
-        _ => year,
-    };
-    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
-        return None;
-    }
-    let days = days_from_civil(year, month?, day);
-    Some(days * 86_400 + time?)
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
-/// (Howard Hinnant's `days_from_civil`), for years from 1970.
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let (era, yoe) = (y / 400, y % 400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// robots.txt with every byte outside ASCII percent-encoded. The matcher
 /// encodes such bytes in patterns this way itself, so the rules mean the
 /// same; and robotstxt 0.3 can panic slicing inside a multi-byte character
@@ -806,31 +746,6 @@ mod tests {
         }
         let robots = Robots::from_body(b"user-agent: *\ncrawl-delay: 20\n", "cloudgovpagescrawler/1.0 (+x)");
         assert_eq!(robots.delay, Some(Duration::from_secs(20)), "capped by the crawl, not here");
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds_or_as_any_http_date() {
-        // 1994-11-06 08:49:37 UTC, RFC 9110's example.
-        let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        let now = at - Duration::from_secs(90);
-        for date in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
-            assert_eq!(retry_after(date, now), Some(Duration::from_secs(90)), "{date}");
-        }
-        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(http_date("Tue, 29 Feb 2028 23:59:59 GMT"), Some(1_835_481_599));
-        assert_eq!(retry_after(" 7 ", now), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at + Duration::from_secs(5)), Some(Duration::ZERO));
-        for junk in [
-            "",
-            "-1",
-            "1.5",
-            "soon",
-            "Sun, 06 Nov 1994 GMT",
-            "Sun, 32 Nov 1994 08:49:37 GMT",
-            "Sun, 06 Nov 1994 25:00:00 GMT",
-        ] {
-            assert_eq!(retry_after(junk, now), None, "{junk}");
-        }
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl PageError {
         match e {
             cdp::Error::Gone(_) => PageError::BrowserGone(e.text()),
             cdp::Error::Timeout => PageError::Stalled(format!("{what}: {}", e.text())),
-            e => PageError::Page(bounded(&format!("{what}: {}", e.text()), MESSAGE_LIMIT)),
+            e => PageError::Page(bounded(&format!("{what}: {}", e.text()), PAGE_ERROR_LIMIT)),
         }
     }
 }
@@ -472,10 +472,10 @@ impl<'a> Browser<'a> {
         match evaluated(ran?) {
             Ok(Value::String(json)) => Ok(json),
             Ok(other) => Err(PageError::Page(match string(&other, "axeError") {
-                Some(e) => bounded(&format!("axe failed: {e}"), MESSAGE_LIMIT),
+                Some(e) => bounded(&format!("axe failed: {e}"), PAGE_ERROR_LIMIT),
                 None => "axe returned no result".to_owned(),
             })),
-            Err(e) => Err(PageError::Page(bounded(&format!("axe failed: {e}"), MESSAGE_LIMIT))),
+            Err(e) => Err(PageError::Page(bounded(&format!("axe failed: {e}"), PAGE_ERROR_LIMIT))),
         }
     }
 
@@ -531,7 +531,7 @@ impl<'a> Browser<'a> {
             let done = world.and_then(|world| {
                 let params = format!("{{\"expression\":{inject},\"contextId\":{world},\"returnByValue\":true}}");
                 let answer = self.page(tab, "Runtime.evaluate", &params, COMMAND_TIMEOUT)?;
-                evaluated(answer).map(|_| world).map_err(|e| PageError::Page(bounded(&e, MESSAGE_LIMIT)))
+                evaluated(answer).map(|_| world).map_err(|e| PageError::Page(bounded(&e, PAGE_ERROR_LIMIT)))
             });
             match done {
                 Ok(world) if n == 0 => top = Some(world),
@@ -604,7 +604,7 @@ fn string(v: &Value, key: &str) -> Option<String> {
 /// How much of an error message a page's warning keeps, and how much of
 /// the browser's output a start error: together they stay inside the 4 KiB
 /// of an error status.
-const MESSAGE_LIMIT: usize = 1024;
+const PAGE_ERROR_LIMIT: usize = 1024;
 const LOG_LINES: usize = 20;
 const LOG_LIMIT: usize = 2048;
 

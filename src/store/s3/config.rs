@@ -85,7 +85,7 @@ pub(super) fn bucket(name: &BucketName, region: &Region, env: &Env) -> Result<Bu
     let (endpoint, style) = match custom {
         Some((var, custom)) => (http::check_url(custom, var)?, UrlStyle::Path),
         None => {
-            let fips = env.get("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            let fips = env.flag("AWS_USE_FIPS_ENDPOINT")?;
             let service = if fips { "s3-fips" } else { "s3" };
             let url = format!("https://{service}.{}.amazonaws.com", region.as_str());
             let style = if name.as_str().contains('.') { UrlStyle::Path } else { UrlStyle::VirtualHost };

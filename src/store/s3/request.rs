@@ -292,7 +292,7 @@ impl S3Store {
                 }
             })?;
             let status = response.status().as_u16();
-            let retry_after = http::retry_after(&response);
+            let retry_after = http::retry_after_of(&response);
             let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
             // Read to the end, so the connection goes back to the pool.
             let body = response.into_body().read_to_string();
@@ -336,20 +336,8 @@ pub fn content_type(key: &str) -> &'static str {
 
 /// Standard base64 with padding (RFC 4648), as S3's checksum headers want.
 pub(super) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
