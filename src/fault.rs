@@ -64,17 +64,13 @@ fn run(ctx: &Context) -> Result<Outcome> {
             write_index()?;
         }
         "child-crash" => {
-            let mut child = ctx
-                .cancel
-                .spawn(Command::new("sh").args(["-c", "kill -SEGV $$"]), "the child")?;
+            let mut child = ctx.cancel.spawn(Command::new("sh").args(["-c", "kill -SEGV $$"]), "the child")?;
             let status = child.wait(Duration::from_secs(seconds))?;
             return Err(Error::failed(format!("the child process ended with {status}")));
         }
         "child-ignore-term" => {
             let script = format!("trap '' TERM; sleep {seconds} & wait");
-            let mut child = ctx
-                .cancel
-                .spawn(Command::new("sh").args(["-c", &script]), "the child")?;
+            let mut child = ctx.cancel.spawn(Command::new("sh").args(["-c", &script]), "the child")?;
             child.wait(Duration::from_secs(seconds + 5))?;
             write_index()?;
         }

@@ -304,9 +304,9 @@ fn serve(mut client: TcpStream, shared: &Shared, id: u64) {
         let _ = socket.set_write_timeout(Some(limits.idle));
     }
     let sent = match &request.forward {
-        None => client
-            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            .and_then(|()| (&upstream).write_all(&rest)),
+        None => {
+            client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").and_then(|()| (&upstream).write_all(&rest))
+        }
         Some(head) => send_request(&mut client, &upstream, head, &rest, request.body),
     };
     if sent.is_err() {
@@ -505,7 +505,13 @@ fn authority(text: &str, default: Option<u16>) -> Option<(String, u16)> {
 
 /// Sends a plain-HTTP request on: its new head, then its body (what came
 /// with the head first), and nothing after it.
-fn send_request(client: &mut TcpStream, upstream: &TcpStream, head: &[u8], rest: &[u8], body: u64) -> std::io::Result<()> {
+fn send_request(
+    client: &mut TcpStream,
+    upstream: &TcpStream,
+    head: &[u8],
+    rest: &[u8],
+    body: u64,
+) -> std::io::Result<()> {
     let mut upstream = upstream;
     upstream.write_all(head)?;
     let early = rest.len().min(body as usize);

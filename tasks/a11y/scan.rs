@@ -379,7 +379,10 @@ impl<'a> Browser<'a> {
                 Ok(Some(status)) => format!(" (it exited: {status})"),
                 _ => String::new(),
             };
-            return Err(with_log(format!("Chromium did not start: Browser.getVersion failed: {}{exited}", e.text()), &log));
+            return Err(with_log(
+                format!("Chromium did not start: Browser.getVersion failed: {}{exited}", e.text()),
+                &log,
+            ));
         }
         let watch = cfg.page_memory_mib.map(|mib| memory::Watch::start(child.child().id(), mib));
         Ok(Browser { cfg, cdp, pages: 0, stuck: None, watch, _browser: child, _tmp: tmp })
@@ -398,7 +401,8 @@ impl<'a> Browser<'a> {
         let tab = self.open(budget)?;
         let stopped = self.watch.as_ref().map(|w| w.stopped());
         let mut scanned = self.load_and_run(&tab, url, inject);
-        if let (Err(PageError::Page(why) | PageError::Stalled(why)), Some(mib)) = (&mut scanned, self.cfg.page_memory_mib)
+        if let (Err(PageError::Page(why) | PageError::Stalled(why)), Some(mib)) =
+            (&mut scanned, self.cfg.page_memory_mib)
             && self.watch.as_ref().map(|w| w.stopped()) != stopped
         {
             *why = format!("the page needed more than its {mib} MiB of memory: its renderer was stopped");
@@ -462,7 +466,10 @@ impl<'a> Browser<'a> {
             self.wait_for_load(tab, &loader, loaded_by)?;
         }
         let world = self.inject(tab, inject)?;
-        let run = format!("{{\"expression\":{},\"contextId\":{world},\"awaitPromise\":true,\"returnByValue\":true}}", quote(RUN));
+        let run = format!(
+            "{{\"expression\":{},\"contextId\":{world},\"awaitPromise\":true,\"returnByValue\":true}}",
+            quote(RUN)
+        );
         let ran = self.page(tab, "Runtime.evaluate", &run, self.cfg.script_timeout).map_err(|e| match e {
             PageError::Stalled(_) => {
                 PageError::Page(format!("axe did not finish within {} s", self.cfg.script_timeout.as_secs()))
@@ -522,12 +529,13 @@ impl<'a> Browser<'a> {
         let mut top = None;
         for (n, frame) in frames.iter().enumerate() {
             let params = format!("{{\"frameId\":{},\"worldName\":{}}}", quote(frame), quote(WORLD));
-            let world = self.page(tab, "Page.createIsolatedWorld", &params, COMMAND_TIMEOUT).and_then(|w| {
-                match field(&w, "executionContextId") {
-                    Some(Value::Number(Number::U64(id))) => Ok(*id),
-                    _ => Err(PageError::Page("it gave no isolated world".to_owned())),
-                }
-            });
+            let world =
+                self.page(tab, "Page.createIsolatedWorld", &params, COMMAND_TIMEOUT).and_then(|w| {
+                    match field(&w, "executionContextId") {
+                        Some(Value::Number(Number::U64(id))) => Ok(*id),
+                        _ => Err(PageError::Page("it gave no isolated world".to_owned())),
+                    }
+                });
             let done = world.and_then(|world| {
                 let params = format!("{{\"expression\":{inject},\"contextId\":{world},\"returnByValue\":true}}");
                 let answer = self.page(tab, "Runtime.evaluate", &params, COMMAND_TIMEOUT)?;
