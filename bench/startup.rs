@@ -66,6 +66,11 @@ fn main() {
         assert_eq!(status.code(), Some(3));
     }
     samples.sort();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "p is from 0 to 1: an index of `samples`"
+    )]
     let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("exec to 'processing' request on loopback, {runs} runs, encrypted params:");

@@ -23,6 +23,7 @@ pub const CHILD_GRACE: Duration = Duration::from_secs(2);
 /// the SIGKILL ten seconds later, and send no status. With this the shell's
 /// end is build-task's SIGTERM, handled like any other.
 pub fn term_when_parent_exits() {
+    #[allow(unsafe_code)]
     // SAFETY: getppid, prctl and kill take no pointers.
     unsafe {
         let parent = libc::getppid();
@@ -103,7 +104,7 @@ impl Cancel {
         use std::os::unix::process::CommandExt;
         self.check()?;
         let child = cmd.process_group(0).spawn().map_err(|e| Error::failed(format!("cannot start {what}: {e}")))?;
-        let group = child.id() as i32;
+        let group = child.id().cast_signed();
         if let Ok(mut groups) = self.0.groups.lock() {
             groups.push(group);
         }
@@ -182,6 +183,7 @@ impl Drop for ChildGuard {
 
 fn kill_group(group: i32, signal: i32) {
     if group > 1 {
+        #[allow(unsafe_code)]
         // SAFETY: killpg only sends a signal; a group that is gone gives ESRCH,
         // which we ignore. Groups are only ever our own children's.
         unsafe {

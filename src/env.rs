@@ -61,6 +61,12 @@ impl Env {
         }
     }
 
+    /// [`whole_number`](Self::whole_number) for a count of things in memory.
+    pub fn count(&self, name: &str, low: usize, high: usize, default: usize) -> Result<usize> {
+        let n = self.whole_number(name, low as u64, high as u64, default as u64)?;
+        Ok(usize::try_from(n).expect("a number up to `high` fits in a usize"))
+    }
+
     /// A setting that is `true` or `false` (in any case), `false` when unset;
     /// any other value is a usage error naming the variable.
     pub fn flag(&self, name: &str) -> Result<bool> {

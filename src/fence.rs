@@ -217,7 +217,7 @@ fn internal_v4(ip: Ipv4Addr) -> bool {
 
 fn internal_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    let embedded = |hi: u16, lo: u16| internal_v4(Ipv4Addr::from(((hi as u32) << 16) | lo as u32));
+    let embedded = |hi: u16, lo: u16| internal_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
     match s {
         // ::ffff:a.b.c.d and ::a.b.c.d (:: and ::1 among them, as 0.0.0.0 and 0.0.0.1).
         [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] => embedded(hi, lo),

@@ -388,7 +388,7 @@ fn sigterm_during_the_scan_reports_the_cancel_and_leaves_no_browser_behind() {
             "Chromium runs with its profile under the run's scratch space"
         );
         // SAFETY: a signal to our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
         let started = std::time::Instant::now();
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(143));

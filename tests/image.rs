@@ -139,9 +139,10 @@ fn elf_sections(bytes: &[u8]) -> BTreeMap<String, u64> {
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
     assert_eq!(&bytes[..6], b"\x7fELF\x02\x01", "an ELF64 little-endian file");
-    let (table, entry, count, names) = (u64_at(0x28) as usize, u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let (table, entry, count, names) =
+        (usize::try_from(u64_at(0x28)).unwrap(), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
     let header = |i: usize| table + i * entry;
-    let strings = u64_at(header(names) + 0x18) as usize;
+    let strings = usize::try_from(u64_at(header(names) + 0x18)).unwrap();
     (0..count)
         .map(|i| {
             let name = &bytes[strings + u32_at(header(i))..];

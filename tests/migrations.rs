@@ -171,7 +171,7 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         // SIGINT: PostgreSQL's fast shutdown, which ends its own children.
         // SAFETY: kill on the pid of a child we started and have not reaped.
-        unsafe { libc::kill(self.server.id() as libc::pid_t, libc::SIGINT) };
+        unsafe { libc::kill(self.server.id().cast_signed(), libc::SIGINT) };
         let _ = self.server.wait();
     }
 }

@@ -272,7 +272,7 @@ fn the_smoke_tool_built_for_the_pipeline_needs_no_loader_or_library_from_the_ima
     let elf = fs::read(smoke_bin()).unwrap();
     assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
     let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap()) as usize;
-    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| usize::try_from(u64::from_le_bytes(elf[at..at + 8].try_into().unwrap())).unwrap();
     // The program headers (e_phoff, e_phentsize, e_phnum), and each one's
     // p_type, p_offset and p_filesz.
     let (phoff, size, count) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));

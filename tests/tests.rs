@@ -1,6 +1,10 @@
 //! Integration tests: the real binary against loopback servers.
 //! One binary, one module per area; each test gets its own directories.
 
+// Tests reach processes, namespaces and sockets through libc where std has no
+// call for it; each unsafe block still says why it is sound (`// SAFETY:`).
+#![allow(unsafe_code)]
+
 mod support;
 
 // The runtime's lifecycle as pages-core and Cloud Foundry see it.

@@ -254,7 +254,7 @@ fn a_cancelled_run_stops_the_whole_scan_and_reports_the_cancel() {
     };
     assert!(!live_members(scan_group).is_empty(), "the scan runs before the cancel");
     // SAFETY: signals our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
     assert_eq!(cb.statuses(), ["processing", "error"]);

@@ -36,10 +36,15 @@ fn main() {
 
 /// This process's peak resident set size, in bytes.
 fn peak_rss() -> u64 {
-    // SAFETY: getrusage only fills the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as u64 * 1024
+    #[allow(unsafe_code)]
+    // SAFETY: an all-zero rusage is a valid one, and getrusage only fills
+    // the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    usage.ru_maxrss.unsigned_abs() * 1024
 }
 
 fn fail(message: &str) -> ! {

@@ -113,8 +113,10 @@ mod tests {
         fs::create_dir(d.join("empty")).unwrap();
         assert!(walk(&d.join("empty")).unwrap().is_empty());
         let fifo = std::ffi::CString::new(d.join("empty/pipe").into_os_string().into_encoded_bytes()).unwrap();
+        #[allow(unsafe_code)]
         // SAFETY: mkfifo with a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) };
+        assert_eq!(made, 0);
         assert!(walk(&d.join("empty")).unwrap().is_empty(), "a fifo is skipped, never opened");
         let err = walk(&d.join("missing")).unwrap_err();
         assert!(err.message().starts_with("the artifact"), "{err}");

@@ -88,6 +88,7 @@ impl Pipes {
     /// `self` must live until the child is spawned.
     pub fn give_to(&self, cmd: &mut Command) {
         let (commands, messages) = (self.commands.as_raw_fd(), self.messages.as_raw_fd());
+        #[allow(unsafe_code)]
         // SAFETY: the closure runs in the child between fork and exec and
         // calls only fcntl and dup2, which are async-signal-safe, on fds that
         // are open (`self` outlives the spawn). Copies above 4 come first, so

@@ -115,18 +115,13 @@ impl Options {
     /// | `BUILD_TASK_A11Y_CRAWL_CONCURRENCY` | `concurrency` | 1-16 |
     pub fn from_env(env: &Env, user_agent: &str) -> Result<Options> {
         let mut opts = Options::new(user_agent);
-        opts.budget = Duration::from_secs(env.whole_number(
-            "BUILD_TASK_A11Y_CRAWL_BUDGET_SECS",
-            1,
-            86_400,
-            opts.budget.as_secs(),
-        )?);
-        opts.max_pages = env.whole_number("BUILD_TASK_A11Y_MAX_PAGES", 1, 100_000, opts.max_pages as u64)? as usize;
+        let budget = env.whole_number("BUILD_TASK_A11Y_CRAWL_BUDGET_SECS", 1, 86_400, opts.budget.as_secs())?;
+        opts.budget = Duration::from_secs(budget);
+        opts.max_pages = env.count("BUILD_TASK_A11Y_MAX_PAGES", 1, 100_000, opts.max_pages)?;
         opts.max_requests = env.whole_number("BUILD_TASK_A11Y_MAX_REQUESTS", 1, 1_000_000, opts.max_requests)?;
         opts.max_query_variants =
-            env.whole_number("BUILD_TASK_A11Y_MAX_QUERY_VARIANTS", 0, 10_000, opts.max_query_variants as u64)? as usize;
-        opts.concurrency =
-            env.whole_number("BUILD_TASK_A11Y_CRAWL_CONCURRENCY", 1, 16, opts.concurrency as u64)? as usize;
+            env.count("BUILD_TASK_A11Y_MAX_QUERY_VARIANTS", 0, 10_000, opts.max_query_variants)?;
+        opts.concurrency = env.count("BUILD_TASK_A11Y_CRAWL_CONCURRENCY", 1, 16, opts.concurrency)?;
         Ok(opts)
     }
 }

@@ -82,9 +82,12 @@ impl Watch {
                         let Some(kib) = renderer_private_kib(pid) else { continue };
                         if kib / 1024 > limit_mib {
                             warn!("a renderer took {} MiB, over the page's {limit_mib} MiB: stopping it", kib / 1024);
+                            #[allow(unsafe_code)]
                             // SAFETY: kill only sends a signal; `pid` is a
                             // child of our browser, read from /proc just now.
-                            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                            unsafe {
+                                libc::kill(pid.cast_signed(), libc::SIGKILL)
+                            };
                             count.fetch_add(1, Ordering::Relaxed);
                         }
                     }

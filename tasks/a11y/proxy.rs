@@ -514,12 +514,12 @@ fn send_request(
 ) -> std::io::Result<()> {
     let mut upstream = upstream;
     upstream.write_all(head)?;
-    let early = rest.len().min(body as usize);
+    let early = rest.len().min(usize::try_from(body).unwrap_or(usize::MAX));
     upstream.write_all(&rest[..early])?;
     let mut left = body - early as u64;
     let mut buf = vec![0u8; 16 * 1024];
     while left > 0 {
-        let want = buf.len().min(left as usize);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = client.read(&mut buf[..want])?;
         if n == 0 {
             return Err(ErrorKind::UnexpectedEof.into());
@@ -549,10 +549,12 @@ fn relay(client: &TcpStream, upstream: &TcpStream, idle: Duration) {
             fd.events = if open { libc::POLLIN } else { 0 };
             fd.revents = 0;
         }
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        #[allow(unsafe_code)]
         // SAFETY: `fds` is two initialised pollfds that outlive the call,
         // and the sockets they name are open until this function returns.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) } < 0 {
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if ready < 0 {
             if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
                 continue;
             }

@@ -65,7 +65,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         .read_to_vec()
         .map_err(|e| Error::failed(format!("cannot read the target's body: {e}")))?
         .len() as u64;
-    let time_ms = started.elapsed().as_millis() as u64;
+    let time_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     info!("fetched in {time_ms} ms: status {status}, {size} bytes, {} headers missing", missing.len());
     ctx.cancel.check()?;
 

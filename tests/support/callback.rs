@@ -187,7 +187,7 @@ fn serve<S: Read + Write>(stream: S, state: &Mutex<State>, task_id: u64, token: 
     let mut reader = BufReader::new(stream);
     while let Some(head) = RequestHead::read(&mut reader) {
         let content_type = head.header("content-type").map(str::to_owned);
-        let mut body = vec![0; head.content_length() as usize];
+        let mut body = vec![0; usize::try_from(head.content_length()).expect("a status body fits in memory")];
         let RequestHead { method, target: path, .. } = head;
         if reader.read_exact(&mut body).is_err() {
             return;

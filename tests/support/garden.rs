@@ -223,6 +223,7 @@ pub fn run(task: &Task, command: &str) -> Option<Outcome> {
     // the image (the browser's 200+ MB among them) as on a cell where the
     // image is not cached.
     let dir = std::fs::File::open(&rootfs).expect("rootfs");
+    // SAFETY: syncfs on a file this function holds open.
     assert_eq!(unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) }, 0, "syncfs");
     drop_cached(&rootfs);
 
@@ -391,6 +392,7 @@ fn drop_cached(path: &Path) {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return };
     if meta.is_file() {
         if let Ok(file) = std::fs::File::open(path) {
+            // SAFETY: posix_fadvise on a file held open here; it touches no memory of ours.
             unsafe { libc::posix_fadvise(std::os::fd::AsRawFd::as_raw_fd(&file), 0, 0, libc::POSIX_FADV_DONTNEED) };
         }
     } else if meta.is_dir() {

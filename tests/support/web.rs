@@ -126,8 +126,11 @@ impl WebServer {
             // accept. A connection to wake it would go wrong from another
             // network namespace than the server's (to the public-looking
             // address, out along the host's default route).
+            #[allow(unsafe_code)]
             // SAFETY: shutdown on a socket this server owns; no memory is touched.
-            unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+            unsafe {
+                libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR)
+            };
         }
     }
 }

@@ -56,13 +56,12 @@ impl Config {
     /// (seconds, 1 to 3600).
     pub fn from_env(env: &Env) -> Result<Config> {
         let default = Config::default();
-        let workers = env.whole_number("BUILD_TASK_S3_WORKERS", 1, 64, default.workers as u64)?;
+        let workers = env.count("BUILD_TASK_S3_WORKERS", 1, 64, default.workers)?;
         let threshold = env.size("BUILD_TASK_MULTIPART_THRESHOLD", MIN_PART, u64::MAX, default.multipart_threshold)?;
         let part_size = env.size("BUILD_TASK_MULTIPART_PART_SIZE", MIN_PART, MAX_PART, default.part_size)?;
         let timeout = env.whole_number("BUILD_TASK_S3_TIMEOUT", 1, 3600, default.timeout.as_secs())?;
         Ok(Config {
-            // At most 64: it fits.
-            workers: workers as usize,
+            workers,
             multipart_threshold: threshold,
             part_size,
             timeout: Duration::from_secs(timeout),
