@@ -2,7 +2,7 @@
 //! link it returns is an absolute URL.
 #![no_main]
 
-use build_task::tasks::a11y::crawl::links;
+use build_task::tasks::a11y::links::links;
 use libfuzzer_sys::fuzz_target;
 use url::Url;
 

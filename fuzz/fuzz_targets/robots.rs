@@ -1,7 +1,7 @@
 //! robots.txt matching on any body and path: never a panic.
 #![no_main]
 
-use build_task::tasks::a11y::crawl::Robots;
+use build_task::tasks::a11y::robots::Robots;
 use libfuzzer_sys::fuzz_target;
 use url::Url;
 

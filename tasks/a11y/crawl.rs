@@ -1,4 +1,6 @@
-//! The crawler: which pages of the built site to scan.
+//! The crawler: which pages of the built site to scan. This file is its
+//! scheduler (the workers, the queue, the bounds and the pace); which links a
+//! page has and which may be followed is links.rs, robots.txt is robots.rs.
 //!
 //! It replaces the original's Scrapy `CrawlSpider` (same-site links, Scrapy's
 //! ignored extensions plus xml and pdf, canonical URLs, robots.txt obeyed).
@@ -30,26 +32,9 @@ use std::time::{Duration, Instant};
 use ureq::Agent;
 use url::Url;
 
+use super::links::{Scope, links};
+use super::robots::Robots;
 use crate::task::{Cancel, Env, Error, Fence, Result, Target, debug, info, retry_after_of, warn};
-
-/// Scrapy's `IGNORED_EXTENSIONS` (scrapy/linkextractors/__init__.py, Scrapy
-/// 2.19), then what the original spider denied on top (xml, pdf), then
-/// compressed archives, newer image types and web fonts.
-const IGNORED_EXTENSIONS: &[&str] = &[
-    // Scrapy: archives
-    "7z", "7zip", "bz2", "rar", "tar", "tar.gz", "xz", "zip", // Scrapy: images
-    "mng", "pct", "bmp", "gif", "jpg", "jpeg", "png", "pst", "psp", "tif", "tiff", "ai", "drw", "dxf", "eps", "ps",
-    "svg", "cdr", "ico", "webp", // Scrapy: audio
-    "mp3", "wma", "ogg", "wav", "ra", "aac", "mid", "au", "aiff", // Scrapy: video
-    "3gp", "asf", "asx", "avi", "mov", "mp4", "mpg", "qt", "rm", "swf", "wmv", "m4a", "m4v", "flv", "webm",
-    // Scrapy: office suites
-    "xls", "xlsm", "xlsx", "xltm", "xltx", "potm", "potx", "ppt", "pptm", "pptx", "pps", "doc", "docb", "docm", "docx",
-    "dotm", "dotx", "odt", "ods", "odg", "odp", // Scrapy: other
-    "css", "pdf", "exe", "bin", "rss", "dmg", "iso", "apk", "jar", "sh", "rb", "js", "hta", "bat", "cpl", "msi", "msp",
-    "py",  // the original spider
-    "xml", // ours
-    "gz", "tgz", "avif", "woff", "woff2", "ttf", "otf", "eot",
-];
 
 /// A `Crawl-delay` longer than this is taken as this: at 10 s a 15-minute
 /// budget still allows 90 requests.
@@ -159,7 +144,7 @@ pub fn crawl(agent: &Agent, fence: &Fence, target: &Target, opts: &Options, canc
     let started = Instant::now();
     let fenced = fence.agent(agent)?;
     let agent = &fenced;
-    let robots = Robots::fetch(agent, &scope, opts);
+    let robots = Robots::fetch(agent, &scope.root, &opts.user_agent, opts.request_timeout);
     let delay = robots.delay.map(|d| d.min(MAX_CRAWL_DELAY));
     let concurrency = if delay.is_some() { 1 } else { opts.concurrency.max(1) };
     if let Some(d) = delay {
@@ -467,286 +452,9 @@ impl Fetcher<'_> {
     }
 }
 
-/// The href of every `<a>` and `<area>`, and the page's base URL (the first
-/// `<base href>`, resolved against the page), in document order.
-pub fn links(html: &[u8], page: &Url) -> Vec<String> {
-    use html5gum::{Token, Tokenizer};
-    let mut hrefs = Vec::new();
-    let mut base: Option<Url> = None;
-    for token in Tokenizer::new(html).flatten() {
-        let Token::StartTag(tag) = token else { continue };
-        let name: &[u8] = &tag.name;
-        let href = tag.attributes.get(b"href".as_slice()).map(|v| String::from_utf8_lossy(&v.value).into_owned());
-        match (name, href) {
-            (b"a" | b"area", Some(href)) => hrefs.push(href),
-            (b"base", Some(href)) if base.is_none() => base = page.join(href.trim()).ok(),
-            _ => {}
-        }
-    }
-    let base = base.unwrap_or_else(|| page.clone());
-    hrefs.into_iter().filter_map(|h| base.join(h.trim()).ok()).map(String::from).collect()
-}
-
-/// The part of the web the crawl may visit: the target's scheme, host and
-/// port, and paths under the target's.
-struct Scope {
-    root: Url,
-}
-
-impl Scope {
-    fn new(target: &Target) -> Scope {
-        Scope { root: canonical(target.url().clone()) }
-    }
-
-    /// `href` on `page` as a canonical URL to visit, or None when it leaves
-    /// the scope or names a file that is not a page.
-    fn link(&self, page: &Url, href: &str) -> Option<Url> {
-        let url = canonical(page.join(href.trim()).ok()?);
-        let same_origin = url.scheme() == self.root.scheme()
-            && url.host() == self.root.host()
-            && url.port_or_known_default() == self.root.port_or_known_default();
-        if !same_origin || !url.path().starts_with(self.root.path()) || ignored_extension(url.path()) {
-            return None;
-        }
-        Some(url)
-    }
-}
-
-/// The URL as the crawl remembers it: no fragment, no credentials, query
-/// pairs sorted (as w3lib's canonicalize_url does), the rest as the url
-/// crate normalizes it (lowercase host, default port dropped, dot segments
-/// removed, percent-encoding).
-pub fn canonical(mut url: Url) -> Url {
-    url.set_fragment(None);
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    if let Some(q) = url.query() {
-        let mut pairs: Vec<&str> = q.split('&').filter(|p| !p.is_empty()).collect();
-        pairs.sort();
-        let q = pairs.join("&");
-        url.set_query(if q.is_empty() { None } else { Some(&q) });
-    }
-    url
-}
-
-fn ignored_extension(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or("");
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => {
-            let ext = ext.to_ascii_lowercase();
-            IGNORED_EXTENSIONS.contains(&ext.as_str())
-        }
-        _ => false,
-    }
-}
-
-/// robots.txt of the target's origin, for our user agent, matched as
-/// Google's reference parser does. A missing or unreadable robots.txt allows
-/// everything (as Scrapy does).
-pub struct Robots {
-    /// The body, ASCII only (see [`ascii_robots`]); None allows all.
-    body: Option<String>,
-    /// Groups are matched on the product token, e.g. "cloudgovpagescrawler"
-    /// in "cloudgovpagescrawler/1.0 (+https://…)".
-    token: String,
-    /// The `Crawl-delay` of our group, or of `*` when no group names us.
-    pub delay: Option<Duration>,
-}
-
-impl Robots {
-    /// Rules from a robots.txt body, for `user_agent` (matched on its product token).
-    pub fn from_body(body: &[u8], user_agent: &str) -> Robots {
-        let token = user_agent.split(['/', ' ']).next().unwrap_or("").to_owned();
-        let body = ascii_robots(body);
-        Robots { delay: crawl_delay(&body, &token), body: Some(body), token }
-    }
-
-    fn fetch(agent: &Agent, scope: &Scope, opts: &Options) -> Robots {
-        let Ok(url) = scope.root.join("/robots.txt") else { return Robots::from_body(b"", &opts.user_agent) };
-        let response = agent
-            .get(url.as_str())
-            .header("User-Agent", &opts.user_agent)
-            .config()
-            .timeout_global(Some(opts.request_timeout))
-            .build()
-            .call();
-        // Google reads at most 500 KiB of it.
-        let body = match response {
-            Ok(r) if r.status().as_u16() == 200 => r.into_body().with_config().limit(500 * 1024).read_to_vec().ok(),
-            _ => None,
-        };
-        let mut robots = Robots::from_body(body.as_deref().unwrap_or(b""), &opts.user_agent);
-        if body.is_none() {
-            robots.body = None;
-        }
-        robots
-    }
-
-    pub fn allowed(&self, url: &Url) -> bool {
-        match &self.body {
-            Some(body) => {
-                robotstxt::DefaultMatcher::default().one_agent_allowed_by_robots(body, &self.token, url.as_str())
-            }
-            None => true,
-        }
-    }
-}
-
-/// The `Crawl-delay` (seconds, fractions allowed) in the first group that
-/// names `token`, or in the first `*` group when none names it. Groups as
-/// robots.txt has them: user-agent lines, then the rules that follow.
-fn crawl_delay(body: &str, token: &str) -> Option<Duration> {
-    let (mut ours, mut any, mut named) = (None, None, false);
-    let mut agents: Vec<&str> = Vec::new();
-    let mut in_rules = false;
-    for line in body.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let Some((key, value)) = line.split_once(':') else { continue };
-        let (key, value) = (key.trim(), value.trim());
-        if key.eq_ignore_ascii_case("user-agent") {
-            if in_rules {
-                agents.clear();
-                in_rules = false;
-            }
-            // Its product token: what comes before a version or a comment.
-            let agent = value.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).next();
-            let agent = if value.starts_with('*') { "*" } else { agent.unwrap_or("") };
-            named |= agent.eq_ignore_ascii_case(token);
-            agents.push(agent);
-            continue;
-        }
-        in_rules = true;
-        if !key.eq_ignore_ascii_case("crawl-delay") {
-            continue;
-        }
-        let Some(delay) = value.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok()) else { continue };
-        for agent in &agents {
-            if agent.eq_ignore_ascii_case(token) {
-                ours = ours.or(Some(delay));
-            } else if *agent == "*" {
-                any = any.or(Some(delay));
-            }
-        }
-    }
-    let delay = if named { ours } else { any };
-    delay.filter(|d| !d.is_zero())
-}
-
-/// robots.txt with every byte outside ASCII percent-encoded. The matcher
-/// encodes such bytes in patterns this way itself, so the rules mean the
-/// same; and robotstxt 0.3 can panic slicing inside a multi-byte character
-/// (its issue #5), which ASCII input rules out.
-fn ascii_robots(body: &[u8]) -> String {
-    let mut out = String::with_capacity(body.len());
-    for &b in body {
-        if b.is_ascii() {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn u(s: &str) -> Url {
-        Url::parse(s).unwrap()
-    }
-
-    #[test]
-    fn links_resolve_against_the_base_href_and_lose_their_fragments() {
-        let html = br##"<html><head><base href="/docs/"></head><body>
-            <a href="intro.html#top">x</a><A HREF='../about/'>y</A><area href="map.html"><a>no href</a>
-            <a href="#only-a-fragment">z</a><link href="style.css"></body>"##;
-        let page = u("https://example.gov/site/index.html");
-        let scope = Scope::new(&Target::parse("https://example.gov/").unwrap());
-        let found: Vec<String> =
-            links(html, &page).iter().filter_map(|l| scope.link(&page, l)).map(String::from).collect();
-        assert_eq!(
-            found,
-            [
-                "https://example.gov/docs/intro.html",
-                "https://example.gov/about/",
-                "https://example.gov/docs/map.html",
-                "https://example.gov/docs/",
-            ]
-        );
-    }
-
-    #[test]
-    fn only_links_under_the_target_on_the_same_origin_are_in_scope() {
-        let scope = Scope::new(&Target::parse("https://example.gov/preview/org/repo/").unwrap());
-        let page = u("https://example.gov/preview/org/repo/a/");
-        assert!(scope.link(&page, "b.html").is_some());
-        assert!(scope.link(&page, "/preview/org/other/").is_none());
-        assert!(scope.link(&page, "http://example.gov/preview/org/repo/a/").is_none());
-        assert!(scope.link(&page, "https://example.gov:8443/preview/org/repo/").is_none());
-        assert!(scope.link(&page, "https://evil.example/preview/org/repo/").is_none());
-        assert!(scope.link(&page, "mailto:someone@example.gov").is_none());
-        assert!(scope.link(&page, "report.PDF").is_none());
-        assert!(scope.link(&page, "feed.xml").is_none());
-        assert!(scope.link(&page, "font.woff2").is_none());
-        assert!(scope.link(&page, "photo.jpeg?x=1").is_none());
-        assert!(scope.link(&page, "v1.2/").is_some());
-    }
-
-    #[test]
-    fn canonical_urls_sort_the_query_and_drop_fragments_and_credentials() {
-        assert_eq!(
-            canonical(u("HTTP://User:pw@Example.GOV:80/a/./b/../c?z=1&a=2#frag")).as_str(),
-            "http://example.gov/a/c?a=2&z=1"
-        );
-        assert_eq!(canonical(u("https://example.gov/?")).as_str(), "https://example.gov/");
-    }
-
-    #[test]
-    fn a_link_to_a_mixed_case_unicode_host_is_skipped_without_a_panic() {
-        // Found by the robots fuzz target: the ASCII-only IDNA stub's debug
-        // assertion fired on `//Zî` (Cargo.toml turns it off in test builds).
-        // Host names are ASCII only, so the link is skipped; its xn-- form is followed.
-        let page = Url::parse("http://127.0.0.1:8080/dir/page.html").unwrap();
-        assert!(links("<a href='//Z\u{ee}/'>x</a>".as_bytes(), &page).is_empty());
-        assert_eq!(links("<a href='//xn--Z-lga/'>x</a>".as_bytes(), &page), ["http://xn--z-lga/"]);
-    }
-
-    #[test]
-    fn robots_txt_outside_ascii_is_matched_without_a_panic() {
-        let body = "User-agent: *\nDisallow: /caf\u{e9}/\u{a0}\u{a0}\nDisallow: /priv\u{a0}ate\n# \u{1f600}\n";
-        let robots = Robots::from_body(body.as_bytes(), "cloudgovpagescrawler");
-        assert!(!robots.allowed(&u("https://example.gov/caf%C3%A9/%C2%A0%C2%A0")));
-        assert!(!robots.allowed(&u("https://example.gov/café/\u{a0}\u{a0}")));
-        assert!(robots.allowed(&u("https://example.gov/cafe/")));
-        assert!(robots.allowed(&u("https://example.gov/private")));
-    }
-
-    #[test]
-    fn the_crawl_delay_is_our_groups_or_else_the_star_groups() {
-        let ua = "cloudgovpagescrawler";
-        let d = |body: &str| crawl_delay(body, ua);
-        assert_eq!(d("User-agent: *\nCrawl-delay: 2\n"), Some(Duration::from_secs(2)));
-        assert_eq!(d("User-agent: *\nDisallow: /x\nCrawl-delay: 0.5 # half\n"), Some(Duration::from_millis(500)));
-        // A group that names us replaces `*`, with or without a delay.
-        assert_eq!(
-            d("User-agent: *\nCrawl-delay: 5\n\nUser-agent: CloudGovPagesCrawler/1.0\nCrawl-delay: 1\n"),
-            Some(Duration::from_secs(1))
-        );
-        assert_eq!(d("User-agent: *\nCrawl-delay: 5\n\nUser-agent: cloudgovpagescrawler\nDisallow: /p\n"), None);
-        // Several agents share a group; another agent's delay is not ours.
-        assert_eq!(
-            d("User-agent: googlebot\nUser-agent: cloudgovpagescrawler\nCrawl-delay: 3\n"),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(d("User-agent: googlebot\nCrawl-delay: 3\n"), None);
-        assert_eq!(d("User-agent: googlebot\nCrawl-delay: 3\nUser-agent: *\nAllow: /\n"), None);
-        for junk in ["-1", "soon", "NaN", "inf", "1e400", "0"] {
-            assert_eq!(d(&format!("User-agent: *\nCrawl-delay: {junk}\n")), None, "{junk}");
-        }
-        let robots = Robots::from_body(b"user-agent: *\ncrawl-delay: 20\n", "cloudgovpagescrawler/1.0 (+x)");
-        assert_eq!(robots.delay, Some(Duration::from_secs(20)), "capped by the crawl, not here");
-    }
 
     #[test]
     fn crawl_settings_are_whole_numbers_in_range_or_an_error_naming_the_variable() {

@@ -18,9 +18,11 @@
 
 mod cdp;
 pub mod crawl;
+pub mod links;
 mod memory;
 mod proxy;
 pub mod report;
+pub mod robots;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
