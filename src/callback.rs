@@ -315,7 +315,7 @@ impl Reporter {
             Target::Remote { url, agent } => (url, agent),
         };
         let body = status.body();
-        let shown = url.to_string();
+        let shown = redact_url(url.expose());
         let result = policy.retry.run(cancel, |_| {
             let per_try = match self.time_left() {
                 Some(left) if left < Duration::from_millis(100) => {

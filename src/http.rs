@@ -142,14 +142,13 @@ fn read_roots(env: &Env) -> Vec<Certificate<'static>> {
 /// address (`localhost`, 127.0.0.0/8, ::1), with a port, if any, in 1-65535.
 /// `what` names the value in the error.
 pub fn check_url(text: &str, what: &str) -> Result<Url> {
-    let port_error = || Error::usage(format!("{what} has a port outside 1-65535"));
-    let url = Url::parse(text).map_err(|e| match e {
-        url::ParseError::InvalidPort => port_error(),
-        _ => Error::usage(format!("{what} is not a URL")),
-    })?;
-    if url.port() == Some(0) {
-        return Err(port_error());
-    }
+    let url = match Url::parse(text) {
+        Ok(url) if url.port() != Some(0) => url,
+        Ok(_) | Err(url::ParseError::InvalidPort) => {
+            return Err(Error::usage(format!("{what} has a port outside 1-65535")));
+        }
+        Err(_) => return Err(Error::usage(format!("{what} is not a URL"))),
+    };
     let loopback = match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -260,8 +259,7 @@ pub fn retry_after_of<B>(response: &ureq::http::Response<B>) -> Option<Duration>
 /// How long a Retry-After value asks to wait from `now`: delay-seconds or an
 /// HTTP date (RFC 9110, 10.2.3). None for anything else.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
+    if let Some(secs) = decimal(value.trim().as_bytes()) {
         return Some(Duration::from_secs(secs));
     }
     let at = UNIX_EPOCH + Duration::from_secs(http_date(value)?);
@@ -273,21 +271,23 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`. Each has the
 /// day before the year, so the numbers are read in that order.
 fn http_date(text: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let (mut month, mut time, mut numbers) = (None, None, Vec::new());
-    for word in text.split([' ', ',', '-']).filter(|w| !w.is_empty()) {
-        if let Some(i) = MONTHS.iter().position(|m| word.eq_ignore_ascii_case(m)) {
+    const MONTHS: &[u8; 36] = b"janfebmaraprmayjunjulaugsepoctnovdec";
+    let (mut month, mut time, mut numbers) = (None, None, [None; 3]);
+    for word in text.as_bytes().split(|b| matches!(b, b' ' | b',' | b'-')).filter(|w| !w.is_empty()) {
+        if let [a, b, c] = *word
+            && let Some(i) = MONTHS.chunks(3).position(|m| m == [a | 0x20, b | 0x20, c | 0x20])
+        {
             month = Some(i as u64 + 1);
-        } else if word.contains(':') {
-            let hms: Vec<u64> = word.split(':').map(|n| n.parse().ok()).collect::<Option<_>>()?;
-            let [h, m, s] = hms[..] else { return None };
-            (h < 24 && m < 60 && s <= 60).then_some(())?;
+        } else if word.contains(&b':') {
+            let mut hms = word.split(|&b| b == b':').map(decimal);
+            let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+            (hms.next().is_none() && h < 24 && m < 60 && s <= 60).then_some(())?;
             time = Some(h * 3600 + m * 60 + s);
-        } else if let Ok(n) = word.parse::<u64>() {
-            numbers.push(n);
+        } else if let Some(n) = decimal(word) {
+            *numbers.iter_mut().find(|slot| slot.is_none())? = Some(n);
         }
     }
-    let [day, year] = numbers[..] else { return None };
+    let [Some(day), Some(year), None] = numbers else { return None };
     let year = match year {
         0..=69 => 2000 + year,
         70..=99 => 1900 + year,
@@ -298,6 +298,15 @@ fn http_date(text: &str) -> Option<u64> {
     }
     let days = days_from_civil(year, month?, day);
     Some(days * 86_400 + time?)
+}
+
+/// One or more decimal digits as a number, if it fits in a u64.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    let number = digits.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit().then_some(())?;
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    });
+    number.filter(|_| !digits.is_empty())
 }
 
 /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar

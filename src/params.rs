@@ -121,23 +121,36 @@ impl Params {
 
         // The callback first, so that every later failure can be reported.
         let status_callback = read(0).and_then(|url| CallbackUrl::parse(url.expose())).map_err(fail)?;
-        let with_callback =
-            |error: Error| ParamsError { error: error.context("task params"), callback: Some(status_callback.clone()) };
-        if let Some(i) = twice {
-            return Err(with_callback(Error::usage(format!("{} is given twice", KEYS[i]))));
+        let rest = || -> Result<_, Error> {
+            if let Some(i) = twice {
+                return Err(Error::usage(format!("{} is given twice", KEYS[i])));
+            }
+            let task_id = read(1)?.expose().trim().to_owned();
+            if !(1..=20).contains(&task_id.len()) || !task_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::usage("TASK_ID is not a decimal integer"));
+            }
+            let region = Region::new(read(2)?.expose())
+                .ok_or_else(|| Error::usage("AWS_DEFAULT_REGION is not a region name"))?;
+            let (access_key_id, secret_access_key) = (read(3)?, read(4)?);
+            let bucket = BucketName::new(read(5)?.expose())
+                .ok_or_else(|| Error::usage("BUCKET is not a valid S3 bucket name"))?;
+            Ok((task_id, region, access_key_id, secret_access_key, bucket))
+        };
+        match rest() {
+            Ok((task_id, region, access_key_id, secret_access_key, bucket)) => {
+                let artifact_prefix = format!("_tasks/artifacts/{task_id}/");
+                Ok(Params {
+                    status_callback,
+                    task_id,
+                    region,
+                    access_key_id,
+                    secret_access_key,
+                    bucket,
+                    artifact_prefix,
+                })
+            }
+            Err(error) => Err(ParamsError { error: error.context("task params"), callback: Some(status_callback) }),
         }
-        let task_id = read(1).map_err(with_callback)?.expose().trim().to_owned();
-        if !(1..=20).contains(&task_id.len()) || !task_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(with_callback(Error::usage("TASK_ID is not a decimal integer")));
-        }
-        let region = Region::new(read(2).map_err(with_callback)?.expose())
-            .ok_or_else(|| with_callback(Error::usage("AWS_DEFAULT_REGION is not a region name")))?;
-        let access_key_id = read(3).map_err(with_callback)?;
-        let secret_access_key = read(4).map_err(with_callback)?;
-        let bucket = BucketName::new(read(5).map_err(with_callback)?.expose())
-            .ok_or_else(|| with_callback(Error::usage("BUCKET is not a valid S3 bucket name")))?;
-        let artifact_prefix = format!("_tasks/artifacts/{task_id}/");
-        Ok(Params { status_callback, task_id, region, access_key_id, secret_access_key, bucket, artifact_prefix })
     }
 
     /// The artifact prefix pages-core stores and reads `index.json` under.

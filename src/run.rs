@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::callback::{self, Reporter, Status, Success};
+use crate::callback::{self, CallbackUrl, Reporter, Status, Success};
 use crate::cancel::Cancel;
 use crate::cli::{self, Command, Invocation};
 use crate::crypto::Key;
@@ -86,9 +86,10 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             return if passed { exit::OK } else { exit::FAILED };
         }
         Command::Run(mut inv) => {
-            // Reported like a flag's problem, once there is somewhere to report it.
+            // Reported like a flag's problem (and before any), once there
+            // is somewhere to report it.
             if let Err(e) = level {
-                inv.problem.get_or_insert(e);
+                inv.problem = Some(e);
             }
             return run(inv, env, started);
         }
@@ -120,7 +121,11 @@ fn run(inv: Invocation, env: Env, started: Instant) -> i32 {
     // status goes. Whatever decides the exit code is logged by then.
     let ended = match destination(&inv, &env, &http) {
         Err(e) => Err(unreported(e)),
-        Ok((reporter, ready)) => {
+        Ok((callback, ready)) => {
+            let reporter = match callback {
+                Some(url) => Reporter::remote(url, http.clone()),
+                None => Reporter::local(),
+            };
             let reporter = REPORTER.get_or_init(|| Arc::new(reporter)).clone();
             match ready.and_then(|ready| run_task(inv, env, http, &cancel, &reporter, ready, started)) {
                 Ok(success) => finish(&reporter, success),
@@ -157,10 +162,15 @@ impl From<Error> for Stop {
 }
 
 /// The one place that tells a deployed run from a local one: where the
-/// statuses, the artifact and the success status's `artifact` go. An error
-/// here has nowhere to go; once the callback is known, every failure is
-/// reported, so a failure of the params after it comes with the reporter.
-fn destination(inv: &Invocation, env: &Env, http: &ureq::Agent) -> Result<(Reporter, Result<Ready, Stop>), Error> {
+/// statuses (the callback, or the log when there is none), the artifact and
+/// the success status's `artifact` go. An error here has nowhere to go; once
+/// the callback is known, every failure is reported, so a failure of the
+/// params after it comes with the callback.
+fn destination(
+    inv: &Invocation,
+    env: &Env,
+    http: &ureq::Agent,
+) -> Result<(Option<CallbackUrl>, Result<Ready, Stop>), Error> {
     let key = env.encryption_key()?;
     let Some(text) = &inv.params else {
         if env.deploy_env().is_some() {
@@ -169,21 +179,21 @@ fn destination(inv: &Invocation, env: &Env, http: &ureq::Agent) -> Result<(Repor
         let dir = inv.output_dir.clone().unwrap_or_else(|| Path::new("build-task-output").join(inv.task.name));
         let store = LocalStore { dir };
         let artifact = store.location();
-        return Ok((Reporter::local(), Ok(Ready { store: Ok(Box::new(store)), artifact, key })));
+        return Ok((None, Ok(Ready { store: Ok(Box::new(store)), artifact, key })));
     };
     let p = match Params::parse(text, key.as_ref()) {
         Ok(p) => p,
         Err(pe) => {
             return match pe.callback {
-                Some(url) => Ok((Reporter::remote(url, http.clone()), Err(Stop::Report(pe.error)))),
+                Some(url) => Ok((Some(url), Err(Stop::Report(pe.error)))),
                 None => Err(pe.error),
             };
         }
     };
-    let reporter = Reporter::remote(p.status_callback.clone(), http.clone());
     log::set_task_id(&p.task_id);
     let store = S3Store::new(&p, env, http.clone()).map(|s| Box::new(s) as Box<dyn Store>);
-    Ok((reporter, Ok(Ready { store, artifact: p.artifact_prefix().to_owned(), key })))
+    let artifact = p.artifact_prefix().to_owned();
+    Ok((Some(p.status_callback), Ok(Ready { store, artifact, key })))
 }
 
 /// The run past its reporter, in order: the flags, "processing", the

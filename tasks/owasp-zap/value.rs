@@ -392,6 +392,12 @@ pub fn as_f64(n: &Number) -> f64 {
 
 /// `Number.prototype.toString()` for a double (ECMA-262 Number::toString):
 /// the shortest digits that round-trip, placed by the exponent.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "an f64 has at most 17 significant digits and a decimal exponent within ±324; each `as usize` is in a branch where its value is not negative"
+)]
 pub fn js_number_text(f: f64) -> String {
     if !f.is_finite() {
         return "null".to_owned();
@@ -404,15 +410,15 @@ pub fn js_number_text(f: f64) -> String {
     let sci = format!("{:e}", f.abs());
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = i32::try_from(digits.len()).expect("an f64 has at most 17 significant digits");
+    let k = digits.len() as i32;
     // n: the position of the decimal point relative to the digits.
     let n = exp.parse::<i32>().unwrap_or(0) + 1;
     let body = if k <= n && n <= 21 {
-        format!("{digits}{}", "0".repeat((n - k).unsigned_abs() as usize))
+        format!("{digits}{}", "0".repeat((n - k) as usize))
     } else if 0 < n && n <= 21 {
-        format!("{}.{}", &digits[..n.unsigned_abs() as usize], &digits[n.unsigned_abs() as usize..])
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
     } else if -6 < n && n <= 0 {
-        format!("0.{}{digits}", "0".repeat(n.unsigned_abs() as usize))
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
     } else {
         let e = n - 1;
         let e = if e >= 0 { format!("+{e}") } else { e.to_string() };

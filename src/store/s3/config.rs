@@ -88,11 +88,11 @@ pub(super) fn bucket(name: &BucketName, region: &Region, env: &Env) -> Result<Bu
             let service = if fips { "s3-fips" } else { "s3" };
             let url = format!("https://{service}.{}.amazonaws.com", region.as_str());
             let style = if name.as_str().contains('.') { UrlStyle::Path } else { UrlStyle::VirtualHost };
-            (url.parse().expect("a region name makes a valid host name"), style)
+            (url.parse().unwrap_or_else(|_| unreachable!("a region name makes a valid host name")), style)
         }
     };
     Ok(Bucket::new(endpoint, style, name.as_str().to_owned(), region.as_str().to_owned())
-        .expect("an http(s) URL with a host and a valid bucket name make a bucket"))
+        .unwrap_or_else(|_| unreachable!("an http(s) URL with a host and a valid bucket name make a bucket")))
 }
 
 #[cfg(test)]
