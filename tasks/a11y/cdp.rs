@@ -226,8 +226,9 @@ impl Cdp {
             let accept = matches!(&event.params, Value::Object(o)
                 if matches!(o.get("type"), Some(Value::String(t)) if t == "beforeunload"));
             self.next_id += 1;
+            let params = miniserde::json::to_string(&params::HandleJavaScriptDialog { accept });
             let message = format!(
-                "{{\"id\":{},\"method\":\"Page.handleJavaScriptDialog\",\"sessionId\":{},\"params\":{{\"accept\":{accept}}}}}\0",
+                "{{\"id\":{},\"method\":\"Page.handleJavaScriptDialog\",\"sessionId\":{},\"params\":{params}}}\0",
                 self.next_id,
                 quote(session)
             );
@@ -295,9 +296,101 @@ fn event(mut message: Value) -> Event {
     Event { method, session, params: take(&mut message, "params").unwrap_or(Value::Null) }
 }
 
+/// The params of the commands build-task sends, one type per command, named
+/// after its method (the protocol's JSON names in `rename`). Runtime.evaluate
+/// is left out: its expression, axe-core, is quoted once for every page.
+pub mod params {
+    use miniserde::Serialize;
+
+    /// `Target.createBrowserContext`
+    #[derive(Serialize)]
+    pub struct CreateBrowserContext {
+        #[serde(rename = "disposeOnDetach")]
+        pub dispose_on_detach: bool,
+    }
+
+    /// `Target.disposeBrowserContext`
+    #[derive(Serialize)]
+    pub struct DisposeBrowserContext<'a> {
+        #[serde(rename = "browserContextId")]
+        pub browser_context_id: &'a str,
+    }
+
+    /// `Browser.setDownloadBehavior`
+    #[derive(Serialize)]
+    pub struct SetDownloadBehavior<'a> {
+        #[serde(rename = "browserContextId")]
+        pub browser_context_id: &'a str,
+        /// `deny`, `allow`, `allowAndName` or `default`.
+        pub behavior: &'a str,
+    }
+
+    /// `Target.createTarget`
+    #[derive(Serialize)]
+    pub struct CreateTarget<'a> {
+        #[serde(rename = "browserContextId")]
+        pub browser_context_id: &'a str,
+        pub url: &'a str,
+    }
+
+    /// `Target.attachToTarget`
+    #[derive(Serialize)]
+    pub struct AttachToTarget<'a> {
+        #[serde(rename = "targetId")]
+        pub target_id: &'a str,
+        /// One connection for the browser and its sessions (`sessionId` on each message).
+        pub flatten: bool,
+    }
+
+    /// `Page.setLifecycleEventsEnabled`
+    #[derive(Serialize)]
+    pub struct SetLifecycleEventsEnabled {
+        pub enabled: bool,
+    }
+
+    /// `Page.navigate`
+    #[derive(Serialize)]
+    pub struct Navigate<'a> {
+        pub url: &'a str,
+    }
+
+    /// `Page.createIsolatedWorld`
+    #[derive(Serialize)]
+    pub struct CreateIsolatedWorld<'a> {
+        #[serde(rename = "frameId")]
+        pub frame_id: &'a str,
+        #[serde(rename = "worldName")]
+        pub world_name: &'a str,
+    }
+
+    /// `Page.handleJavaScriptDialog`
+    #[derive(Serialize)]
+    pub struct HandleJavaScriptDialog {
+        pub accept: bool,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_params_are_written_with_the_protocols_names() {
+        use miniserde::json::to_string;
+        assert_eq!(
+            to_string(&params::SetDownloadBehavior { browser_context_id: "C\"1", behavior: "deny" }),
+            r#"{"browserContextId":"C\"1","behavior":"deny"}"#
+        );
+        assert_eq!(
+            to_string(&params::AttachToTarget { target_id: "T", flatten: true }),
+            r#"{"targetId":"T","flatten":true}"#
+        );
+        assert_eq!(
+            to_string(&params::CreateIsolatedWorld { frame_id: "F", world_name: "w" }),
+            r#"{"frameId":"F","worldName":"w"}"#
+        );
+        assert_eq!(to_string(&params::HandleJavaScriptDialog { accept: false }), r#"{"accept":false}"#);
+    }
 
     fn read_all(bytes: &[u8]) -> Vec<Result<Value, String>> {
         let mut reader = BufReader::new(bytes);

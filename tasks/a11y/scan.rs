@@ -24,9 +24,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use miniserde::json::{Number, Value};
+use miniserde::json::{Number, Value, to_string};
 
-use super::cdp::{self, Cdp, Pipes};
+use super::cdp::{self, Cdp, Pipes, params};
 use super::memory;
 use super::proxy::{Limits, Proxy};
 use crate::task::{Cancel, ChildGuard, Error, Fence, Result, bounded, info, quote, warn};
@@ -407,7 +407,7 @@ impl<'a> Browser<'a> {
         {
             *why = format!("the page needed more than its {mib} MiB of memory: its renderer was stopped");
         }
-        let params = format!("{{\"browserContextId\":{}}}", quote(&tab.context));
+        let params = to_string(&params::DisposeBrowserContext { browser_context_id: &tab.context });
         match self.cdp.call(None, "Target.disposeBrowserContext", &params, CLOSE_GRACE) {
             Ok(_) => {}
             Err(e @ cdp::Error::Gone(_)) => return Err(PageError::BrowserGone(e.text())),
@@ -428,20 +428,23 @@ impl<'a> Browser<'a> {
                 e => PageError::BrowserGone(format!("{method} failed: {}", e.text())),
             })
         };
-        let created = call(&mut self.cdp, "Target.createBrowserContext", "{\"disposeOnDetach\":true}")?;
+        let create = to_string(&params::CreateBrowserContext { dispose_on_detach: true });
+        let created = call(&mut self.cdp, "Target.createBrowserContext", &create)?;
         let context = string(&created, "browserContextId")
             .ok_or_else(|| PageError::BrowserGone("it made no browser context".to_owned()))?;
-        let in_context = format!("{{\"browserContextId\":{}", quote(&context));
         // Downloads a page starts go nowhere.
-        call(&mut self.cdp, "Browser.setDownloadBehavior", &format!("{in_context},\"behavior\":\"deny\"}}"))?;
-        let target = call(&mut self.cdp, "Target.createTarget", &format!("{in_context},\"url\":\"about:blank\"}}"))?;
+        let deny = to_string(&params::SetDownloadBehavior { browser_context_id: &context, behavior: "deny" });
+        call(&mut self.cdp, "Browser.setDownloadBehavior", &deny)?;
+        let blank = to_string(&params::CreateTarget { browser_context_id: &context, url: "about:blank" });
+        let target = call(&mut self.cdp, "Target.createTarget", &blank)?;
         let target = string(&target, "targetId").unwrap_or_default();
-        let attach = format!("{{\"targetId\":{},\"flatten\":true}}", quote(&target));
+        let attach = to_string(&params::AttachToTarget { target_id: &target, flatten: true });
         let session = string(&call(&mut self.cdp, "Target.attachToTarget", &attach)?, "sessionId")
             .ok_or_else(|| PageError::BrowserGone("it opened no tab".to_owned()))?;
         let tab = Tab { context, session, deadline };
         self.page(&tab, "Page.enable", "{}", COMMAND_TIMEOUT)?;
-        self.page(&tab, "Page.setLifecycleEventsEnabled", "{\"enabled\":true}", COMMAND_TIMEOUT)?;
+        let lifecycle = to_string(&params::SetLifecycleEventsEnabled { enabled: true });
+        self.page(&tab, "Page.setLifecycleEventsEnabled", &lifecycle, COMMAND_TIMEOUT)?;
         Ok(tab)
     }
 
@@ -457,7 +460,7 @@ impl<'a> Browser<'a> {
     fn load_and_run(&mut self, tab: &Tab, url: &str, inject: &str) -> Result<String, PageError> {
         let load = self.cfg.page_load_timeout;
         let loaded_by = (Instant::now() + load).min(tab.deadline);
-        let nav = self.page(tab, "Page.navigate", &format!("{{\"url\":{}}}", quote(url)), load)?;
+        let nav = self.page(tab, "Page.navigate", &to_string(&params::Navigate { url }), load)?;
         if let Some(e) = string(&nav, "errorText") {
             return Err(PageError::Page(format!("cannot load the page: {e}")));
         }
@@ -528,9 +531,9 @@ impl<'a> Browser<'a> {
         }
         let mut top = None;
         for (n, frame) in frames.iter().enumerate() {
-            let params = format!("{{\"frameId\":{},\"worldName\":{}}}", quote(frame), quote(WORLD));
+            let isolated = to_string(&params::CreateIsolatedWorld { frame_id: frame, world_name: WORLD });
             let world =
-                self.page(tab, "Page.createIsolatedWorld", &params, COMMAND_TIMEOUT).and_then(|w| {
+                self.page(tab, "Page.createIsolatedWorld", &isolated, COMMAND_TIMEOUT).and_then(|w| {
                     match field(&w, "executionContextId") {
                         Some(Value::Number(Number::U64(id))) => Ok(*id),
                         _ => Err(PageError::Page("it gave no isolated world".to_owned())),
