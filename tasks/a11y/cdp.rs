@@ -296,18 +296,14 @@ fn event(mut message: Value) -> Event {
     Event { method, session, params: take(&mut message, "params").unwrap_or(Value::Null) }
 }
 
-/// The params of the commands build-task sends, one type per command, named
-/// after its method (the protocol's JSON names in `rename`). Runtime.evaluate
-/// is left out: its expression, axe-core, is quoted once for every page.
+/// The params of the commands build-task sends with values in them, one type
+/// per command, named after its method (the protocol's JSON names in
+/// `rename`). Params that never change are written as their JSON text where
+/// the command is sent (`{}`, `{"enabled":true}`): a type each would cost
+/// the a11y binary about 380 bytes for nothing checked. Runtime.evaluate is
+/// left out too: its expression, axe-core, is quoted once for every page.
 pub mod params {
     use miniserde::Serialize;
-
-    /// `Target.createBrowserContext`
-    #[derive(Serialize)]
-    pub struct CreateBrowserContext {
-        #[serde(rename = "disposeOnDetach")]
-        pub dispose_on_detach: bool,
-    }
 
     /// `Target.disposeBrowserContext`
     #[derive(Serialize)]
@@ -340,12 +336,6 @@ pub mod params {
         pub target_id: &'a str,
         /// One connection for the browser and its sessions (`sessionId` on each message).
         pub flatten: bool,
-    }
-
-    /// `Page.setLifecycleEventsEnabled`
-    #[derive(Serialize)]
-    pub struct SetLifecycleEventsEnabled {
-        pub enabled: bool,
     }
 
     /// `Page.navigate`

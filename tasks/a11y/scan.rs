@@ -428,8 +428,7 @@ impl<'a> Browser<'a> {
                 e => PageError::BrowserGone(format!("{method} failed: {}", e.text())),
             })
         };
-        let create = to_string(&params::CreateBrowserContext { dispose_on_detach: true });
-        let created = call(&mut self.cdp, "Target.createBrowserContext", &create)?;
+        let created = call(&mut self.cdp, "Target.createBrowserContext", r#"{"disposeOnDetach":true}"#)?;
         let context = string(&created, "browserContextId")
             .ok_or_else(|| PageError::BrowserGone("it made no browser context".to_owned()))?;
         // Downloads a page starts go nowhere.
@@ -443,8 +442,7 @@ impl<'a> Browser<'a> {
             .ok_or_else(|| PageError::BrowserGone("it opened no tab".to_owned()))?;
         let tab = Tab { context, session, deadline };
         self.page(&tab, "Page.enable", "{}", COMMAND_TIMEOUT)?;
-        let lifecycle = to_string(&params::SetLifecycleEventsEnabled { enabled: true });
-        self.page(&tab, "Page.setLifecycleEventsEnabled", &lifecycle, COMMAND_TIMEOUT)?;
+        self.page(&tab, "Page.setLifecycleEventsEnabled", r#"{"enabled":true}"#, COMMAND_TIMEOUT)?;
         Ok(tab)
     }
 
