@@ -209,6 +209,29 @@ fn a_config_that_is_not_json_fails_before_the_scan_runs() {
 }
 
 #[test]
+fn a_time_limit_that_is_not_whole_seconds_fails_before_the_scan_runs() {
+    for bad in ["1.5", "0", "soon", "90000"] {
+        let tmp = TempDir::new("zap-badlimit");
+        let out = build_task()
+            .args(["owasp-zap", "-t", "https://site.example", "--output-dir"])
+            .arg(tmp.path().join("out"))
+            .env("TMPDIR", tmp.path())
+            .env("BUILD_TASK_ZAP_COMMAND", stand_in())
+            .env("BUILD_TASK_ZAP_WRK", tmp.path().join("wrk"))
+            .env("BUILD_TASK_ZAP_TIMEOUT", bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("BUILD_TASK_ZAP_TIMEOUT is not a whole number from 1 to 86400"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+        assert!(!tmp.path().join("wrk/args.txt").exists(), "{bad}: the scan never started");
+    }
+}
+
+#[test]
 fn a_local_run_without_a_config_applies_no_rules() {
     let tmp = TempDir::new("zap-local");
     let report = fixture("report.json");

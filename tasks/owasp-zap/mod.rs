@@ -202,16 +202,8 @@ impl Scan {
             None => vec![ZAP_COMMAND.to_owned()],
         };
         let wrk = PathBuf::from(env.get("BUILD_TASK_ZAP_WRK").unwrap_or(ZAP_WRK));
-        let limit = match env.get("BUILD_TASK_ZAP_TIMEOUT") {
-            Some(text) => text
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| Error::usage("BUILD_TASK_ZAP_TIMEOUT is not a number of seconds"))?,
-            None => ZAP_TIMEOUT,
-        };
+        let limit = env.whole_number("BUILD_TASK_ZAP_TIMEOUT", 1, 24 * 3600, ZAP_TIMEOUT.as_secs())?;
+        let limit = Duration::from_secs(limit);
         Ok(Scan { command, wrk, limit })
     }
 
