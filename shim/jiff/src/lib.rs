@@ -9,8 +9,8 @@
 //! numeric conversions of strftime. Any other conversion (or a byte outside
 //! ASCII in the format) is an error, which a caller's `to_string` turns into
 //! a panic: it would mean rusty-s3 changed how it signs, and this file has
-//! to follow. rusty-s3's own tests build times with `from_second`; they are
-//! not built here, so neither is it.
+//! to follow. build-task's log writes its time stamps with it too
+//! (`from_second`, then strftime), so the date arithmetic is in one place.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,10 +28,29 @@ impl Timestamp {
         Timestamp { second: i64::try_from(second).unwrap_or(i64::MAX) }
     }
 
+    /// The instant `second` seconds after 1970-01-01 UTC (before it when
+    /// negative), within jiff's range of years -9999 to 9999.
+    pub fn from_second(second: i64) -> Result<Timestamp, Error> {
+        match (-377_705_116_800..=253_402_207_200).contains(&second) {
+            true => Ok(Timestamp { second }),
+            false => Err(Error),
+        }
+    }
+
     /// The time formatted by `format`, in UTC: `%Y`, `%m`, `%d`, `%H`, `%M`,
     /// `%S` and `%%`; other ASCII is copied as it is.
     pub fn strftime<'f, F: ?Sized + AsRef<[u8]>>(&self, format: &'f F) -> Display<'f> {
         Display { second: self.second, format: format.as_ref() }
+    }
+}
+
+/// A time outside jiff's range.
+#[derive(Clone, Debug)]
+pub struct Error;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the time is outside the years -9999 to 9999")
     }
 }
 
@@ -67,7 +86,7 @@ impl fmt::Display for Display<'_> {
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), by
-/// Howard Hinnant's `civil_from_days`, as build-task's log time stamps.
+/// Howard Hinnant's `civil_from_days`.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let (era, day_of_era) = (z.div_euclid(146_097), z.rem_euclid(146_097));
@@ -102,6 +121,14 @@ mod tests {
         let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
         let now = Timestamp::now().second;
         assert!(now >= before && now <= before + 1, "{now} vs {before}");
+    }
+
+    #[test]
+    fn from_second_takes_jiffs_range_and_no_more() {
+        assert_eq!(Timestamp::from_second(0).unwrap().strftime("%Y-%m-%d").to_string(), "1970-01-01");
+        assert_eq!(Timestamp::from_second(253_402_207_200).unwrap().strftime("%Y").to_string(), "9999");
+        assert!(Timestamp::from_second(253_402_207_201).is_err());
+        assert!(Timestamp::from_second(-377_705_116_801).is_err());
     }
 
     #[test]
