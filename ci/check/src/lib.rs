@@ -1433,17 +1433,9 @@ fn resource_of_pipeline<'y>(pipeline: &'y Yaml, name: &str) -> Option<&'y Yaml> 
 
 /// Every `get` step within a step: itself, or inside `in_parallel`, `do`, `try`.
 fn gets_in<'y>(step: &'y Yaml, out: &mut Vec<&'y Yaml>) {
-    if !step["get"].is_badvalue() {
-        out.push(step);
-    }
-    let parallel = &step["in_parallel"];
-    let children = if parallel.is_array() { parallel } else { &parallel["steps"] };
-    for child in items(children).iter().chain(items(&step["do"])) {
-        gets_in(child, out);
-    }
-    if !step["try"].is_badvalue() {
-        gets_in(&step["try"], out);
-    }
+    let mut steps = Vec::new();
+    steps_in(step, &mut steps);
+    out.extend(steps.into_iter().filter(|s| !s["get"].is_badvalue()));
 }
 
 /// The registry host, account id and region of an image in a private ECR

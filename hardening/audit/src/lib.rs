@@ -132,6 +132,20 @@ impl Report {
     }
 }
 
+/// A command's exit code: 0 when what it checked passed, 1 when it found a
+/// failure (already printed), 2 with `name: error` on stderr when it could
+/// not check at all.
+pub fn exit_code(name: &str, outcome: Result<bool, String>) -> std::process::ExitCode {
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 /// Audits `image/rootfs` and `image/metadata.json`.
 pub fn audit_image(image: &Path, policy: &Policy) -> Result<Report, String> {
     let meta_path = image.join("metadata.json");

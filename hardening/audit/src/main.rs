@@ -20,14 +20,7 @@ OPTIONS:
 ";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("build-task-audit: {e}");
-            ExitCode::from(2)
-        }
-    }
+    build_task_audit::exit_code("build-task-audit", run())
 }
 
 fn run() -> Result<bool, String> {
