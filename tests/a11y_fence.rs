@@ -234,6 +234,7 @@ fn no_request_of_a_hostile_page_reaches_an_internal_address_and_each_page_is_sca
         page_load_timeout: Duration::from_secs(30),
         script_timeout: Duration::from_secs(60),
         scratch: tmp.path().to_path_buf(),
+        temp_root: std::env::temp_dir(),
         deadline: None,
         page_memory_mib: None,
         // A local run of the site, and the control server let through.

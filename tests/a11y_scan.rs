@@ -34,6 +34,7 @@ pub(crate) fn config(axe: PathBuf, scratch: &Path, sites: &[&str]) -> Config {
         page_load_timeout: Duration::from_secs(30),
         script_timeout: Duration::from_secs(60),
         scratch: scratch.to_path_buf(),
+        temp_root: std::env::temp_dir(),
         deadline: None,
         page_memory_mib: None,
         fence: Fence::with_loopback(sites).expect("the test sites are on loopback"),

@@ -69,6 +69,7 @@ fn main() {
                 page_load_timeout: Duration::from_secs(60),
                 script_timeout: Duration::from_secs(120),
                 scratch: dir.join("scratch"),
+                temp_root: std::env::temp_dir(),
                 deadline: None,
                 page_memory_mib: None,
                 // The bench's site is on loopback: the browser may reach the pages' origins.

@@ -128,6 +128,7 @@ fn run(ctx: &Context) -> Result<Outcome> {
         page_load_timeout: settings.page_timeout,
         script_timeout: settings.page_timeout * 2,
         scratch: ctx.work_dir.clone(),
+        temp_root: ctx.env.tmp_dir(),
         deadline: Some(started + settings.deadline - report_reserve(settings.deadline)),
         page_memory_mib: settings.page_memory_mib,
         fence,

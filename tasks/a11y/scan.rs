@@ -44,8 +44,11 @@ pub struct Config {
     pub page_load_timeout: Duration,
     /// axe.run on one page.
     pub script_timeout: Duration,
-    /// Each browser's home, temp files and profile go under here, fresh.
+    /// Each browser's home and profile go under here, fresh.
     pub scratch: PathBuf,
+    /// Where each browser's short temp directory goes: TMPDIR, as
+    /// `Env::tmp_dir` reads it (its sockets need a short path).
+    pub temp_root: PathBuf,
     /// When the whole scan must end: pages not started by then are not
     /// scanned, and a page's own timeouts are cut to it.
     pub deadline: Option<Instant>,
@@ -304,7 +307,7 @@ impl<'a> Browser<'a> {
         // side (tests do).
         static BROWSERS: AtomicUsize = AtomicUsize::new(0);
         let unique = BROWSERS.fetch_add(1, Ordering::Relaxed);
-        let tmp = RemovedDir(std::env::temp_dir().join(format!("bt-chromium-{}-{unique}", std::process::id())));
+        let tmp = RemovedDir(cfg.temp_root.join(format!("bt-chromium-{}-{unique}", std::process::id())));
         let _ = fs::remove_dir_all(&tmp.0);
         fs::create_dir_all(&tmp.0).map_err(|e| Error::failed(format!("cannot create {}: {e}", tmp.0.display())))?;
         // Its stderr is quoted in our errors: the scratch space is gone by
