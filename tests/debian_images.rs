@@ -144,7 +144,8 @@ pub(crate) fn a11y_image() -> Option<&'static Built> {
     IMAGE.get_or_init(|| debian_base().map(|base| task_image("a11y", base))).as_ref()
 }
 
-fn zap_image() -> Option<&'static Built> {
+/// The owasp-zap image, built once per test run (tests/garden.rs runs it too).
+pub(crate) fn zap_image() -> Option<&'static Built> {
     static IMAGE: OnceLock<Option<Built>> = OnceLock::new();
     IMAGE.get_or_init(|| zap_base().map(|base| task_image("owasp-zap", base))).as_ref()
 }

@@ -1,5 +1,8 @@
-//! The a11y image in a container built the way Garden builds a Cloud Foundry
-//! task's, at the 512 MB cloud.gov gives a build task (CONTRACT B10).
+//! The a11y and owasp-zap images in a container built the way Garden builds
+//! a Cloud Foundry task's, at the 512 MB cloud.gov gives a build task
+//! (CONTRACT B10). (The owasp-zap image's ZAP is the stand-in of
+//! tests/images/zap-standin: this proves the task, the script's needs and the
+//! report under Garden's settings, not the Java daemon's memory.)
 //!
 //! The image is the one tests/debian_images.rs builds from the real
 //! Dockerfile (built once per test run); tests/support/garden.rs runs it
@@ -15,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::debian_images::a11y_image;
+use crate::debian_images::{a11y_image, zap_image};
 use crate::image::{Built, image_env};
 use crate::support::callback::{CallbackServer, field};
 use crate::support::garden::{self, Outcome, Task, garden_env};
@@ -59,6 +62,7 @@ impl Scan {
 /// when images, runc or s3s-fs are missing here.
 fn scan_in_garden(
     image: &Built,
+    task_name: &str,
     site: impl Fn(&str) -> Reply + Send + Sync + 'static,
     task_id: u64,
     memory_mb: Option<u64>,
@@ -73,9 +77,10 @@ fn scan_in_garden(
     let s3 = s3?;
     let target = web.url("/");
     let params = Params::on_s3s(&cb.url(), task_id, bucket).encrypted();
-    // pages-core's a11y template, every value encrypted, the params in single quotes.
+    // pages-core's template (a11y's and owasp-zap's take the same flags), every
+    // value encrypted, the params in single quotes.
     let command = format!(
-        "exec build-task a11y -t {} -b {} -o {} -r {} -c {} -p '{params}'",
+        "exec build-task {task_name} -t {} -b {} -o {} -r {} -c {} -p '{params}'",
         enc(&target),
         enc("7"),
         enc("owner"),
@@ -117,6 +122,17 @@ fn assert_succeeded(scan: &Scan, task_id: u64) {
     assert_eq!(scan.outcome.code, Some(0), "{log}");
     assert_eq!(field(&scan.last_body, "artifact").unwrap_or_default(), format!("_tasks/artifacts/{task_id}/"), "{log}");
     assert!(scan.objects.contains_key("index.json"), "{:?}\n{log}", scan.objects.keys());
+}
+
+#[test]
+fn the_owasp_zap_image_scans_and_reports_in_the_garden_like_container() {
+    let Some(image) = zap_image() else { return };
+    let Some(scan) = scan_in_garden(image, "owasp-zap", generated_site(5), 9111, Some(MEMORY_MB)) else { return };
+    assert_succeeded(&scan, 9111);
+    let index = scan.objects["index.json"].to_string();
+    assert!(index.contains("Missing Anti-clickjacking Header"), "{index}");
+    assert_eq!(field(&scan.last_body, "count").as_deref(), Some("4"), "{}", scan.log());
+    assert_eq!(scan.outcome.memory.oom_kills, 0, "{}", scan.log());
 }
 
 /// A page of a 3,000-row data table: 8 columns, a header row, row headers.
@@ -204,7 +220,7 @@ fn the_garden_like_container_has_gardens_user_namespace_capabilities_seccomp_and
 fn four_hundred_light_pages_are_scanned_in_512_mb_without_an_oom_kill() {
     let Some(image) = a11y_image() else { return };
     // 450 pages and the home page: the crawler samples 400 of them.
-    let Some(scan) = scan_in_garden(image, generated_site(450), 9101, Some(MEMORY_MB)) else { return };
+    let Some(scan) = scan_in_garden(image, "a11y", generated_site(450), 9101, Some(MEMORY_MB)) else { return };
     let m = &scan.outcome.memory;
     eprintln!("garden, 400 light pages at {MEMORY_MB} MB: {:.0} s; {m}", scan.outcome.elapsed.as_secs_f64());
     let log = scan.log();
@@ -223,7 +239,9 @@ fn four_hundred_light_pages_are_scanned_in_512_mb_without_an_oom_kill() {
 fn pages_of_3000_row_tables_fail_or_pass_alone_in_512_mb_and_every_light_page_is_scanned() {
     let Some(image) = a11y_image() else { return };
     let (light, heavy) = (40, 3);
-    let Some(scan) = scan_in_garden(image, site_with_tables(light, heavy), 9102, Some(MEMORY_MB)) else { return };
+    let Some(scan) = scan_in_garden(image, "a11y", site_with_tables(light, heavy), 9102, Some(MEMORY_MB)) else {
+        return;
+    };
     let m = &scan.outcome.memory;
     let pages = scan.pages();
     let tables: Vec<(&String, &bool)> = pages.iter().filter(|(u, _)| u.contains("/table/")).collect();
@@ -252,10 +270,10 @@ fn garden_bench_measures_both_sites_capped_and_uncapped() {
     for memory in [Some(MEMORY_MB), None] {
         let limit = memory.map_or("uncapped".to_owned(), |mb| format!("{mb} MB"));
         for (name, scan) in [
-            (format!("{light} light pages"), scan_in_garden(image, generated_site(light), 9201, memory)),
+            (format!("{light} light pages"), scan_in_garden(image, "a11y", generated_site(light), 9201, memory)),
             (
                 format!("{table_light} light pages + {heavy} 3,000-row tables"),
-                scan_in_garden(image, site_with_tables(table_light, heavy), 9202, memory),
+                scan_in_garden(image, "a11y", site_with_tables(table_light, heavy), 9202, memory),
             ),
         ] {
             let Some(scan) = scan else { return };
