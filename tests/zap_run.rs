@@ -41,6 +41,18 @@ fn deployed_run(task_id: u64, cb: &CallbackServer, s3: &S3Server, tmp: &TempDir,
     cmd.output().unwrap()
 }
 
+/// A deployed run whose stand-in scanner writes the fixture report and
+/// exits with `exit`: S3, the callback and the run's output (None: skipped).
+fn scan_with_report(task_id: u64, exit: &str) -> Option<(S3Server, CallbackServer, Output)> {
+    let s3 = S3Server::start(BUCKET)?;
+    let cb = CallbackServer::start(task_id);
+    let tmp = TempDir::new(&format!("zap-exit{exit}"));
+    let report = fixture("report.json");
+    let env = [("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", exit)];
+    let out = deployed_run(task_id, &cb, &s3, &tmp, &env);
+    Some((s3, cb, out))
+}
+
 #[test]
 fn a_scan_with_findings_uploads_the_report_and_reports_its_issue_count() {
     let Some(s3) = S3Server::start(BUCKET) else { return };
@@ -84,17 +96,7 @@ fn a_scan_with_findings_uploads_the_report_and_reports_its_issue_count() {
 
 #[test]
 fn a_scanner_exit_code_past_two_is_an_error_that_names_it_and_quotes_the_output() {
-    let Some(s3) = S3Server::start(BUCKET) else { return };
-    let cb = CallbackServer::start(502);
-    let tmp = TempDir::new("zap-exit3");
-    let report = fixture("report.json");
-    let out = deployed_run(
-        502,
-        &cb,
-        &s3,
-        &tmp,
-        &[("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", "3")],
-    );
+    let Some((s3, cb, out)) = scan_with_report(502, "3") else { return };
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(cb.statuses(), ["processing", "error"]);
     let message = field(&cb.bodies()[1], "message").unwrap();
@@ -106,18 +108,8 @@ fn a_scanner_exit_code_past_two_is_an_error_that_names_it_and_quotes_the_output(
 
 #[test]
 fn exit_code_one_with_a_report_is_a_scan_with_failures_and_is_uploaded() {
-    let Some(s3) = S3Server::start(BUCKET) else { return };
-    let cb = CallbackServer::start(511);
-    let tmp = TempDir::new("zap-exit1");
-    let report = fixture("report.json");
     // 1: a rule the scan's config made a FAIL; -I does not change that.
-    let out = deployed_run(
-        511,
-        &cb,
-        &s3,
-        &tmp,
-        &[("ZAP_STANDIN_REPORT", report.to_str().unwrap()), ("ZAP_STANDIN_EXIT", "1")],
-    );
+    let Some((s3, cb, out)) = scan_with_report(511, "1") else { return };
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(cb.statuses(), ["processing", "success"]);
     assert_eq!(field(&cb.bodies()[1], "count").unwrap(), "5");
